@@ -1,0 +1,227 @@
+"""The paper's "llama"-style GPT: pre-norm RMSNorm, rotary embeddings, SwiGLU, tied embeddings.
+
+Hägele et al. 2024 train this architecture at nine sizes (33M-360M, see PRESETS) with the GPT-2
+vocabulary padded to 50304; two extra presets ('cpu_tiny', 'cpu_10m') are for the bytes tokenizer
+(257 tokens padded to 320) so that experiments fit on a CPU.
+
+Usage:
+    import torch
+    from model import GPT, GPTConfig, PRESETS, padded_vocab_size, flops_per_token
+    config = GPTConfig(vocab_size=padded_vocab_size(257), block_size=256, **PRESETS['cpu_tiny'])
+    model = GPT(config)
+    idx = torch.randint(0, 257, (4, 256))
+    logits, loss = model(idx[:, :-1], targets=idx[:, 1:])   # loss: mean cross-entropy in fp32
+    sample = model.generate(idx[:1, :8], max_new_tokens=32, top_k=50)
+    print(model.num_params(), flops_per_token(config, seq_len=256))
+
+Checkpoints hold only weights: the rotary cos/sin tables are non-persistent buffers recomputed
+from the config.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 50304  # already padded (see padded_vocab_size)
+    block_size: int = 512  # longest sequence the model accepts (size of the rotary tables)
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    ffw_size: int = 2048  # SwiGLU hidden size
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        if (self.n_embd // self.n_head) % 2 != 0:
+            raise ValueError(f"head dim {self.n_embd // self.n_head} must be even for rotary embeddings")
+
+
+# The paper's model table (all heads of dim 64). The names count all parameters with the GPT-2
+# vocabulary padded to 50304, embedding (tied with the head) counted once; every preset is within
+# 1.5 % of its name (tests/test_model.py checks this).
+PRESETS = {
+    '33m': dict(n_layer=8, n_head=6, n_embd=384, ffw_size=1024),
+    '53m': dict(n_layer=8, n_head=8, n_embd=512, ffw_size=1536),
+    '60m': dict(n_layer=10, n_head=8, n_embd=512, ffw_size=1536),
+    '93m': dict(n_layer=12, n_head=10, n_embd=640, ffw_size=1792),
+    '124m': dict(n_layer=12, n_head=12, n_embd=768, ffw_size=2048),
+    '151m': dict(n_layer=16, n_head=12, n_embd=768, ffw_size=2048),
+    '166m': dict(n_layer=12, n_head=14, n_embd=896, ffw_size=2560),
+    '210m': dict(n_layer=24, n_head=12, n_embd=768, ffw_size=2048),
+    '360m': dict(n_layer=24, n_head=16, n_embd=1024, ffw_size=2816),
+    # CPU-sized models for the bytes vocabulary (320 after padding). Head dim 32 / 64; the
+    # SwiGLU hidden size is ~2.5-2.8x the width like the paper's, rounded to a multiple of 64.
+    'cpu_tiny': dict(n_layer=5, n_head=4, n_embd=128, ffw_size=320),  # 0.98M parameters
+    'cpu_10m': dict(n_layer=8, n_head=5, n_embd=320, ffw_size=896),  # 10.3M parameters
+}
+
+
+def padded_vocab_size(n, multiple=64):
+    """Round the tokenizer's vocabulary up to a multiple of `multiple` (faster matmuls)."""
+    return ((n + multiple - 1) // multiple) * multiple
+
+
+def rotary_tables(config):
+    """cos/sin of shape (block_size, head_dim/2): position m rotates pair i by m * theta^(-2i/head_dim)."""
+    head_dim = config.n_embd // config.n_head
+    inv_freq = config.rope_theta ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(config.block_size, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x, cos, sin):
+    """Rotate (B, n_head, T, head_dim) by position. The two halves of the head dim form the pairs.
+
+    The rotation runs in fp32 (the tables are fp32) and the result returns to x's dtype, so that
+    under bf16 autocast q, k and v reach scaled_dot_product_attention with one dtype.
+    """
+    x1, x2 = x.chunk(2, dim=-1)
+    rotated = torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return rotated.type_as(x)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=False)  # residual output
+
+    def forward(self, x, cos, sin):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        # (B, T, C) -> (B, n_head, T, head_dim)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.w1 = nn.Linear(config.n_embd, config.ffw_size, bias=False)  # gate
+        self.w3 = nn.Linear(config.n_embd, config.ffw_size, bias=False)  # up
+        self.w2 = nn.Linear(config.ffw_size, config.n_embd, bias=False)  # down, residual output
+
+    def forward(self, x):
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.attn_norm = nn.RMSNorm(config.n_embd, eps=config.norm_eps)
+        self.attn = CausalSelfAttention(config)
+        self.mlp_norm = nn.RMSNorm(config.n_embd, eps=config.norm_eps)
+        self.mlp = SwiGLU(config)
+
+    def forward(self, x, cos, sin):
+        x = x + self.attn(self.attn_norm(x), cos, sin)
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class GPT(nn.Module):
+    # Parameters written into the residual stream; their init shrinks with depth (GPT-2 style)
+    # so the residual stream's variance does not grow with the number of layers.
+    RESIDUAL_PROJECTIONS = ('attn.proj.weight', 'mlp.w2.weight')
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.final_norm = nn.RMSNorm(config.n_embd, eps=config.norm_eps)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.tok_emb.weight  # tied: one tensor, counted once
+        cos, sin = rotary_tables(config)
+        self.register_buffer('rope_cos', cos, persistent=False)
+        self.register_buffer('rope_sin', sin, persistent=False)
+        self._init_weights()
+
+    def _init_weights(self):
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith(self.RESIDUAL_PROJECTIONS):
+                nn.init.normal_(p, mean=0.0, std=residual_std)
+            elif p.dim() == 2:  # linear and embedding weights
+                nn.init.normal_(p, mean=0.0, std=0.02)
+            # norm gains keep their init of ones
+
+    def num_params(self, non_embedding=False):
+        """All parameters, the tied embedding/head counted once; optionally without the embedding."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.tok_emb.weight.numel() if non_embedding else n
+
+    def param_groups(self, weight_decay):
+        """Optimizer groups: decay the 2-D matrices except the embedding; not the embedding or norms."""
+        decay, no_decay = [], []
+        for p in self.parameters():  # parameters() yields the tied tensor once
+            (decay if p.dim() >= 2 and p is not self.tok_emb.weight else no_decay).append(p)
+        return [{'params': decay, 'weight_decay': weight_decay},
+                {'params': no_decay, 'weight_decay': 0.0}]
+
+    def forward(self, idx, targets=None):
+        """idx (B, T) token ids -> (logits (B, T, vocab), loss or None)."""
+        T = idx.shape[1]
+        if T > self.config.block_size:
+            raise ValueError(f"sequence length {T} exceeds the model's block_size {self.config.block_size}")
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        x = self.tok_emb(idx)
+        for block in self.blocks:
+            x = block(x, cos, sin)
+        logits = self.lm_head(self.final_norm(x))
+        loss = None
+        if targets is not None:
+            # fp32 logits: under bf16 autocast the softmax over 50k classes would lose precision.
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
+        """Append max_new_tokens sampled tokens to idx (B, T); the context is cropped to block_size.
+
+        temperature 0 picks the most likely token; top_k keeps only the k most likely tokens.
+        """
+        for _ in range(max_new_tokens):
+            context = idx[:, -self.config.block_size:]
+            logits = self(context)[0][:, -1, :].float()
+            if temperature == 0:
+                next_token = logits.argmax(dim=-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    kth_largest = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+                    logits = logits.masked_fill(logits < kth_largest, float('-inf'))
+                next_token = torch.multinomial(F.softmax(logits, dim=-1), num_samples=1)
+            idx = torch.cat((idx, next_token), dim=1)
+        return idx
+
+
+def flops_per_token(config, seq_len):
+    """Training (forward + backward = 3 x forward) FLOPs per token, two conventions.
+
+    six_n: Kaplan et al.'s 6 * N with N = the non-embedding parameters (transformer blocks,
+      norm gains included, plus the final norm). It leaves out the embedding lookup, the output
+      head matmul (2 * n_embd * vocab per token forward, tied weights or not) and attention's
+      sequence-length-dependent terms.
+    chinchilla: Hoffmann et al. appendix F, per sequence of length s, forward:
+      embedding 2 s V d; per layer: qkv 2*3 s d d, QK^T 2 s^2 d, softmax 3 h s^2 (h = heads),
+      softmax @ V 2 s^2 d, output projection 2 s d d; SwiGLU 2 s 3 d ffw; logits 2 s d V.
+      (Their key/value size times heads equals d here.) Counted dense: no discount for the causal
+      mask. Divided by s for per token.
+    """
+    V, d, L, h, f, s = (config.vocab_size, config.n_embd, config.n_layer, config.n_head,
+                        config.ffw_size, seq_len)
+    non_embedding_params = L * (4 * d * d + 3 * d * f + 2 * d) + d
+    attention = 2 * 3 * s * d * d + 2 * s * s * d + 3 * h * s * s + 2 * s * s * d + 2 * s * d * d
+    mlp = 2 * s * 3 * d * f
+    forward = 2 * s * V * d + L * (attention + mlp) + 2 * s * d * V
+    return dict(six_n=6 * non_embedding_params, chinchilla=3 * forward // s)  # every term has a factor s
