@@ -1,0 +1,241 @@
+"""Tests for schedules.py: values at the phase boundaries, every cooldown shape against its formula
+(expected values written out independently here), and one ScheduleError per kind of bad setting."""
+import math
+
+import numpy as np
+import pytest
+
+from schedules import (ScheduleError, cooldown_multiplier, cosine, linear, lr_multiplier, parse_cooldown_shape,
+                       resolve_cooldown_steps, validate_schedule, warmup, wsd)
+
+N, W = 1000, 100  # a run of 1000 steps with 100 warmup steps
+WSD = dict(schedule="wsd", max_steps=N, warmup_steps=W, cooldown_frac=0.2)  # cooldown from step 800
+
+
+def curve(**settings):
+    return np.array([lr_multiplier(s, **settings) for s in range(settings["max_steps"] + 1)])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# warmup and phase boundaries
+
+
+def test_warmup_values():
+    assert warmup(0, W) == pytest.approx(0.01)
+    assert warmup(50, W) == pytest.approx(0.5 + 0.5 / 100)  # halfway: 0.505
+    assert warmup(99, W) == pytest.approx(0.99 + 0.01 / 100)
+    assert warmup(W, W) == 1.0 and warmup(5000, W) == 1.0
+    assert warmup(0, 0) == 1.0  # no warmup at all
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "wsd", "linear", "constant"])
+def test_every_schedule_warms_up_identically(schedule):
+    settings = dict(WSD, schedule=schedule)
+    assert lr_multiplier(0, **settings) == pytest.approx(0.01)
+    assert lr_multiplier(W, **settings) == 1.0
+    ramp = curve(**settings)[: W + 1]
+    assert np.all(np.diff(ramp) > 0)
+
+
+def test_wsd_boundaries():
+    lr = curve(**WSD)
+    assert np.all(lr[W:801] == 1.0)  # stable phase, including the first cooldown step (t = 0)
+    assert lr[801] < 1.0
+    assert lr[900] == pytest.approx(0.5)  # linear, halfway through the cooldown
+    assert lr[N - 1] == pytest.approx(1 / 200)  # the last update still has a small LR
+    assert lr[N] == 0.0
+    assert np.all(np.diff(lr[800:]) < 0)  # strictly decreasing through the cooldown
+    assert lr_multiplier(N + 50, **WSD) == 0.0  # past the end: stays at the final value
+
+
+@pytest.mark.parametrize("shape", ["linear", "1-sqrt", "cosine", "square", "mirror_cosine", "1-x^0.7", "1-x^3"])
+def test_every_shape_decreases_from_one_to_final(shape):
+    lr = curve(**WSD, cooldown_shape=shape, final_lr_frac=0.1)
+    assert lr[800] == 1.0
+    assert lr[N] == pytest.approx(0.1)
+    assert np.all(np.diff(lr[800:]) < 0)
+
+
+def test_cooldown_can_start_where_warmup_ends():
+    settings = dict(schedule="wsd", max_steps=N, warmup_steps=W, cooldown_steps=N - W)
+    lr = curve(**settings)
+    assert lr[W - 1] < 1.0 and lr[W] == 1.0 and lr[W + 1] < 1.0
+    # a full-length linear cooldown is the linear schedule
+    np.testing.assert_allclose(lr, curve(schedule="linear", max_steps=N, warmup_steps=W))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# cooldown shapes against their formulas
+
+T = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
+EXPECTED_DECAY = {  # d(t) for each shape, multiplier f + (1-f)·d(t)
+    "linear": 1 - T,
+    "1-sqrt": 1 - np.sqrt(T),
+    "cosine": 0.5 * (1 + np.cos(np.pi * T)),
+    "square": 1 - T**2,
+    "mirror_cosine": 2 * (1 - T) - 0.5 * (1 + np.cos(np.pi * T)),
+    "1-x^0.7": 1 - T**0.7,
+    "1-x^1.5": 1 - T**1.5,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(EXPECTED_DECAY))
+@pytest.mark.parametrize("final", [0.0, 0.1, 0.5])
+def test_shape_formula(shape, final):
+    got = [cooldown_multiplier(t, shape, final) for t in T]
+    np.testing.assert_allclose(got, final + (1 - final) * EXPECTED_DECAY[shape], rtol=0, atol=1e-12)
+
+
+def test_shape_hand_values():
+    assert cooldown_multiplier(0.25, "1-sqrt", 0.0) == pytest.approx(0.5)
+    assert cooldown_multiplier(0.5, "square", 0.0) == pytest.approx(0.75)
+    assert cooldown_multiplier(0.5, "cosine", 0.1) == pytest.approx(0.55)
+    assert cooldown_multiplier(0.5, "mirror_cosine", 0.0) == pytest.approx(0.5)
+    assert cooldown_multiplier(0.25, "mirror_cosine", 0.0) == pytest.approx(1.5 - 0.5 * (1 + math.sqrt(0.5)))
+
+
+@pytest.mark.parametrize("final", [0.0, 0.2])
+def test_mirror_cosine_is_twice_linear_minus_cosine(final):
+    for t in np.linspace(0, 1, 11):
+        expected = 2 * cooldown_multiplier(t, "linear", final) - cooldown_multiplier(t, "cosine", final)
+        assert cooldown_multiplier(t, "mirror_cosine", final) == pytest.approx(expected)
+
+
+def test_power_shapes_match_named_ones():
+    for t in np.linspace(0, 1, 11):
+        assert cooldown_multiplier(t, "1-x^0.5", 0.0) == pytest.approx(cooldown_multiplier(t, "1-sqrt", 0.0))
+        assert cooldown_multiplier(t, "1-x^1", 0.0) == pytest.approx(cooldown_multiplier(t, "linear", 0.0))
+        assert cooldown_multiplier(t, "1-x^2", 0.0) == pytest.approx(cooldown_multiplier(t, "square", 0.0))
+    # and through the whole wsd schedule
+    np.testing.assert_allclose(curve(**WSD, cooldown_shape="1-x^0.5"), curve(**WSD, cooldown_shape="1-sqrt"))
+
+
+def test_wsd_uses_cooldown_progress():
+    # cooldown of 200 steps from 800: step 850 is t = 0.25
+    assert wsd(850, N, W, 200, "1-sqrt", 0.0) == pytest.approx(0.5)
+    assert lr_multiplier(850, **WSD, cooldown_shape="1-sqrt") == pytest.approx(0.5)
+    assert lr_multiplier(850, **WSD, cooldown_shape="1-sqrt", final_lr_frac=0.2) == pytest.approx(0.6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# cosine, linear, constant
+
+
+def test_cosine_values():
+    settings = dict(schedule="cosine", max_steps=N, warmup_steps=W)
+    assert lr_multiplier(550, **settings) == pytest.approx(0.55)  # halfway: 0.1 + 0.9 * 0.5
+    assert lr_multiplier(325, **settings) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert lr_multiplier(N, **settings) == pytest.approx(0.1)
+    assert lr_multiplier(N + 500, **settings) == pytest.approx(0.1)
+    assert lr_multiplier(N, **settings, final_lr_frac=0.0) == pytest.approx(0.0)
+    assert np.all(np.diff(curve(**settings)[W:]) < 0)
+
+
+def test_cosine_shorter_cycle_stays_at_final():
+    settings = dict(schedule="cosine", max_steps=N, warmup_steps=W, cycle_steps=500)
+    assert lr_multiplier(300, **settings) == pytest.approx(0.55)  # halfway through steps 100..500
+    lr = curve(**settings)
+    np.testing.assert_allclose(lr[500:], 0.1)
+    assert cosine(2000, N, W, 0.1, cycle_steps=500) == pytest.approx(0.1)
+
+
+def test_cosine_longer_cycle_is_stopped_early():
+    settings = dict(schedule="cosine", max_steps=N, warmup_steps=W, cycle_steps=1900)
+    assert lr_multiplier(N, **settings) == pytest.approx(0.55)  # the run ends halfway through its cycle
+    # it is the first part of the 1900-step cosine
+    long_run = dict(settings, max_steps=1900, cycle_steps=None)
+    np.testing.assert_allclose(curve(**settings), curve(**long_run)[: N + 1])
+
+
+def test_linear_and_constant():
+    assert linear(550, N, W, 0.0) == pytest.approx(0.5)
+    assert lr_multiplier(550, schedule="linear", max_steps=N, warmup_steps=W, final_lr_frac=0.2) == \
+        pytest.approx(0.6)
+    assert lr_multiplier(N, schedule="linear", max_steps=N, warmup_steps=W) == 0.0
+    lr = curve(schedule="constant", max_steps=N, warmup_steps=W, final_lr_frac=0.3)  # f is ignored
+    assert np.all(lr[W:] == 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# cooldown length
+
+
+def test_cooldown_length_from_frac_or_steps():
+    assert resolve_cooldown_steps(1000, 0.2, None) == 200
+    assert resolve_cooldown_steps(100, 0.57, None) == 57  # 0.57 * 100 = 56.99999999999999 in floats
+    assert resolve_cooldown_steps(1001, 0.2, None) == 200  # 200.2
+    assert resolve_cooldown_steps(1003, 0.2, None) == 201  # 200.6
+    assert resolve_cooldown_steps(1005, 0.2, None) == 201  # 201.0
+    assert resolve_cooldown_steps(1000, 0.2, 50) == 50  # explicit steps win over the fraction
+    by_steps = curve(schedule="wsd", max_steps=N, warmup_steps=W, cooldown_frac=0.5, cooldown_steps=200)
+    np.testing.assert_array_equal(by_steps, curve(**WSD))
+    assert lr_multiplier(899, schedule="wsd", max_steps=N, cooldown_steps=100) == 1.0
+    assert lr_multiplier(950, schedule="wsd", max_steps=N, cooldown_steps=100) == pytest.approx(0.5)
+
+
+def test_full_run_cooldown_without_warmup():
+    lr = curve(schedule="wsd", max_steps=N, cooldown_frac=1.0)
+    assert lr[0] == 1.0 and lr[N] == 0.0
+    assert lr[500] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# invalid settings
+
+BAD_SETTINGS = [
+    (dict(schedule="cosin"), r"unknown schedule 'cosin' \(did you mean 'cosine'\?\)"),
+    (dict(schedule="wsd", cooldown_shape="1-sqr"), r"unknown cooldown_shape '1-sqr' \(did you mean '1-sqrt'\?\)"),
+    (dict(schedule="wsd", cooldown_shape="exp"), r"unknown cooldown_shape 'exp'; expected one of linear"),
+    (dict(schedule="wsd", cooldown_shape="1-x^"), r"unknown cooldown_shape '1-x\^'"),
+    (dict(schedule="wsd", cooldown_shape="1-x^abc"), r"exponent A in '1-x\^A' must be a positive number"),
+    (dict(schedule="wsd", cooldown_shape="1-x^-1"), r"exponent A in '1-x\^A' must be a positive number"),
+    (dict(schedule="wsd", cooldown_shape="1-x^0"), r"exponent A in '1-x\^A' must be a positive number"),
+    (dict(schedule="wsd", cooldown_shape="1-x^nan"), r"exponent A in '1-x\^A' must be a positive number"),
+    (dict(schedule="wsd", cooldown_shape=None), r"cooldown_shape must be a string"),
+    (dict(schedule="wsd", cooldown_shape=["linear"]), r"cooldown_shape must be a string"),
+    (dict(schedule="wsd", max_steps=0), r"max_steps must be >= 1, got 0"),
+    (dict(schedule="wsd", max_steps=1e3), r"max_steps must be a whole number of steps, got 1000.0"),
+    (dict(schedule="wsd", warmup_steps=-1), r"warmup_steps must be non-negative, got -1"),
+    (dict(schedule="wsd", cooldown_steps=-5), r"cooldown_steps must be non-negative, got -5"),
+    (dict(schedule="cosine", cycle_steps=-1), r"cycle_steps must be non-negative, got -1"),
+    (dict(schedule="constant", warmup_steps=1001), r"warmup_steps=1001 is longer than the run \(max_steps=1000\)"),
+    (dict(schedule="cosine", warmup_steps=1000), r"warmup_steps=1000 equals max_steps=1000: no steps are left"),
+    (dict(schedule="cosine", warmup_steps=100, cycle_steps=100), r"cycle_steps=100 must be longer than warmup"),
+    (dict(schedule="wsd", cooldown_steps=1200),
+     r"cooldown_steps=1200: the cooldown is longer than the run \(max_steps=1000\)"),
+    (dict(schedule="wsd", warmup_steps=300, cooldown_steps=800),
+     r"cooldown_steps=800: the cooldown would start at step 200, inside the warmup \(warmup_steps=300\); "
+     r"it needs cooldown <= max_steps - warmup_steps = 700"),
+    (dict(schedule="wsd", warmup_steps=300, cooldown_frac=0.8),
+     r"cooldown_frac=0.8 of max_steps=1000 = 800 steps: the cooldown would start at step 200, inside the warmup"),
+    (dict(schedule="wsd", max_steps=2, cooldown_frac=0.2), r"= 0 steps: the wsd cooldown needs at least 1 step"),
+    (dict(schedule="wsd", cooldown_steps=0), r"cooldown_steps=0: the wsd cooldown needs at least 1 step"),
+    (dict(schedule="wsd", final_lr_frac=1.5), r"final_lr_frac must be in \[0, 1\], got 1.5"),
+    (dict(schedule="cosine", final_lr_frac=-0.1), r"final_lr_frac must be in \[0, 1\], got -0.1"),
+    (dict(schedule="wsd", final_lr_frac="0.1"), r"final_lr_frac must be a number, got '0.1'"),
+    (dict(schedule="wsd", cooldown_frac=0.0), r"cooldown_frac must be in \(0, 1\], got 0.0"),
+    (dict(schedule="wsd", cooldown_frac=1.2), r"cooldown_frac must be in \(0, 1\], got 1.2"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BAD_SETTINGS)
+def test_invalid_settings(overrides, message):
+    settings = {"max_steps": N, **overrides}
+    with pytest.raises(ScheduleError, match=message):
+        validate_schedule(**settings)
+    with pytest.raises(ScheduleError, match=message):  # the per-step call refuses them too
+        lr_multiplier(0, **settings)
+
+
+def test_invalid_step_and_progress():
+    with pytest.raises(ScheduleError, match=r"step must be non-negative, got -1"):
+        lr_multiplier(-1, **WSD)
+    with pytest.raises(ScheduleError, match=r"cooldown progress must be in \[0, 1\], got 1.5"):
+        cooldown_multiplier(1.5, "linear", 0.0)
+
+
+def test_schedule_error_is_a_value_error_and_valid_settings_pass():
+    assert issubclass(ScheduleError, ValueError)
+    validate_schedule(**WSD, cooldown_shape="1-x^0.7", final_lr_frac=0.1)
+    validate_schedule(schedule="cosine", max_steps=N, warmup_steps=W, cycle_steps=2 * N)
+    assert parse_cooldown_shape("1-x^0.7") is parse_cooldown_shape("1-x^0.7")  # parsed once, then cached
