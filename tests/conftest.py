@@ -1,0 +1,45 @@
+"""Shared test set-up: offline tokenizer files and the repository on sys.path."""
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+# tiktoken cannot download the GPT-2 files here; the workspace ships them beside the repository.
+_cache = REPO.parent / "shared" / "tiktoken_cache"
+if "TIKTOKEN_CACHE_DIR" not in os.environ and _cache.is_dir():
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(_cache)
+
+
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+# A model small enough that a few dozen steps take seconds on two cores.
+TINY_MODEL = ["--model=cpu_tiny", "--n_layer=2", "--n_embd=64", "--n_head=2", "--ffw_size=128",
+              "--batch_size=8", "--seq_len=64", "--eval_tokens=2048", "--eval_batch_size=16", "--warmup_steps=4"]
+
+
+def write_bytes_dataset(folder, text, val_tokens=4096):
+    """A one-shard-per-split dataset in prepare_data.py's format, from `text` (bytes tokenizer, EOT 256)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tokens = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.uint16)
+    splits = {"val": tokens[:val_tokens], "train": tokens[val_tokens:]}
+    for split, array in splits.items():
+        array.tofile(folder / f"{split}_0000.bin")
+    meta = {"format": "uint16-shards-v1", "tokenizer": "bytes", "vocab_size": 257, "eot_token": 256,
+            "dtype": "uint16", "shards": {s: [{"file": f"{s}_0000.bin", "tokens": len(a)}] for s, a in splits.items()}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """~300 KB of real Python source from the standard library, as a bytes-tokenized dataset."""
+    import sysconfig
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    text = "".join((stdlib / name).read_text(encoding="utf-8") for name in
+                   ("argparse.py", "dataclasses.py", "functools.py", "pathlib.py", "typing.py"))
+    return write_bytes_dataset(tmp_path_factory.mktemp("data") / "tiny-bytes", text)
