@@ -1,0 +1,71 @@
+"""
+Checkpoint files of a run: `<out_dir>/ckpt_<step>.pt`, written atomically, found, loaded safely, pruned.
+
+A checkpoint is a dict of tensors and plain Python values (model, optimizer, step, config, RNG, ...), so it
+loads with `torch.load(weights_only=True)`: opening a checkpoint never runs code from it.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+_NAME = re.compile(r"^ckpt_(\d+)\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or does not fit this run; one line for the user."""
+
+
+def path_for(out_dir, step):
+    return Path(out_dir) / f"ckpt_{step:07d}.pt"
+
+
+def list_checkpoints(out_dir):
+    """(step, path) of every finished checkpoint in out_dir, oldest first."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), out_dir / name) for name in os.listdir(out_dir) if (m := _NAME.match(name))]
+    return sorted(found)
+
+
+def save(state, out_dir, step):
+    """Write the checkpoint under a temporary name and rename it: a kill mid-write never leaves a bad file."""
+    path = path_for(out_dir, step)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load(path, previous_hint=""):
+    """Load a checkpoint file safely; a missing or corrupt file is a CheckpointError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, wrong format, pickled code...: all mean "unusable file"
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}){previous_hint}") from None
+    if not isinstance(state, dict) or "model" not in state or "step" not in state:
+        raise CheckpointError(f"{path} is not a checkpoint of this repository (no model or step){previous_hint}")
+    return state
+
+
+def load_latest(out_dir):
+    """The newest checkpoint of out_dir; if it is corrupt, say which older one is still good."""
+    found = list_checkpoints(out_dir)
+    if not found:
+        raise CheckpointError(f"init_from=resume but {out_dir} holds no checkpoint (ckpt_*.pt)")
+    step, path = found[-1]
+    hint = f"; the previous one is {found[-2][1]}, use init_from={found[-2][1]}" if len(found) > 1 else ""
+    return load(path, hint)
+
+
+def prune(out_dir, keep_last, keep_steps=()):
+    """Delete rolling checkpoints beyond the newest `keep_last`; steps in `keep_steps` are permanent."""
+    rolling = [(step, path) for step, path in list_checkpoints(out_dir) if step not in set(keep_steps)]
+    for _, path in rolling[:-keep_last] if keep_last > 0 else []:
+        path.unlink()

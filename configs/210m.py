@@ -1,0 +1,11 @@
+# The paper's 210M model: constant LR 0.0005 (half the best cosine peak) with a 20 % 1-sqrt cooldown.
+from configs.paper import *  # seq 512, batch 200, warmup 300, AdamW (0.9, 0.95), wd 0.1, clip 1.0
+
+model = "210m"
+# Token budgets in the paper: 3.8B, 5.1B, 6.4B (= 37109, 49805, 62500 steps); this config runs the middle one.
+max_steps = 49805
+out_dir = "out/210m"
+lr = 0.0005
+schedule = "wsd"
+cooldown_frac = 0.2
+cooldown_shape = "1-sqrt"

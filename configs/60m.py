@@ -1,0 +1,11 @@
+# The paper's 60M model: constant LR 0.001 (half the best cosine peak) with a 20 % 1-sqrt cooldown.
+from configs.paper import *  # seq 512, batch 200, warmup 300, AdamW (0.9, 0.95), wd 0.1, clip 1.0
+
+model = "60m"
+# Token budgets in the paper: 0.8B, 1.3B, 1.8B (= 7812, 12695, 17578 steps); this config runs the middle one.
+max_steps = 12695
+out_dir = "out/60m"
+lr = 0.001
+schedule = "wsd"
+cooldown_frac = 0.2
+cooldown_shape = "1-sqrt"

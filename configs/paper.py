@@ -1,0 +1,16 @@
+# The paper's training setup (Hägele et al. 2024, section 3 / appendix), shared by the size configs:
+#   from configs.paper import *      then set model, lr, schedule and max_steps.
+data_dir = "data/slimpajama-gpt2"      # python prepare_data.py --dataset=slimpajama --tokenizer=gpt2
+seq_len = 512
+batch_size = 200                       # sequences per step in total: ~0.1M tokens, whatever the GPU count
+warmup_steps = 300
+beta1, beta2 = 0.9, 0.95
+weight_decay = 0.1
+grad_clip = 1.0
+dtype = "bfloat16"
+compile = True
+eval_interval = 1000
+eval_tokens = 200 * 512 * 20           # 20 fixed validation batches (~2M tokens), the same at every evaluation
+eval_batch_size = 50
+log_interval = 50
+ckpt_interval = 2000

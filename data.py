@@ -1,0 +1,91 @@
+"""
+Token batches from the shards that prepare_data.py writes (or a plain nanoGPT train.bin/val.bin pair).
+
+    data = Dataset("data/stdlib-bytes")
+    x, y = data.train_batch(step=12, seed=1337, batch_size=32, seq_len=256)
+
+The batch of a step is a pure function of (seed, step): a resumed run, a cooldown branched off a checkpoint,
+and a run on any number of processes all see exactly the same sequences, so no loader state is saved but the
+step. The validation set is the first `eval_tokens` tokens of the val split, cut into fixed windows, so every
+evaluation of every run scores the same text.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class DataError(ValueError):
+    """A dataset that is missing or does not match its meta.json; the message is one line for the user."""
+
+
+def _open_shard(path, tokens):
+    if not path.is_file():
+        raise DataError(f"shard {path} listed in meta.json is missing")
+    size = path.stat().st_size
+    if size != 2 * tokens:
+        raise DataError(f"shard {path} has {size} bytes but meta.json says {tokens} tokens ({2 * tokens} bytes)")
+    return np.memmap(path, dtype=np.uint16, mode="r")
+
+
+class Dataset:
+    def __init__(self, data_dir):
+        data_dir = Path(data_dir)
+        meta_path = data_dir / "meta.json"
+        if meta_path.is_file():
+            try:
+                self.meta = json.loads(meta_path.read_text())
+                shards = self.meta["shards"]
+                self.vocab_size = int(self.meta["vocab_size"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise DataError(f"{meta_path} is not a valid dataset description ({e})") from None
+            if self.meta.get("dtype", "uint16") != "uint16":
+                raise DataError(f"{meta_path}: dtype {self.meta['dtype']!r} is not supported, only uint16")
+            self.train = [_open_shard(data_dir / s["file"], s["tokens"]) for s in shards["train"]]
+            self.val = [_open_shard(data_dir / s["file"], s["tokens"]) for s in shards["val"]]
+        elif (data_dir / "train.bin").is_file() and (data_dir / "val.bin").is_file():
+            # nanoGPT's layout: GPT-2 tokens, no meta. Its files are our one-shard format byte for byte.
+            self.meta = {"tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256}
+            self.vocab_size = 50257
+            self.train = [np.memmap(data_dir / "train.bin", dtype=np.uint16, mode="r")]
+            self.val = [np.memmap(data_dir / "val.bin", dtype=np.uint16, mode="r")]
+        else:
+            raise DataError(f"no prepared dataset in {data_dir} (no meta.json): run "
+                            f"`python prepare_data.py --dataset=stdlib --tokenizer=bytes` or point data_dir at one")
+        if not self.train or not self.val:
+            raise DataError(f"dataset {data_dir} has an empty train or val split")
+        self.train_tokens = sum(len(s) for s in self.train)
+        self.val_tokens = sum(len(s) for s in self.val)
+
+    def train_batch(self, step, seed, batch_size, seq_len, rank=0, world_size=1):
+        """This rank's rows of the global batch of `batch_size` sequences for `step`: inputs and targets."""
+        # Windows of seq_len + 1 tokens never straddle two shards; a shard is drawn in proportion to how
+        # many windows it holds, so sampling is uniform over all windows of the corpus.
+        windows = np.array([max(len(s) - seq_len, 0) for s in self.train], dtype=np.int64)
+        if windows.sum() == 0:
+            raise DataError(f"no train shard holds seq_len + 1 = {seq_len + 1} tokens")
+        rng = np.random.default_rng([seed, step])
+        position = rng.integers(0, windows.sum(), size=batch_size)
+        shard_index = np.searchsorted(np.cumsum(windows), position, side="right")
+        offset = position - (np.cumsum(windows) - windows)[shard_index]
+        rows = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
+        chunk = np.stack([self.train[i][o:o + seq_len + 1] for i, o in zip(shard_index[rows], offset[rows])])
+        chunk = torch.from_numpy(chunk.astype(np.int64))
+        return chunk[:, :-1], chunk[:, 1:]
+
+    def val_windows(self, eval_tokens, seq_len):
+        """The fixed validation set: `eval_tokens // seq_len` consecutive windows from the start of val."""
+        count = eval_tokens // seq_len
+        if count < 1:
+            raise DataError(f"eval_tokens={eval_tokens} is less than one sequence of seq_len={seq_len}")
+        # val shards are read as one stream; only the first eval_tokens + 1 tokens are ever needed.
+        needed = count * seq_len + 1
+        if self.val_tokens < needed:
+            raise DataError(f"eval_tokens={eval_tokens} needs {needed} validation tokens but the dataset has "
+                            f"{self.val_tokens}: lower eval_tokens or prepare a larger validation split")
+        stream = np.concatenate([np.asarray(s[:needed]) for s in self.val])[:needed].astype(np.int64)
+        starts = np.arange(count) * seq_len
+        chunk = torch.from_numpy(np.stack([stream[s:s + seq_len + 1] for s in starts]))
+        return chunk[:, :-1], chunk[:, 1:]

@@ -1,0 +1,183 @@
+"""train.py end to end on a tiny model: learning, logged schedule, checkpoints, branching, resume, errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import checkpoint
+import train
+from conftest import REPO, TINY_MODEL
+from config import ConfigError
+from data import DataError
+from schedules import ScheduleError, lr_multiplier
+
+
+def run(tmp_path, name, data, *extra):
+    out = tmp_path / name
+    train.main([*TINY_MODEL, f"--data_dir={data}", f"--out_dir={out}", *extra])
+    return out
+
+
+def metrics(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def train_losses(out):
+    return {r["step"]: r["train_loss"] for r in metrics(out) if "train_loss" in r}
+
+
+def test_run_learns_and_logs_its_schedule(tmp_path, tiny_data):
+    out = run(tmp_path, "run", tiny_data, "--max_steps=80", "--lr=3e-3", "--schedule=wsd", "--cooldown_frac=0.25",
+              "--cooldown_shape=1-sqrt", "--log_interval=1", "--eval_interval=25", "--batch_size=32")
+    records = metrics(out)
+    vals = {r["step"]: r["val_loss"] for r in records if "val_loss" in r}
+    assert sorted(vals) == [0, 25, 50, 60, 75, 80]  # every eval_interval, the cooldown start and the end
+    assert vals[80] < vals[0] - 2  # from ~ln(320) = 5.8 down to byte-level structure
+    assert vals[80] < vals[60]  # the cooldown helps
+    schedule = dict(schedule="wsd", max_steps=80, warmup_steps=4, cooldown_frac=0.25, cooldown_shape="1-sqrt")
+    trained = [r for r in records if "lr" in r]
+    assert [r["step"] for r in trained] == list(range(1, 81))
+    for r in trained:  # the LR of the update that produced step s is the schedule at index s - 1
+        assert r["lr"] == 3e-3 * lr_multiplier(r["step"] - 1, **schedule)
+        assert r["tokens"] == r["step"] * 32 * 64
+    info = json.loads((out / "config.json").read_text())
+    assert info["config"]["max_steps"] == 80 and info["tokenizer"] == "bytes" and info["origin"] is None
+    weights = torch.load(out / "ckpt_0000080.pt", weights_only=True)["model"]
+    assert weights["lm_head.weight"].data_ptr() == weights["tok_emb.weight"].data_ptr()  # still tied
+    assert info["params"] == sum({w.data_ptr(): w.numel() for w in weights.values()}.values())
+
+
+def test_branch_from_checkpoint_matches_uninterrupted_run(tmp_path, tiny_data):
+    common = ["--max_steps=30", "--schedule=wsd", "--cooldown_steps=10", "--log_interval=1", "--eval_interval=10"]
+    full = run(tmp_path, "full", tiny_data, *common, "--ckpt_interval=10", "--keep_ckpt_steps=[10, 20]")
+    branch = run(tmp_path, "branch", tiny_data, *common, f"--init_from={full / 'ckpt_0000020.pt'}")
+    expected = {s: v for s, v in train_losses(full).items() if s > 20}
+    assert train_losses(branch) == expected  # bitwise: same data, optimizer state, schedule
+    assert metrics(branch)[-1]["val_loss"] == metrics(full)[-1]["val_loss"]
+    info = json.loads((branch / "config.json").read_text())
+    assert info["origin"] == {"checkpoint": str(full / "ckpt_0000020.pt"), "out_dir": str(full), "step": 20}
+    assert (full / "ckpt_0000020.pt").exists()  # the source run is left untouched
+
+
+def test_cooldown_branch_off_constant_trunk_equals_single_wsd_run(tmp_path, tiny_data):
+    """The paper's trick: constant LR to step k, then a cooldown branch == one wsd run cooling from k."""
+    trunk = run(tmp_path, "trunk", tiny_data, "--max_steps=30", "--schedule=constant", "--log_interval=1",
+                "--keep_ckpt_steps=[18]")
+    branch = run(tmp_path, "branch", tiny_data, "--max_steps=24", "--schedule=wsd", "--cooldown_steps=6",
+                 "--log_interval=1", f"--init_from={trunk / 'ckpt_0000018.pt'}")
+    single = run(tmp_path, "single", tiny_data, "--max_steps=24", "--schedule=wsd", "--cooldown_steps=6",
+                 "--log_interval=1")
+    assert {s: v for s, v in train_losses(single).items() if s <= 18} == \
+        {s: v for s, v in train_losses(trunk).items() if s <= 18}
+    assert train_losses(branch) == {s: v for s, v in train_losses(single).items() if s > 18}
+
+
+def test_sigterm_checkpoints_and_resume_continues_exactly(tmp_path, tiny_data):
+    # A constant schedule does not depend on max_steps, so the stopped run can be resumed into a shorter one.
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--schedule=constant", "--log_interval=1",
+              "--eval_interval=100000", "--ckpt_interval=100000"]
+    stopped = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *common, "--max_steps=100000",
+                             f"--out_dir={stopped}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (stopped / "metrics.jsonl").exists() or len(metrics(stopped)) < 4:
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    (step, _), = checkpoint.list_checkpoints(stopped)
+    assert f"stopped by a signal after step {step}; checkpoint saved, continue with --init_from=resume" in stdout
+    assert metrics(stopped)[-1]["step"] == step
+    train.main([*common, f"--out_dir={stopped}", "--init_from=resume", f"--max_steps={step + 5}"])
+    reference = tmp_path / "reference"
+    train.main([*common, f"--out_dir={reference}", f"--max_steps={step + 5}"])
+    assert train_losses(stopped) == train_losses(reference)
+    assert [r["step"] for r in metrics(stopped)] == [r["step"] for r in metrics(reference)]
+
+
+def test_checkpoints_are_pruned_but_permanent_ones_kept(tmp_path, tiny_data):
+    out = run(tmp_path, "run", tiny_data, "--max_steps=12", "--ckpt_interval=2", "--keep_last_ckpts=2",
+              "--keep_ckpt_steps=[4]", "--eval_interval=100")
+    assert [s for s, _ in checkpoint.list_checkpoints(out)] == [4, 10, 12]
+    state = torch.load(out / "ckpt_0000012.pt", weights_only=True)
+    assert state["step"] == 12 and state["data"] == {"seed": 1337, "next_step": 12}
+    assert set(state) >= {"model", "optimizer", "config", "rng", "model_config"}
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (["--max_stepz=5"], ConfigError, "unknown config key 'max_stepz' (did you mean 'max_steps'?)"),
+    (["--lr=fast"], ConfigError, "config key 'lr' expects float, got 'fast'"),
+    (["--compile=1"], ConfigError, "config key 'compile' expects bool"),
+    (["configs/nope.py"], ConfigError, "config file 'configs/nope.py' does not exist"),
+    (["--model=7b"], ConfigError, "unknown model preset '7b'"),
+    (["--n_head=3"], ConfigError, "n_embd 64 is not divisible by n_head 3"),
+    (["--batch_size=6", "--grad_accum=4"], ConfigError, "batch_size=6 is not divisible by processes (1) x grad_accum (4)"),
+    (["--max_steps=10", "--cooldown_steps=20"], ScheduleError, "cooldown_steps=20"),
+    (["--cooldown_shape=1-cube"], ScheduleError, "1-cube"),
+    (["--optimizer=sgd"], ConfigError, "optimizer must be adamw or adamw_schedulefree"),
+    (["--optimizer=adamw_schedulefree"], ConfigError, "set schedule=constant"),
+    (["--init_from=missing.pt"], checkpoint.CheckpointError, "checkpoint missing.pt does not exist"),
+    (["--init_from=resume"], checkpoint.CheckpointError, "holds no checkpoint"),
+    (["--eval_tokens=100000"], DataError, "eval_tokens=100000 needs 99969 validation tokens but the dataset has 4096"),
+])
+def test_bad_config_is_one_clear_error(tmp_path, tiny_data, args, error, message):
+    with pytest.raises(error) as info:
+        train.main([*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'out'}", "--max_steps=10", *args])
+    assert message in str(info.value)
+    assert not (tmp_path / "out").exists()  # nothing written before the error
+
+
+def test_out_dir_of_another_run_is_refused_and_kept(tmp_path, tiny_data):
+    out = run(tmp_path, "run", tiny_data, "--max_steps=8")
+    before = (out / "metrics.jsonl").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run(tmp_path, "run", tiny_data, "--max_steps=12")
+    assert (out / "metrics.jsonl").read_bytes() == before and (out / "ckpt_0000008.pt").exists()
+
+
+def test_checkpoint_of_another_model_shape_is_refused(tmp_path, tiny_data):
+    out = run(tmp_path, "run", tiny_data, "--max_steps=8")
+    with pytest.raises(checkpoint.CheckpointError, match="does not match this run's model"):
+        run(tmp_path, "other", tiny_data, "--max_steps=12", "--n_layer=3", f"--init_from={out / 'ckpt_0000008.pt'}")
+
+
+def test_corrupt_checkpoint_names_the_previous_good_one(tmp_path, tiny_data):
+    out = run(tmp_path, "run", tiny_data, "--max_steps=6", "--ckpt_interval=3", "--eval_interval=100")
+    (out / "ckpt_0000006.pt").write_bytes((out / "ckpt_0000006.pt").read_bytes()[:1000])  # truncated
+    with pytest.raises(checkpoint.CheckpointError) as info:
+        run(tmp_path, "run", tiny_data, "--max_steps=9", "--init_from=resume")
+    assert "ckpt_0000006.pt is corrupt" in str(info.value) and "ckpt_0000003.pt" in str(info.value)
+
+
+def test_command_line_errors_are_one_line_without_traceback(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), "configs/cpu_tiny.py", "--lrr=1",
+                             f"--out_dir={tmp_path / 'x'}"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr == "error: unknown config key 'lrr' (did you mean 'lr'?)\n"
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), "configs/cpu_tiny.py",
+                             f"--data_dir={tmp_path / 'nodata'}", f"--out_dir={tmp_path / 'x'}"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"error: no prepared dataset in {tmp_path / 'nodata'}")
+    assert "python prepare_data.py --dataset=stdlib --tokenizer=bytes" in result.stderr
+
+
+def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
+    import sample
+    from model import GPT, GPTConfig
+    out = run(tmp_path, "run", tiny_data, "--max_steps=8")
+    capsys.readouterr()  # drop the training log
+    sample.main([f"--ckpt={out}", "--start=def ", "--max_new_tokens=20", "--temperature=0"])
+    text = capsys.readouterr().out.split("\n" + "-" * 40)[0]
+    state = torch.load(out / "ckpt_0000008.pt", weights_only=True)
+    model = GPT(GPTConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    ids = model.eval().generate(torch.tensor([list(b"def ")]), 20, temperature=0)[0].tolist()
+    assert len(ids) == 24
+    assert text == bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
