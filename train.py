@@ -221,7 +221,15 @@ def main(argv):
               f"{flops['chinchilla'] / 1e6:.1f} MFLOPs/token (6N: {flops['six_n'] / 1e6:.1f}), "
               f"steps {start_step}->{cfg['max_steps']}, {tokens_per_step} tokens/step")
 
+    def non_finite(what):
+        saved = checkpoint.list_checkpoints(out_dir)
+        kept = f"the last good checkpoint {saved[-1][1]} is kept" if saved else "no checkpoint was written"
+        raise FloatingPointError(f"non-finite {what}; {kept}")
+
     def save_checkpoint(step):
+        # a finite loss can still be followed by an update that overflows: never save such weights
+        if not all(torch.isfinite(p).all() for p in raw_model.parameters()):
+            non_finite(f"weights after step {step}")
         if schedule_free:
             optimizer.eval()  # store the averaged weights, the ones we evaluate
         if master:
@@ -286,6 +294,8 @@ def main(argv):
             torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg["grad_clip"])
         scaler.step(optimizer)
         scaler.update()
+        if schedule_free:  # the LR it really used, its own warmup included
+            lr = optimizer.param_groups[0]["scheduled_lr"]
         optimizer.zero_grad(set_to_none=True)
         done = step + 1
 
@@ -296,7 +306,9 @@ def main(argv):
             stop_requested = flag.item() > 0
         stopping = done == cfg["max_steps"] or stop_requested
         evaluate_now = done % cfg["eval_interval"] == 0 or done in eval_steps
-        if done % cfg["log_interval"] == 0 or evaluate_now or stopping:
+        checkpoint_now = done % cfg["ckpt_interval"] == 0 or stopping or done in cfg["keep_ckpt_steps"]
+        # logging checks the losses for NaN/inf, so it runs before every checkpoint too
+        if done % cfg["log_interval"] == 0 or evaluate_now or checkpoint_now:
             window = losses[:done - logged_step] if done - logged_step < cfg["log_interval"] else losses
             if ddp:
                 dist.all_reduce(window, op=dist.ReduceOp.AVG)
@@ -304,8 +316,7 @@ def main(argv):
             losses.zero_()
             bad = [i for i, v in enumerate(step_losses) if not math.isfinite(v)]
             if bad:
-                raise FloatingPointError(f"non-finite training loss at step {logged_step + bad[0] + 1}; the last good "
-                                         f"checkpoint in {out_dir} is kept")
+                non_finite(f"training loss at step {logged_step + bad[0] + 1}")
             elapsed = time.perf_counter() - t_log
             tokens_per_s = (done - logged_step) * tokens_per_step / elapsed
             record = dict(step=done, tokens=done * tokens_per_step, lr=lr, train_loss=sum(step_losses) / len(step_losses),
@@ -320,7 +331,7 @@ def main(argv):
                 print(f"step {done}/{cfg['max_steps']}: loss {record['train_loss']:.4f}{val}, lr {lr:.2e}, "
                       f"{tokens_per_s:,.0f} tok/s" + (f", mfu {record['mfu']:.1%}" if record["mfu"] else ""), flush=True)
             logged_step, t_log = done, time.perf_counter()
-        if done % cfg["ckpt_interval"] == 0 or stopping or done in cfg["keep_ckpt_steps"]:
+        if checkpoint_now:
             save_checkpoint(done)
         if stopping and done < cfg["max_steps"]:
             if master:

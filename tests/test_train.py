@@ -1,6 +1,7 @@
 """train.py end to end on a tiny model: learning, logged schedule, checkpoints, branching, resume, errors."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,3 +182,70 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
     ids = model.eval().generate(torch.tensor([list(b"def ")]), 20, temperature=0)[0].tolist()
     assert len(ids) == 24
     assert text == bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+
+def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
+    """The global batch is the same whatever the split: torchrun x2 (gloo) and grad_accum=2 agree with one
+    process up to float32 summation order (measured differences ~1e-7; tolerance 1e-5)."""
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--max_steps=8", "--log_interval=1", "--eval_interval=4",
+              "--dtype=float32"]
+    single = run(tmp_path, "single", tiny_data, *common)
+    accum = run(tmp_path, "accum", tiny_data, *common, "--grad_accum=2")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             str(REPO / "train.py"), *common, f"--out_dir={tmp_path / 'ddp'}"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "x2" in result.stdout  # the run really used two processes
+    reference = metrics(single)
+    for other in (metrics(accum), metrics(tmp_path / "ddp")):
+        assert [r["step"] for r in other] == [r["step"] for r in reference]
+        for mine, theirs in zip(other, reference):
+            for key in ("train_loss", "val_loss"):
+                if key in theirs:
+                    assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=0)
+
+
+def test_schedule_free_learns_evaluates_its_average_and_resumes_exactly(tmp_path, tiny_data):
+    common = ["--optimizer=adamw_schedulefree", "--schedule=constant", "--beta1=0.95", "--beta2=0.99",
+              "--lr=3e-3", "--log_interval=1", "--eval_interval=10", "--dtype=float32"]
+    full = run(tmp_path, "full", tiny_data, *common, "--max_steps=20", "--keep_ckpt_steps=[10]")
+    records = metrics(full)
+    assert records[-1]["val_loss"] < records[0]["val_loss"] - 1.0
+    assert [r["lr"] for r in records[1:5]] == pytest.approx([3e-3 * k / 4 for k in (1, 2, 3, 4)])  # its own warmup
+    # the logged val loss is that of the averaged (eval-mode) weights, which are also what the checkpoint holds
+    state = torch.load(full / "ckpt_0000020.pt", weights_only=True)
+    from model import GPT, GPTConfig
+    from data import Dataset
+    model = GPT(GPTConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    x, y = Dataset(tiny_data).val_windows(2048, 64)
+    with torch.no_grad():
+        assert model(x, y)[1].item() == pytest.approx(records[-1]["val_loss"], rel=1e-6)
+    # resuming from step 10 repeats steps 11-20 bitwise
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    (resumed / "ckpt_0000010.pt").write_bytes((full / "ckpt_0000010.pt").read_bytes())
+    run(tmp_path, "resumed", tiny_data, *common, "--max_steps=20", "--init_from=resume")
+    assert train_losses(resumed) == {s: v for s, v in train_losses(full).items() if s > 10}
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_data):
+    with pytest.raises(FloatingPointError) as info:
+        run(tmp_path, "run", tiny_data, "--max_steps=40", "--lr=1e6", "--grad_clip=0", "--ckpt_interval=1",
+            "--log_interval=10", "--dtype=float32")
+    bad_step = int(re.search(r"non-finite (?:training loss at|weights after) step (\d+);", str(info.value))[1])
+    (last_step, last), = checkpoint.list_checkpoints(tmp_path / "run")[-1:]
+    assert last_step < bad_step and f"the last good checkpoint {last} is kept" in str(info.value)
+    weights = torch.load(last, weights_only=True)["model"]
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_shard_of_the_wrong_size_is_refused(tmp_path, tiny_data):
+    import shutil
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_data, broken)
+    with open(broken / "train_0000.bin", "ab") as f:
+        f.write(b"\0\0")
+    with pytest.raises(DataError, match=r"train_0000.bin has \d+ bytes but meta.json says \d+ tokens"):
+        run(tmp_path, "run", broken, "--max_steps=8")
