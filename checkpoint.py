@@ -31,13 +31,17 @@ def list_checkpoints(out_dir):
     return sorted(found)
 
 
-def save(state, out_dir, step):
-    """Write the checkpoint under a temporary name and rename it: a kill mid-write never leaves a bad file."""
-    path = path_for(out_dir, step)
+def save_file(state, path):
+    """Write under a temporary name, then rename: a kill mid-write never leaves a half-written file."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
     return path
+
+
+def save(state, out_dir, step):
+    return save_file(state, path_for(out_dir, step))
 
 
 def load(path, previous_hint=""):

@@ -32,6 +32,7 @@ from config import ConfigError, fail, parse_args
 from data import DataError, Dataset
 from model import GPT, PRESETS, GPTConfig, flops_per_token, padded_vocab_size
 from schedules import ScheduleError, lr_multiplier, resolve_cooldown_steps, validate_schedule
+from swa import EMA, SWA, save_weights, swapped_weights
 
 DEFAULTS = dict(
     # I/O
@@ -50,6 +51,8 @@ DEFAULTS = dict(
     # evaluation, logging, checkpoints
     eval_interval=50, eval_tokens=65536, eval_batch_size=32, log_interval=10,
     ckpt_interval=100, keep_last_ckpts=2, keep_ckpt_steps=[],
+    # weight averaging (swa.py): logged as val_loss_swa / val_loss_ema at every evaluation
+    swa=False, swa_interval=5, swa_window=500, ema=False, ema_decay=0.999, ema_interval=1,
     peak_tflops=None,  # device peak for MFU; None: GPU table, or a matmul probe on CPU
 )
 TYPES = {k: (int, type(None)) for k in ("n_layer", "n_head", "n_embd", "ffw_size", "cooldown_steps", "cycle_steps")}
@@ -90,6 +93,11 @@ def schedule_args(cfg):
     keys = ("schedule", "max_steps", "warmup_steps", "cooldown_frac", "cooldown_steps", "cooldown_shape",
             "final_lr_frac", "cycle_steps")
     return {k: cfg[k] for k in keys}
+
+
+def autocast_for(device, ptdtype):
+    """Mixed precision for the forward pass; weights stay float32."""
+    return nullcontext() if ptdtype == torch.float32 else torch.autocast(device_type=device.type, dtype=ptdtype)
 
 
 def pick_device(name, local_rank):
@@ -170,8 +178,7 @@ def main(argv):
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg["seed"])
     ptdtype = getattr(torch, cfg["dtype"])
-    autocast = (nullcontext() if ptdtype == torch.float32
-                else torch.autocast(device_type=device.type, dtype=ptdtype))
+    autocast = autocast_for(device, ptdtype)
     scaler = torch.amp.GradScaler(device.type, enabled=ptdtype == torch.float16)
 
     data = Dataset(cfg["data_dir"])
@@ -196,6 +203,12 @@ def main(argv):
         # a branch records its trunk; a resumed run keeps whatever origin it had
         origin = (state.get("origin") if cfg["init_from"] == "resume"
                   else {"checkpoint": str(cfg["init_from"]), "out_dir": state["config"]["out_dir"], "step": start_step})
+    # the averages start from the loaded weights, and continue from the checkpoint's when it has them
+    swa = SWA(model, cfg["swa_interval"], cfg["swa_window"]) if cfg["swa"] else None
+    ema = EMA(model, cfg["ema_decay"], cfg["ema_interval"]) if cfg["ema"] else None
+    for key, average in (("swa", swa), ("ema", ema)):
+        if average and cfg["init_from"] != "scratch" and state.get(key) is not None:
+            average.load_state_dict(state[key])
     if start_step >= cfg["max_steps"]:
         raise ConfigError(f"the starting checkpoint is at step {start_step}, not before max_steps={cfg['max_steps']}")
     prepare_out_dir(cfg, master)
@@ -235,19 +248,34 @@ def main(argv):
         if master:
             state = dict(model=raw_model.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                          step=step, config=cfg, model_config=mconf.__dict__, origin=origin,
-                         rng=torch.get_rng_state(), data=dict(seed=cfg["seed"], next_step=step))
+                         rng=torch.get_rng_state(), data=dict(seed=cfg["seed"], next_step=step),
+                         swa=swa and swa.state_dict(), ema=ema and ema.state_dict())
             checkpoint.save(state, out_dir, step)
+            if swa and swa.completed() is not None:  # the latest window's average, as its own weight file
+                index, snapshots = swa.completed_window()
+                save_weights(out_dir / "swa.pt", swa.completed(), mconf.__dict__, (index + 1) * cfg["swa_window"],
+                             dict(kind="swa", interval=cfg["swa_interval"], window=cfg["swa_window"], snapshots=snapshots))
+            if ema:
+                save_weights(out_dir / "ema.pt", ema.average(), mconf.__dict__, step,
+                             dict(kind="ema", decay=cfg["ema_decay"], interval=cfg["ema_interval"]))
             checkpoint.prune(out_dir, cfg["keep_last_ckpts"], cfg["keep_ckpt_steps"])
         if schedule_free:
             optimizer.train()
 
-    def validation_loss():
+    def validation_losses():
+        """val_loss of the model (schedule-free: its eval-mode weights), and of the SWA/EMA averages."""
+        losses = {}
         if schedule_free:
             optimizer.eval()  # schedule-free evaluates its averaged weights, not the training iterate
-        loss = evaluate(model, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
+        losses["val_loss"] = evaluate(model, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
         if schedule_free:
-            optimizer.train()
-        return loss
+            optimizer.train()  # the SWA/EMA averages below are of the training iterate, like their updates
+        for key, weights in (("val_loss_swa", swa and swa.completed()), ("val_loss_ema", ema and ema.average())):
+            if weights is not None:
+                with swapped_weights(raw_model, weights):
+                    losses[key] = evaluate(model, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
+        losses["val_ppl"] = math.exp(losses["val_loss"])
+        return losses
 
     # SIGTERM (preemption) or Ctrl-C: finish the step in flight, checkpoint, and exit.
     stop_signal = []
@@ -271,8 +299,7 @@ def main(argv):
     if schedule_free:
         optimizer.train()
     if start_step == 0:
-        val_loss = validation_loss()
-        log(dict(step=0, tokens=0, val_loss=val_loss, val_ppl=math.exp(val_loss), elapsed_s=0.0))
+        log(dict(step=0, tokens=0, **validation_losses(), elapsed_s=0.0))
     for step in range(start_step, cfg["max_steps"]):
         # schedule-free AdamW warms up and averages by itself: it gets the peak LR throughout
         lr = cfg["lr"] * (1.0 if schedule_free else lr_multiplier(step, **schedule_args(cfg)))
@@ -298,6 +325,9 @@ def main(argv):
             lr = optimizer.param_groups[0]["scheduled_lr"]
         optimizer.zero_grad(set_to_none=True)
         done = step + 1
+        for average in (swa, ema):
+            if average:
+                average.update(done, raw_model)
 
         stop_requested = bool(stop_signal)
         if ddp:  # every process must stop after the same step, whichever of them got the signal
@@ -323,8 +353,8 @@ def main(argv):
                           tokens_per_s=tokens_per_s, mfu=peak and tokens_per_s * flops["chinchilla"] / peak,
                           elapsed_s=time.perf_counter() - t_start)
             if evaluate_now:
-                record["val_loss"] = val_history[done] = validation_loss()
-                record["val_ppl"] = math.exp(record["val_loss"])
+                record.update(validation_losses())
+                val_history[done] = record["val_loss"]
             log(record)
             if master:
                 val = f", val {record['val_loss']:.4f}" if "val_loss" in record else ""

@@ -249,3 +249,26 @@ def test_shard_of_the_wrong_size_is_refused(tmp_path, tiny_data):
         f.write(b"\0\0")
     with pytest.raises(DataError, match=r"train_0000.bin has \d+ bytes but meta.json says \d+ tokens"):
         run(tmp_path, "run", broken, "--max_steps=8")
+
+
+def test_weight_averages_are_logged_saved_and_resume_exactly(tmp_path, tiny_data):
+    common = ["--max_steps=30", "--schedule=constant", "--log_interval=5", "--eval_interval=10", "--swa=True",
+              "--swa_interval=2", "--swa_window=10", "--ema=True", "--ema_decay=0.9"]
+    full = run(tmp_path, "full", tiny_data, *common, "--keep_ckpt_steps=[15]")
+    plain = run(tmp_path, "plain", tiny_data, "--max_steps=30", "--schedule=constant", "--log_interval=5",
+                "--eval_interval=10")
+    evals = [r for r in metrics(full) if "val_loss" in r]
+    assert [("val_loss_swa" in r, "val_loss_ema" in r) for r in evals] == [(False, True)] + [(True, True)] * 3
+    # evaluating the averages leaves training untouched
+    assert [r["val_loss"] for r in evals] == [r["val_loss"] for r in metrics(plain) if "val_loss" in r]
+    assert evals[-1]["val_loss_swa"] != evals[-1]["val_loss"] != evals[-1]["val_loss_ema"]
+    swa_file = torch.load(full / "swa.pt", weights_only=True)
+    assert swa_file["step"] == 30 and swa_file["average"]["snapshots"] == 5
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    (resumed / "ckpt_0000015.pt").write_bytes((full / "ckpt_0000015.pt").read_bytes())
+    run(tmp_path, "resumed", tiny_data, *common, "--init_from=resume")
+    timing = ("tokens_per_s", "mfu", "elapsed_s")
+    after = [{k: v for k, v in r.items() if k not in timing} for out in (full, resumed) for r in metrics(out)
+             if r["step"] > 15]
+    assert len(after) == 6 and after[:3] == after[3:]  # losses and averages' losses, bitwise

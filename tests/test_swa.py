@@ -1,0 +1,285 @@
+"""Tests for swa.py: the online SWA average against hand-computed means, window restarts, fp32 averages of a bf16
+model, bitwise resume, EMA against its recurrence, swapped_weights, and offline averaging of a fake run."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import checkpoint
+from config import ConfigError
+from model import GPT, GPTConfig
+from swa import EMA, SWA, main, swapped_weights, unwrap
+from train import DEFAULTS
+
+# A running fp32 mean of n snapshots rounds once per fold, each time by at most 2^-24 relative to the
+# magnitudes involved, so it stays within n * 2^-24 * max|w| of the exact (float64) mean; weights here are
+# below 1 in magnitude and n <= 10, so 1e-6 is a bound with room to spare (and well below bf16's 2^-9).
+ATOL = 1e-6
+
+
+def tiny_gpt(seed=0, vocab_size=64, dtype=torch.float32):
+    torch.manual_seed(seed)
+    config = GPTConfig(vocab_size=vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16, ffw_size=32)
+    return GPT(config).to(dtype)
+
+
+@torch.no_grad()
+def take_step(model, step):
+    """A stand-in for an optimizer step: a deterministic move of every parameter, different at each step."""
+    generator = torch.Generator().manual_seed(step)
+    for p in model.parameters():
+        p.add_(0.01 * torch.randn(p.shape, generator=generator).to(p.dtype))
+
+
+def snapshot(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def mean_of(snapshots):
+    return {k: torch.stack([s[k].double() for s in snapshots]).mean(0) for k in snapshots[0]}
+
+
+def assert_close(average, expected):
+    assert set(average) == set(expected)
+    for k in expected:
+        assert average[k].dtype == torch.float32
+        torch.testing.assert_close(average[k].double(), expected[k], rtol=0, atol=ATOL)
+
+
+def run_swa(model, swa, steps, on_step=None):
+    """Train for `steps`, folding as train.py does; returns the snapshot at every step (step 0: the init)."""
+    snaps = {0: snapshot(model)}
+    for step in steps:
+        take_step(model, step)
+        swa.update(step, model)
+        snaps[step] = snapshot(model)
+        if on_step:
+            on_step(step)
+    return snaps
+
+
+def test_online_average_equals_hand_computed_mean():
+    model = tiny_gpt()
+    swa = SWA(model, interval=3, window=30)
+    snaps = run_swa(model, swa, range(1, 31))
+    assert swa.completed_window() == (0, 10)
+    assert_close(swa.completed(), mean_of([snaps[s] for s in range(3, 31, 3)]))
+    # the average really moved: it differs from both the last weights and the first snapshot
+    emb = swa.completed()["tok_emb.weight"]
+    assert (emb - snaps[30]["tok_emb.weight"]).abs().max() > 1e-3
+    # tied embedding/head: one averaged tensor under both names
+    assert swa.completed()["lm_head.weight"] is emb
+
+
+def test_windows_restart_exactly_at_window_ends():
+    model = tiny_gpt()
+    swa = SWA(model, interval=2, window=6)
+    seen = {}
+
+    def record(step):
+        completed = swa.completed()
+        seen[step] = None if completed is None else {k: v.clone() for k, v in completed.items()}
+
+    snaps = run_swa(model, swa, range(1, 19), record)
+    assert all(seen[s] is None for s in range(1, 6))  # nothing to evaluate before the first window ends
+    window1, window2, window3 = (mean_of([snaps[s] for s in steps]) for steps in ((2, 4, 6), (8, 10, 12),
+                                                                                  (14, 16, 18)))
+    for step in range(6, 12):
+        assert_close(seen[step], window1)
+    for step in range(12, 18):  # window 3's folds reuse window 1's buffer: window 2's average must stay intact
+        assert_close(seen[step], window2)
+    assert_close(seen[18], window3)
+    assert swa.completed_window() == (2, 3)
+
+
+def test_swa_created_inside_a_window_completes_with_what_it_saw():
+    model = tiny_gpt()
+    for step in range(1, 9):
+        take_step(model, step)
+    swa = SWA(model, interval=2, window=6)  # e.g. a branch from step 8 of a run without SWA
+    snaps = run_swa(model, swa, range(9, 13))
+    assert_close(swa.completed(), mean_of([snaps[10], snaps[12]]))
+
+
+def test_average_of_a_bf16_model_is_fp32():
+    model = tiny_gpt(dtype=torch.bfloat16)
+    swa = SWA(model, interval=1, window=7)
+    snaps = run_swa(model, swa, range(1, 8))
+    expected = mean_of([snaps[s] for s in range(1, 8)])
+    assert_close(swa.completed(), expected)
+    # the mean of 7 bf16 values is not a bf16 value: rounding it to bf16 would break the tolerance
+    rounded = expected["tok_emb.weight"].to(torch.bfloat16).double()
+    assert (rounded - expected["tok_emb.weight"]).abs().max() > 10 * ATOL
+
+
+def assert_states_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            assert_states_equal(a[key], b[key])
+        elif isinstance(a[key], torch.Tensor):
+            assert torch.equal(a[key], b[key]), key
+        else:
+            assert a[key] == b[key], key
+
+
+@pytest.mark.parametrize("resume_at", [7, 12, 16])  # mid-window before/after a completed window; at a window end
+def test_resume_continues_bitwise(tmp_path, resume_at):
+    model, resumed_model = tiny_gpt(), tiny_gpt()
+    swa, ema = SWA(model, interval=2, window=6), EMA(model, decay=0.9, interval=2)
+
+    def update_both(step):
+        ema.update(step, model)
+
+    run_swa(model, swa, range(1, resume_at + 1), update_both)
+    torch.save(dict(model=model.state_dict(), swa=swa.state_dict(), ema=ema.state_dict()), tmp_path / "ckpt.pt")
+    run_swa(model, swa, range(resume_at + 1, 25), update_both)
+
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    resumed_model.load_state_dict(state["model"])
+    resumed_swa, resumed_ema = SWA(resumed_model, 2, 6), EMA(resumed_model, 0.9, 2)
+    resumed_swa.load_state_dict(state["swa"])
+    resumed_ema.load_state_dict(state["ema"])
+    run_swa(resumed_model, resumed_swa, range(resume_at + 1, 25), lambda s: resumed_ema.update(s, resumed_model))
+    assert_states_equal(swa.state_dict(), resumed_swa.state_dict())
+    assert_states_equal(ema.state_dict(), resumed_ema.state_dict())
+
+
+def test_resume_refuses_other_settings():
+    model = tiny_gpt()
+    with pytest.raises(checkpoint.CheckpointError, match="window=6"):
+        SWA(model, 2, 10).load_state_dict(SWA(model, 2, 6).state_dict())
+    with pytest.raises(checkpoint.CheckpointError, match="decay=0.9"):
+        EMA(model, 0.99, 1).load_state_dict(EMA(model, 0.9, 1).state_dict())
+    with pytest.raises(checkpoint.CheckpointError, match="tensors"):
+        SWA(model, 2, 6).load_state_dict(SWA(torch.nn.Linear(3, 3), 2, 6).state_dict())
+
+
+def test_bad_settings():
+    with pytest.raises(ConfigError, match="multiple of swa_interval"):
+        SWA(tiny_gpt(), interval=5, window=12)
+    with pytest.raises(ConfigError, match="ema_decay"):
+        EMA(tiny_gpt(), decay=1.0, interval=1)
+
+
+def test_ema_equals_its_recurrence():
+    model = tiny_gpt()
+    ema = EMA(model, decay=0.8, interval=3)
+    expected = {k: v.double() for k, v in snapshot(model).items()}  # starts from the weights at creation
+    for step in range(1, 14):
+        take_step(model, step)
+        ema.update(step, model)
+        if step % 3 == 0:
+            expected = {k: 0.8 * expected[k] + 0.2 * v.double() for k, v in snapshot(model).items()}
+    assert ema.updates == 4
+    assert_close(ema.average(), expected)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside torch while importing its compiler
+def test_compiled_and_ddp_style_wrappers_are_unwrapped():
+    model = tiny_gpt()
+    wrapper = torch.nn.Module()
+    wrapper.module = torch.compile(model)  # DDP keeps the model in .module; compile in ._orig_mod (lazy: no compile)
+    assert unwrap(wrapper) is model
+    swa = SWA(wrapper, interval=1, window=1)
+    take_step(model, 1)
+    swa.update(1, wrapper)
+    assert set(swa.completed()) == set(model.state_dict())
+    assert all(torch.equal(swa.completed()[k], v) for k, v in model.state_dict().items())
+
+
+def test_swapped_weights_evaluates_the_average_and_restores_bitwise():
+    model = tiny_gpt(dtype=torch.bfloat16)
+    swa = SWA(model, interval=1, window=4)
+    run_swa(model, swa, range(1, 5))
+    take_step(model, 5)
+    training = snapshot(model)
+    x = torch.randint(0, 64, (2, 16))
+    with swapped_weights(model, swa.completed()):
+        inside = snapshot(model)
+        loss_inside = model(x, x)[1]
+    for k, v in swa.completed().items():
+        assert torch.equal(inside[k], v.to(torch.bfloat16))
+    assert_states_equal(training, snapshot(model))
+    assert not torch.equal(loss_inside, model(x, x)[1])
+    with pytest.raises(RuntimeError, match="boom"), swapped_weights(model, swa.completed()):
+        raise RuntimeError("boom")  # an error during evaluation must not leave the average in the model
+    assert_states_equal(training, snapshot(model))
+    with pytest.raises(ValueError, match="no averaged weights"), swapped_weights(model, None):
+        pass
+
+
+# ---- offline averaging of a finished run ----
+
+SEQ_LEN, EVAL_TOKENS = 16, 16 * 6
+
+
+def fake_run(tmp_path, steps=(100, 200, 300, 400)):
+    """A run dir with a bytes dataset, config.json and one checkpoint (a different tiny model) per step."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    rng = np.random.default_rng(0)
+    shards = {}
+    for split, tokens in (("train", 4000), ("val", 1000)):
+        rng.integers(0, 257, tokens, dtype=np.uint16).tofile(data_dir / f"{split}_0000.bin")
+        shards[split] = [{"file": f"{split}_0000.bin", "tokens": tokens}]
+    meta = dict(format="uint16-shards-v1", tokenizer="bytes", vocab_size=257, eot_token=256, dtype="uint16",
+                shard_tokens=10**8, shards=shards, tokens={"train": 4000, "val": 1000})
+    (data_dir / "meta.json").write_text(json.dumps(meta))
+    run = tmp_path / "run"
+    run.mkdir()
+    config = dict(DEFAULTS, out_dir=str(run), data_dir=str(data_dir), seq_len=SEQ_LEN, eval_tokens=EVAL_TOKENS,
+                  eval_batch_size=4, dtype="float32")
+    (run / "config.json").write_text(json.dumps(dict(config=config)))
+    models = {}
+    for step in steps:
+        models[step] = tiny_gpt(seed=step, vocab_size=320)
+        checkpoint.save(dict(model=models[step].state_dict(), step=step, config=config,
+                             model_config=models[step].config.__dict__), run, step)
+    return run, data_dir, models
+
+
+def val_loss(model, data_dir):
+    """The loss over the validation windows, computed here in one batch (train.py's evaluate batches it)."""
+    stream = torch.from_numpy(np.fromfile(data_dir / "val_0000.bin", dtype=np.uint16).astype(np.int64))
+    windows = torch.stack([stream[i:i + SEQ_LEN + 1] for i in range(0, EVAL_TOKENS, SEQ_LEN)])
+    with torch.no_grad():
+        logits, _ = model(windows[:, :-1])
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), windows[:, 1:].reshape(-1)).item()
+
+
+def test_offline_average_of_checkpoints(tmp_path, capsys):
+    run, data_dir, models = fake_run(tmp_path)
+    out = tmp_path / "swa.pt"
+    losses = main([f"--run={run}", "--start_step=150", "--end_step=400", f"--out={out}", "--device=cpu"])
+    saved = torch.load(out, weights_only=True)
+    assert saved["step"] == 400 and saved["average"]["steps"] == [200, 300, 400]
+    assert saved["model_config"] == models[400].config.__dict__
+    assert_close(saved["model"], mean_of([models[s].state_dict() for s in (200, 300, 400)]))
+    averaged = GPT(GPTConfig(**saved["model_config"]))
+    averaged.load_state_dict(saved["model"])
+    assert losses["average"] == pytest.approx(val_loss(averaged, data_dir), abs=1e-5)
+    assert losses["last"] == pytest.approx(val_loss(models[400], data_dir), abs=1e-5)
+    assert losses["average"] != pytest.approx(losses["last"], abs=1e-4)
+    printed = capsys.readouterr().out
+    assert "steps 200, 300, 400" in printed
+    assert f"val loss {losses['average']:.4f} of the average" in printed
+    assert f"{losses['last']:.4f} of the last checkpoint (step 400)" in printed
+    # the weight file is a checkpoint as far as sample.py is concerned
+    assert checkpoint.load(out)["step"] == 400
+
+
+def test_offline_bad_inputs(tmp_path):
+    run, _, _ = fake_run(tmp_path, steps=(100, 200))
+    with pytest.raises(ConfigError, match=r"no checkpoint of .* lies in steps \[300, end\]; it has 100, 200"):
+        main([f"--run={run}", "--start_step=300", "--device=cpu"])
+    # through the command line: one line on stderr, no traceback
+    result = subprocess.run([sys.executable, "swa.py", f"--run={tmp_path / 'nothing'}"], capture_output=True,
+                            text=True, cwd=checkpoint.__file__.rsplit("/", 1)[0])
+    assert result.returncode == 1
+    assert result.stderr == f"error: no run in '{tmp_path / 'nothing'}' (no config.json): give --run=<a train.py " \
+                            f"out_dir>\n"
