@@ -298,8 +298,9 @@ def main(argv):
     logged_step, t_log, t_start = start_step, time.perf_counter(), time.perf_counter()
     if schedule_free:
         optimizer.train()
-    if start_step == 0:
-        log(dict(step=0, tokens=0, **validation_losses(), elapsed_s=0.0))
+    if cfg["init_from"] != "resume":  # the starting point: step 0, or where a branch leaves its trunk
+        branch = dict(origin=origin) if origin else {}
+        log(dict(step=start_step, tokens=start_step * tokens_per_step, **branch, **validation_losses(), elapsed_s=0.0))
     for step in range(start_step, cfg["max_steps"]):
         # schedule-free AdamW warms up and averages by itself: it gets the peak LR throughout
         lr = cfg["lr"] * (1.0 if schedule_free else lr_multiplier(step, **schedule_args(cfg)))

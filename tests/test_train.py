@@ -60,8 +60,11 @@ def test_branch_from_checkpoint_matches_uninterrupted_run(tmp_path, tiny_data):
     expected = {s: v for s, v in train_losses(full).items() if s > 20}
     assert train_losses(branch) == expected  # bitwise: same data, optimizer state, schedule
     assert metrics(branch)[-1]["val_loss"] == metrics(full)[-1]["val_loss"]
-    info = json.loads((branch / "config.json").read_text())
-    assert info["origin"] == {"checkpoint": str(full / "ckpt_0000020.pt"), "out_dir": str(full), "step": 20}
+    origin = {"checkpoint": str(full / "ckpt_0000020.pt"), "out_dir": str(full), "step": 20}
+    assert json.loads((branch / "config.json").read_text())["origin"] == origin
+    first = metrics(branch)[0]  # the branch point, evaluated, with where it came from
+    assert first["step"] == 20 and first["origin"] == origin
+    assert first["val_loss"] == next(r["val_loss"] for r in metrics(full) if r["step"] == 20)
     assert (full / "ckpt_0000020.pt").exists()  # the source run is left untouched
 
 
