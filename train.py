@@ -59,6 +59,10 @@ TYPES = {k: (int, type(None)) for k in ("n_layer", "n_head", "n_embd", "ffw_size
 TYPES.update(final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)))
 
 
+# Errors that mean "bad input or a run that cannot go on": one line for the user, no traceback.
+USER_ERRORS = (ConfigError, DataError, ScheduleError, checkpoint.CheckpointError, FloatingPointError)
+
+
 def model_config(cfg, vocab_size):
     if cfg["model"] not in PRESETS:
         raise ConfigError(f"unknown model preset '{cfg['model']}'; choose one of {', '.join(PRESETS)}")
@@ -162,12 +166,16 @@ def evaluate(model, val_x, val_y, eval_batch_size, autocast, rank, world_size):
 
 
 def main(argv):
+    train(parse_args(argv, DEFAULTS, TYPES))
+
+
+def train(cfg):
+    """One run of the resolved config `cfg` (a dict with every key of DEFAULTS)."""
     # ---- set-up: config, processes, device, data, model, optimizer, starting point ----
     ddp = "RANK" in os.environ
     rank, local_rank, world_size = (int(os.environ.get(k, d)) for k, d in
                                     (("RANK", 0), ("LOCAL_RANK", 0), ("WORLD_SIZE", 1)))
     master = rank == 0
-    cfg = parse_args(argv, DEFAULTS, TYPES)
     check_config(cfg, world_size)
     device = pick_device(cfg["device"], local_rank)
     if ddp:
@@ -380,5 +388,5 @@ def main(argv):
 if __name__ == "__main__":
     try:
         main(sys.argv[1:])
-    except (ConfigError, DataError, ScheduleError, checkpoint.CheckpointError, FloatingPointError) as e:
+    except USER_ERRORS as e:
         fail(str(e))

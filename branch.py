@@ -1,0 +1,83 @@
+"""
+Cooldown branches off one constant-LR trunk: many training lengths (or cooldown lengths) from a single run.
+
+    # 1. plan: where the branches leave the trunk, and the checkpoints the trunk must keep
+    python branch.py configs/cpu_tiny.py --trunk=out/trunk --lengths=[300,600,900] --cooldown_fracs=[0.2] --plan
+    # 2. the trunk: constant LR, permanent checkpoints at the branch points the plan printed
+    python train.py configs/cpu_tiny.py --schedule=constant --max_steps=900 --keep_ckpt_steps=[240,480,720] \
+        --out_dir=out/trunk
+    # 3. the branches, one after the other: out/trunk-to300-cd60, out/trunk-to600-cd120, out/trunk-to900-cd180
+    python branch.py configs/cpu_tiny.py --trunk=out/trunk --lengths=[300,600,900] --cooldown_fracs=[0.2]
+    # a sweep of cooldown lengths for one training length
+    python branch.py configs/cpu_tiny.py --trunk=out/trunk --lengths=[600] --cooldown_fracs=[0.05,0.1,0.2,0.4]
+
+A branch of final length N with a cooldown of C steps starts from the trunk's checkpoint at step N - C, with the
+trunk's weights, optimizer state and data position, and runs train.py with `schedule=wsd`, `max_steps=N`,
+`cooldown_steps=C` into its own out_dir. Since the trunk's LR is constant up to there, the branch equals a single
+wsd run of N steps, loss for loss. The trunk is never modified. Every other key (config files, --key=value) is
+passed to train.py as usual, so a branch can take any `cooldown_shape` or `final_lr_frac`.
+A branch that already finished is skipped, and one that was interrupted is resumed: re-running the command
+after a crash completes the set.
+"""
+
+import sys
+from pathlib import Path
+
+import checkpoint
+import train
+from config import ConfigError, fail, parse_args
+from schedules import resolve_cooldown_steps
+
+BRANCH_DEFAULTS = dict(trunk="", lengths=[], cooldown_fracs=[0.2], cooldown_steps_list=[], plan=False)
+
+
+def plan_branches(trunk, lengths, cooldown_fracs, cooldown_steps_list):
+    """[(final length N, cooldown steps C, branch step N - C, out_dir)], one per length and cooldown."""
+    if not lengths:
+        raise ConfigError("give the branches' final lengths, e.g. --lengths=[300,600,900]")
+    cooldowns = [("steps", c) for c in cooldown_steps_list] or [("frac", f) for f in cooldown_fracs]
+    branches = []
+    for length in lengths:
+        for kind, value in cooldowns:
+            steps = value if kind == "steps" else resolve_cooldown_steps(length, value, None)
+            if not 0 < steps <= length:
+                raise ConfigError(f"a cooldown of {steps} steps does not fit a branch of {length} steps")
+            branches.append((length, steps, length - steps, Path(f"{trunk}-to{length}-cd{steps}")))
+    return branches
+
+
+def main(argv):
+    cfg = parse_args(argv, {**train.DEFAULTS, **BRANCH_DEFAULTS}, train.TYPES)
+    if not cfg["trunk"]:
+        raise ConfigError("give the trunk run's out_dir: --trunk=out/trunk")
+    branches = plan_branches(cfg["trunk"], cfg["lengths"], cfg["cooldown_fracs"], cfg["cooldown_steps_list"])
+    points = sorted({start for _, _, start, _ in branches})
+    print(f"{len(branches)} branches off {cfg['trunk']}; the trunk must keep checkpoints at "
+          f"--keep_ckpt_steps=[{','.join(map(str, points))}] and run to step {max(points)} at least")
+    for length, steps, start, out_dir in branches:
+        print(f"  {out_dir}: steps {start} -> {length}, cooldown of {steps} steps ({steps / length:.0%})")
+    if cfg["plan"]:
+        return branches
+    available = {step: path for step, path in checkpoint.list_checkpoints(cfg["trunk"])}
+    missing = [p for p in points if p not in available]
+    if missing:  # check all before running any: a long sequence should not fail half-way
+        raise ConfigError(f"{cfg['trunk']} has no checkpoint at step(s) {missing} (it has {sorted(available) or 'none'}): "
+                          f"run the trunk with --keep_ckpt_steps=[{','.join(map(str, points))}]")
+    for length, steps, start, out_dir in branches:
+        done = [s for s, _ in checkpoint.list_checkpoints(out_dir)]
+        if length in done:
+            print(f"{out_dir} already finished, skipped")
+            continue
+        run_cfg = {key: cfg[key] for key in train.DEFAULTS}
+        run_cfg.update(schedule="wsd", max_steps=length, cooldown_steps=steps, out_dir=str(out_dir),
+                       init_from="resume" if done else str(available[start]))
+        print(f"{'resuming' if done else 'starting'} {out_dir}", flush=True)
+        train.train(run_cfg)
+    return branches
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except train.USER_ERRORS as e:
+        fail(str(e))
