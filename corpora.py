@@ -1,0 +1,167 @@
+"""
+The documents prepare_data.py tokenizes: the Python standard library, local files, or a Hugging Face hub dataset.
+
+A corpus has `num_docs`, `provenance` (a JSON dict recorded in meta.json), `text(i)` for random access, and
+`documents(start)`, the (text, replaced_bytes) of every document from `start` on, in order. Hub and json/parquet
+datasets go through `datasets.load_dataset` into its on-disk Arrow cache, which is memory-mapped: RAM never holds
+the corpus, and a resumed run jumps straight to its next document.
+"""
+
+import codecs
+import glob
+import hashlib
+import os
+import platform
+import sysconfig
+from pathlib import Path
+
+HUB_DATASETS = {
+    # The paper's data: a 10 % sample of SlimPajama-627B's first chunk, 5.49M documents, ~6B GPT-2 tokens.
+    "slimpajama": dict(path="DKYoon/SlimPajama-6B", split="train"),
+    # The Pile's OpenWebText2 (17.1M documents: title, text, reddit_scores) as plain parquet. EleutherAI's own
+    # copies need a dataset script (no longer run by datasets) or are one 29 GB .jsonl.zst.tar.
+    "openwebtext2": dict(path="vietgpt/the_pile_openwebtext2", split="train"),
+}
+FILE_KINDS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be prepared; the message is one line meant for the user."""
+
+
+_replaced_bytes = 0
+
+
+def _count_and_replace(error):
+    global _replaced_bytes
+    _replaced_bytes += error.end - error.start
+    return "\ufffd", error.end  # what errors="replace" does
+
+
+codecs.register_error("prepare_data.count_replace", _count_and_replace)
+
+
+def decode(raw):
+    """UTF-8 text of `raw` with undecodable bytes replaced by U+FFFD, and how many bytes were replaced."""
+    global _replaced_bytes
+    try:
+        return raw.decode("utf-8"), 0
+    except UnicodeDecodeError:
+        _replaced_bytes = 0
+        return raw.decode("utf-8", "prepare_data.count_replace"), _replaced_bytes
+
+
+class FileCorpus:
+    """One document per file, read as bytes and decoded as UTF-8 (see `decode`)."""
+
+    def __init__(self, paths, provenance):
+        self.paths, self.provenance, self.num_docs = paths, provenance, len(paths)
+
+    def text(self, index):
+        return decode(self.paths[index].read_bytes())[0]
+
+    def documents(self, start):
+        for path in self.paths[start:]:
+            yield decode(path.read_bytes())
+
+
+class ArrowCorpus:
+    """One document per row of a `datasets.Dataset`; a missing text counts as empty."""
+
+    def __init__(self, dataset, text_field, provenance):
+        self.dataset, self.text_field = dataset.select_columns([text_field]), text_field
+        self.provenance, self.num_docs = provenance, len(dataset)
+
+    def text(self, index):
+        return self.dataset[index][self.text_field] or ""
+
+    def documents(self, start, rows=1024):
+        for first in range(start, self.num_docs, rows):
+            for text in self.dataset[first:first + rows][self.text_field]:
+                yield text or "", 0
+
+
+def stdlib_corpus():
+    """Every .py file of the running Python's standard library (no site-packages), sorted by path."""
+    root = sysconfig.get_paths()["stdlib"]
+    found = []
+    for folder, subfolders, names in os.walk(root):  # os.walk: several times faster than Path.rglob here
+        subfolders[:] = [name for name in subfolders if name not in ("site-packages", "dist-packages")]
+        relative = Path(folder).relative_to(root).as_posix()
+        found += [f"{relative}/{name}".removeprefix("./") for name in names if name.endswith(".py")]
+    paths = [Path(root, relative) for relative in sorted(found)]
+    digest, total = hashlib.sha256(), 0
+    for path in paths:  # ~30 MB: cheap, and it pins the exact text a dataset was made from
+        raw = path.read_bytes()
+        digest.update(len(raw).to_bytes(8, "little") + raw)
+        total += len(raw)
+    return FileCorpus(paths, {"dataset": "stdlib", "python": platform.python_version(),
+                              "implementation": platform.python_implementation(), "root": str(root),
+                              "files": len(paths), "bytes": total, "sha256": digest.hexdigest(),
+                              "sha256_of": "8-byte little-endian length + raw bytes of each file, in order"})
+
+
+def arrow_corpus(load_args, text_field, provenance, num_proc=1):
+    """A dataset from `datasets.load_dataset(**load_args)`: a hub id, or 'json'/'parquet' with data_files."""
+    import datasets  # imported here: it takes a second, and the stdlib corpus does not need it
+
+    hub = load_args["path"] not in ("json", "parquet")
+    try:
+        dataset = datasets.load_dataset(**load_args, num_proc=num_proc if num_proc > 1 else None)
+    except Exception as e:  # network, authentication, parsing: whatever it is, the user needs one line
+        reason = ": ".join([type(e).__name__, *str(e).strip().splitlines()[:1]])
+        if hub:
+            raise CorpusError(f"cannot load '{load_args['path']}' from the Hugging Face hub ({reason}); check the "
+                            f"network, or download the data and use --dataset=files --files=...") from None
+        raise CorpusError(f"cannot read {provenance['patterns']} as {load_args['path']} ({reason})") from None
+    if text_field not in dataset.column_names:
+        raise CorpusError(f"the dataset has no field '{text_field}' (it has {', '.join(dataset.column_names)}); "
+                        f"choose one with --text_field=")
+    feature = dataset.features[text_field]
+    if getattr(feature, "dtype", None) not in ("string", "large_string"):
+        raise CorpusError(f"field '{text_field}' holds {feature}, not text; choose another with --text_field=")
+    provenance = {**provenance, "text_field": text_field, "rows": len(dataset), "fingerprint": dataset._fingerprint}
+    if hub:
+        provenance.update(hub_id=load_args["path"], split=load_args["split"])
+    return ArrowCorpus(dataset, text_field, provenance)
+
+
+def files_corpus(patterns, text_field, num_proc):
+    patterns = [patterns] if isinstance(patterns, str) else patterns
+    if not patterns or not all(isinstance(pattern, str) for pattern in patterns):
+        raise CorpusError("--dataset=files needs --files=PATTERN or --files=\"['PATTERN', ...]\"")
+    paths = sorted({Path(match) for pattern in patterns
+                    for match in glob.glob(os.path.expanduser(pattern), recursive=True) if Path(match).is_file()})
+    if not paths:
+        raise CorpusError(f"no files match --files={patterns}")
+    for path in paths:
+        if path.suffix.lower() not in FILE_KINDS:
+            raise CorpusError(f"cannot read '{path}': use .txt, .jsonl, .json or .parquet files")
+    kinds = {FILE_KINDS[path.suffix.lower()] for path in paths}
+    if len(kinds) > 1:
+        raise CorpusError(f"--files matches {' and '.join(sorted(kinds))} files: prepare one kind at a time")
+    provenance = {"dataset": "files", "patterns": patterns, "files": len(paths),
+                  "bytes": sum(path.stat().st_size for path in paths)}
+    if not provenance["bytes"]:
+        raise CorpusError(f"the corpus is empty: the {len(paths)} file(s) matching --files={patterns} are empty")
+    if kinds == {"text"}:
+        return FileCorpus(paths, provenance)
+    load_args = dict(path=kinds.pop(), data_files=[str(path) for path in paths], split="train")
+    return arrow_corpus(load_args, text_field, provenance, min(num_proc, len(paths)))  # datasets: a process a file
+
+
+def open_corpus(config):
+    """The corpus config['dataset'] names, checked to have at least two documents to split."""
+    if config["dataset"] == "stdlib":
+        corpus = stdlib_corpus()
+    elif config["dataset"] == "files":
+        corpus = files_corpus(config["files"], config["text_field"], config["num_proc"])
+    else:
+        corpus = arrow_corpus(HUB_DATASETS[config["dataset"]], config["text_field"],
+                              {"dataset": config["dataset"]}, config["num_proc"])
+    if corpus.num_docs == 0:
+        raise CorpusError(f"the corpus is empty ({config['dataset']}: no documents)")
+    if corpus.num_docs == 1:
+        raise CorpusError("the corpus is a single document, and the split is by document: give at least two "
+                        "(each .txt file is one document)")
+    return corpus

@@ -1,0 +1,287 @@
+"""Tests for prepare_data.py and corpora.py: token-exact output, the split, resuming, and every bad input's error."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tiktoken
+
+import corpora
+import prepare_data
+from prepare_data import choose_val_docs, main, split_keys
+
+GPT2 = tiktoken.get_encoding("gpt2")
+# Non-ASCII of every width, the special-token text (must stay plain text), an empty document, whitespace runs.
+TEXTS = ["Hello, world!", "naïve café — “quotes”", "日本語のテキスト。", "emoji 🎉🚀 and ZWJ 👩‍💻", "",
+         "<|endoftext|> is just text here", "tabs\tand\n\nnewlines   ", "Ελληνικά και русский"]
+TEXTS += [f"document {i}: " + "lorem ipsum " * (i % 17) + "ß" * (i % 5) for i in range(len(TEXTS), 120)]
+
+
+def read_split(out_dir, meta, split):
+    return np.concatenate([np.fromfile(out_dir / shard["file"], dtype="<u2") for shard in meta["shards"][split]])
+
+
+def split_documents(tokens, eot):
+    ends = np.flatnonzero(tokens == eot)
+    assert len(tokens) and tokens[-1] == eot  # every document, the last one too, ends with eot
+    return [tokens[start:end].tolist() for start, end in zip(np.r_[0, ends[:-1] + 1], ends)]
+
+
+def run(args, out_dir):
+    return main([*args, f"--out_dir={out_dir}"])
+
+
+@pytest.fixture(autouse=True)
+def datasets_cache(tmp_path, monkeypatch):
+    """Keep the Arrow caches `datasets` builds for json/parquet files inside the test's own folder."""
+    import datasets
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf_cache"))
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_gpt2_output_is_tiktoken_encode_ordinary_plus_eot(tmp_path):
+    write_jsonl(tmp_path / "corpus.jsonl", [{"text": text} for text in TEXTS])
+    out = tmp_path / "out"
+    run(["--dataset=files", f"--files={tmp_path}/*.jsonl", "--tokenizer=gpt2", "--val_frac=0.2",
+         "--val_min_tokens=0", "--num_proc=2", "--shard_tokens=500"], out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert (meta["vocab_size"], meta["eot_token"], meta["format"]) == (50257, 50256, "uint16-shards-v1")
+    expected = [GPT2.encode_ordinary(text) for text in TEXTS]
+    assert GPT2.encode_ordinary(TEXTS[5])[0] != 50256  # the special token's text is not the special token
+    docs = {split: split_documents(read_split(out, meta, split), 50256) for split in ("train", "val")}
+    val_texts = {GPT2.decode(doc) for doc in docs["val"]}
+    val = [i for i, text in enumerate(TEXTS) if text in val_texts]
+    assert 10 <= len(val) <= 40  # ~20 % of 120
+    assert docs["val"] == [expected[i] for i in val]  # in corpus order, exactly tiktoken's tokens
+    assert docs["train"] == [expected[i] for i in range(len(TEXTS)) if i not in val]
+    assert meta["documents"] == {"train": len(TEXTS) - len(val), "val": len(val)}
+    assert meta["tokens"]["train"] == sum(len(expected[i]) + 1 for i in range(len(TEXTS)) if i not in val)
+    shards = meta["shards"]["train"]
+    assert len(shards) > 3 and all(shard["tokens"] == 500 for shard in shards[:-1]) and shards[-1]["tokens"] <= 500
+    assert sorted(path.name for path in out.iterdir() if ".tmp" in path.name or "progress" in path.name) == []
+
+
+def test_bytes_round_trip_and_replaced_bytes(tmp_path):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for i, text in enumerate(TEXTS[:20]):
+        (folder / f"{i:02d}.txt").write_text(text, encoding="utf-8")
+    (folder / "20.txt").write_bytes(b"bad \xff\xfe bytes \xe2\x82 end")  # 2 + 2 undecodable bytes
+    out = tmp_path / "out"
+    run(["--dataset=files", f"--files={folder}/*.txt", "--tokenizer=bytes", "--val_min_tokens=100"], out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert (meta["vocab_size"], meta["eot_token"], meta["replaced_bytes"]) == (257, 256, 4)
+    decoded = {bytes(doc).decode("utf-8") for split in ("train", "val")
+               for doc in split_documents(read_split(out, meta, split), 256)}
+    assert decoded == set(TEXTS[:20]) | {"bad \ufffd\ufffd bytes \ufffd end"}
+    assert meta["tokens"]["val"] >= 100 and meta["documents"]["val"] >= 1
+    assert meta["source"]["files"] == 21 and meta["documents"]["train"] + meta["documents"]["val"] == 21
+
+
+def test_split_keys_and_validation_choice():
+    assert np.array_equal(split_keys(7, 0, 1000), split_keys(7, 0, 1000))
+    assert np.array_equal(split_keys(7, 500, 1000), split_keys(7, 0, 1000)[500:])  # chunking does not matter
+    assert not np.array_equal(split_keys(7, 0, 1000), split_keys(8, 0, 1000))
+    keys = split_keys(2357, 0, 200_000)
+    assert 0 <= keys.min() and keys.max() < 1 and abs(keys.mean() - 0.5) < 0.01
+
+    class Corpus:  # 200k documents of 3 tokens each, without any text on disk
+        num_docs = 200_000
+
+        def text(self, index):
+            return "ab"
+
+    tokenizer = prepare_data.Tokenizer("bytes")
+    big = choose_val_docs(Corpus(), tokenizer, 0.0005, 0, 2357)  # large corpus: exactly the keys below val_frac
+    assert big == set(np.flatnonzero(keys < 0.0005).tolist()) and 60 < len(big) < 140
+    small = choose_val_docs(Corpus(), tokenizer, 0.0005, 3000, 2357)  # the minimum tops it up, lowest keys first
+    assert len(small) == 1000 and big < small
+    assert set(np.argsort(keys)[:1000].tolist()) == small
+    assert len(choose_val_docs(Corpus(), tokenizer, 0.0005, 10**9, 2357)) == 100_000  # never over half
+
+
+def test_split_is_deterministic_disjoint_and_seeded(tmp_path):
+    write_jsonl(tmp_path / "c.jsonl", [{"text": text} for text in TEXTS])
+    args = ["--dataset=files", f"--files={tmp_path}/c.jsonl", "--tokenizer=bytes", "--val_frac=0.1",
+            "--val_min_tokens=0"]
+    val_sets = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        run([*args, f"--seed={seed}"], tmp_path / name)
+        meta = json.loads((tmp_path / name / "meta.json").read_text())
+        docs = {split: [bytes(doc).decode() for doc in split_documents(read_split(tmp_path / name, meta, split), 256)]
+                for split in ("train", "val")}
+        assert sorted(docs["train"] + docs["val"]) == sorted(TEXTS) and not set(docs["train"]) & set(docs["val"])
+        val_sets[name] = docs["val"]
+    assert val_sets["a"] == val_sets["b"] != val_sets["c"]
+    for split in ("train", "val"):
+        assert (tmp_path / "a" / f"{split}_0000.bin").read_bytes() == (tmp_path / "b" / f"{split}_0000.bin").read_bytes()
+
+
+def test_slimpajama_shaped_rows_load_through_the_hub_code_path(tmp_path, monkeypatch):
+    rows = [{"text": text, "meta": {"redpajama_set_name": "RedPajamaC4" if i % 2 else "RedPajamaGithub"}}
+            for i, text in enumerate(TEXTS)]
+    data = write_jsonl(tmp_path / "slim.jsonl", rows)
+    monkeypatch.setitem(corpora.HUB_DATASETS, "slimpajama", dict(path="json", data_files=[str(data)], split="train"))
+    out = tmp_path / "out"
+    run(["--dataset=slimpajama", "--tokenizer=bytes", "--val_min_tokens=200"], out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["source"]["rows"] == len(TEXTS) and meta["source"]["text_field"] == "text"
+    assert meta["documents"]["train"] + meta["documents"]["val"] == len(TEXTS)
+    assert meta["tokens"]["train"] + meta["tokens"]["val"] == sum(len(t.encode()) + 1 for t in TEXTS)
+    with pytest.raises(SystemExit):  # the nested `meta` column is not text
+        run(["--dataset=slimpajama", "--tokenizer=bytes", "--text_field=meta"], tmp_path / "other")
+
+
+def test_stdlib_corpus_with_bytes(tmp_path):
+    corpus = corpora.stdlib_corpus()
+    assert corpus.num_docs > 500 and not any("site-packages" in str(path) for path in corpus.paths)
+    assert [str(path) for path in corpus.paths] == sorted(str(path) for path in corpus.paths)
+    out = tmp_path / "stdlib"
+    run(["--dataset=stdlib", "--tokenizer=bytes"], out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["source"]["files"] == corpus.num_docs == sum(meta["documents"].values())
+    assert meta["source"]["sha256"] == corpus.provenance["sha256"] and meta["source"]["bytes"] > 10**7
+    assert meta["tokens"]["val"] >= 2**18  # the minimum validation size kicked in (0.0005 alone is ~16k)
+    # Every document is there once, byte for byte (undecodable bytes as U+FFFD), followed by an eot.
+    documents = [bytes(doc) for split in ("train", "val") for doc in split_documents(read_split(out, meta, split), 256)]
+    expected = [corpora.decode(path.read_bytes())[0].encode("utf-8") for path in corpus.paths]
+    assert sorted(documents) == sorted(expected)
+    assert meta["replaced_bytes"] == sum(corpora.decode(path.read_bytes())[1] for path in corpus.paths)
+
+
+def interrupt_after_shards(monkeypatch, count):
+    """Make the count-th shard rename raise KeyboardInterrupt just after renaming, as a crash there would."""
+    renamed, real_replace = [], os.replace
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if str(dst).endswith(".bin"):
+            renamed.append(dst)
+            if len(renamed) == count:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(prepare_data.os, "replace", replace)
+
+
+def folder_bytes(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_interrupted_run_resumes_to_the_same_bytes(tmp_path, monkeypatch):
+    write_jsonl(tmp_path / "c.jsonl", [{"text": text} for text in TEXTS * 3])
+    args = ["--dataset=files", f"--files={tmp_path}/c.jsonl", "--tokenizer=gpt2", "--shard_tokens=300",
+            "--val_frac=0.1", "--num_proc=2"]
+    monkeypatch.setattr(prepare_data, "BATCH_CHARS", 500)  # many checkpoints in a small corpus
+    run(args, tmp_path / "whole")
+    with monkeypatch.context() as patch:
+        interrupt_after_shards(patch, 6)
+        with pytest.raises(SystemExit) as stopped:
+            run(args, tmp_path / "parts")
+    assert stopped.value.code == 130
+    progress = json.loads((tmp_path / "parts" / "progress.json").read_text())
+    assert not (tmp_path / "parts" / "meta.json").exists() and progress["next_doc"] > 0  # resumes mid-way
+    run(args, tmp_path / "parts")
+    assert folder_bytes(tmp_path / "parts") == folder_bytes(tmp_path / "whole")
+
+
+def test_killed_process_resumes_to_the_same_bytes(tmp_path):
+    """A real SIGKILL of the command line on the stdlib corpus, then the same command again."""
+    env = dict(os.environ, PYTHONPATH=str(prepare_data.Path(prepare_data.__file__).parent))
+    args = [sys.executable, prepare_data.__file__, "--dataset=stdlib", "--tokenizer=gpt2", "--shard_tokens=200000",
+            "--num_proc=2"]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*args, f"--out_dir={killed}"], env=env, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.time() + 60
+    while not (killed / "train_0010.bin").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGKILL)  # the run and its tokenizer processes, mid-way
+    process.wait()
+    assert not (killed / "meta.json").exists() and (killed / "progress.json").exists()
+    subprocess.run([*args, f"--out_dir={killed}"], env=env, check=True, capture_output=True)
+    subprocess.run([*args, f"--out_dir={tmp_path / 'whole'}"], env=env, check=True, capture_output=True)
+    assert folder_bytes(killed) == folder_bytes(tmp_path / "whole")
+
+
+def test_rerun_does_nothing_force_redoes_other_settings_refused(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.txt").write_text(f"text {i}")
+    args = ["--dataset=files", f"--files={folder}/*.txt", "--tokenizer=bytes"]
+    run(args, tmp_path / "out")
+    meta_file = tmp_path / "out" / "meta.json"
+    first = meta_file.stat().st_mtime_ns
+    with monkeypatch.context() as patch:
+        patch.setattr(prepare_data, "open_corpus", lambda config: pytest.fail("a finished dataset was re-read"))
+        run(args, tmp_path / "out")
+    assert "nothing to do" in capsys.readouterr().out and meta_file.stat().st_mtime_ns == first
+    (folder / "3.txt").write_text("a new document")
+    run([*args, "--force"], tmp_path / "out")
+    assert json.loads(meta_file.read_text())["source"]["files"] == 4
+    with pytest.raises(SystemExit):
+        run([*args, "--seed=1"], tmp_path / "out")
+    assert "other settings" in capsys.readouterr().err
+
+
+def bad_input_cases(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    write_jsonl(tmp_path / "rows.jsonl", [{"content": "a"}, {"content": "b"}])
+    (tmp_path / "one.txt").write_text("only one document")
+    (tmp_path / "x.csv").write_text("a,b")
+    return [
+        (["--dataset=wikipedia"], "unknown dataset 'wikipedia'"),
+        (["--tokenizer=sentencepiece"], "unknown tokenizer 'sentencepiece'"),
+        (["--dataset=files", f"--files={tmp_path}/nothing*.jsonl"], "no files match"),
+        (["--dataset=files"], "--dataset=files needs --files="),
+        (["--dataset=files", f"--files={tmp_path}/empty.jsonl"], "the corpus is empty"),
+        (["--dataset=files", f"--files={tmp_path}/rows.jsonl"], "has no field 'text' (it has content)"),
+        (["--dataset=files", f"--files={tmp_path}/one.txt"], "single document"),
+        (["--dataset=files", f"--files={tmp_path}/x.csv"], "use .txt, .jsonl, .json or .parquet"),
+        (["--dataset=files", f"--files=['{tmp_path}/*.txt', '{tmp_path}/*.jsonl']"], "prepare one kind at a time"),
+        (["--val_frac=1.5"], "0 <= val_frac < 1"),
+        (["--shard_tokens=0"], "shard_tokens and num_proc must be at least 1"),
+        (["--shard_tokns=5"], "unknown config key 'shard_tokns' (did you mean 'shard_tokens'?)"),
+    ]
+
+
+def test_bad_inputs_fail_with_one_clear_line(tmp_path, capsys):
+    for args, message in bad_input_cases(tmp_path):
+        with pytest.raises(SystemExit) as exited:
+            run(args, tmp_path / "out")
+        err = capsys.readouterr().err  # may follow datasets' own progress output
+        assert exited.value.code == 1 and err.count("error: ") == 1 and "Traceback" not in err, (args, err)
+        assert err.strip().splitlines()[-1].startswith("error: ") and message in err, (args, err)
+    assert not (tmp_path / "out" / "meta.json").exists()
+
+
+def test_vocabulary_too_large_for_uint16(monkeypatch, tmp_path, capsys):
+    class Big:
+        n_vocab, eot_token = 100277, 100257
+
+    monkeypatch.setattr(prepare_data.tiktoken, "get_encoding", lambda name: Big())
+    with pytest.raises(SystemExit):
+        run(["--tokenizer=cl100k_base"], tmp_path / "out")
+    assert "has 100277 tokens, too many for uint16" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset=slimpajama"], "cannot load 'DKYoon/SlimPajama-6B' from the Hugging Face hub"),
+    (["--dataset=files", "--files=/nonexistent/*.jsonl"], "no files match"),
+])
+def test_command_line_errors_have_no_traceback(tmp_path, args, message):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))  # offline: the hub is unreachable
+    result = subprocess.run([sys.executable, prepare_data.__file__, *args, f"--out_dir={tmp_path}/out"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
+    if "hub" in message:
+        assert "--dataset=files" in result.stderr
