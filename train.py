@@ -200,9 +200,11 @@ def train(cfg):
     if cfg["init_from"] != "scratch":
         state = (checkpoint.load_latest(cfg["out_dir"]) if cfg["init_from"] == "resume"
                  else checkpoint.load(cfg["init_from"]))
-        if state["model_config"] != mconf.__dict__:
-            raise checkpoint.CheckpointError(f"checkpoint model {state['model_config']} does not match this "
-                                             f"run's model {mconf.__dict__}")
+        # block_size only sizes the rotary tables: a checkpoint's weights serve any seq_len
+        differ = [f"{k}={v} (this run: {mconf.__dict__.get(k)})" for k, v in state["model_config"].items()
+                  if k != "block_size" and v != mconf.__dict__.get(k)]
+        if differ:
+            raise checkpoint.CheckpointError(f"the checkpoint's model does not match this run's model: {', '.join(differ)}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])

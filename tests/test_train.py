@@ -147,7 +147,7 @@ def test_out_dir_of_another_run_is_refused_and_kept(tmp_path, tiny_data):
 
 def test_checkpoint_of_another_model_shape_is_refused(tmp_path, tiny_data):
     out = run(tmp_path, "run", tiny_data, "--max_steps=8")
-    with pytest.raises(checkpoint.CheckpointError, match="does not match this run's model"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"does not match this run's model: n_layer=2 \(this run: 3\)"):
         run(tmp_path, "other", tiny_data, "--max_steps=12", "--n_layer=3", f"--init_from={out / 'ckpt_0000008.pt'}")
 
 
@@ -195,11 +195,15 @@ def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
     single = run(tmp_path, "single", tiny_data, *common)
     accum = run(tmp_path, "accum", tiny_data, *common, "--grad_accum=2")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                             str(REPO / "train.py"), *common, f"--out_dir={tmp_path / 'ddp'}"],
-                            capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "x2" in result.stdout  # the run really used two processes
+
+    def torchrun(*args):
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                                 str(REPO / "train.py"), *common, *args], capture_output=True, text=True, env=env,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "x2" in result.stdout  # the run really used two processes
+
+    torchrun(f"--out_dir={tmp_path / 'ddp'}", "--keep_ckpt_steps=[4]")
     reference = metrics(single)
     for other in (metrics(accum), metrics(tmp_path / "ddp")):
         assert [r["step"] for r in other] == [r["step"] for r in reference]
@@ -207,6 +211,11 @@ def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
             for key in ("train_loss", "val_loss"):
                 if key in theirs:
                     assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=0)
+    # two processes resume exactly too
+    (tmp_path / "ddp_resumed").mkdir()
+    (tmp_path / "ddp_resumed" / "ckpt_0000004.pt").write_bytes((tmp_path / "ddp" / "ckpt_0000004.pt").read_bytes())
+    torchrun(f"--out_dir={tmp_path / 'ddp_resumed'}", "--init_from=resume")
+    assert train_losses(tmp_path / "ddp_resumed") == {s: v for s, v in train_losses(tmp_path / "ddp").items() if s > 4}
 
 
 def test_schedule_free_learns_evaluates_its_average_and_resumes_exactly(tmp_path, tiny_data):
