@@ -284,3 +284,10 @@ def test_weight_averages_are_logged_saved_and_resume_exactly(tmp_path, tiny_data
     after = [{k: v for k, v in r.items() if k not in timing} for out in (full, resumed) for r in metrics(out)
              if r["step"] > 15]
     assert len(after) == 6 and after[:3] == after[3:]  # losses and averages' losses, bitwise
+
+
+def test_batch_must_split_evenly_over_processes():
+    cfg = dict(train.DEFAULTS, batch_size=30, grad_accum=1)
+    train.check_config(cfg, world_size=2)  # 15 sequences each
+    with pytest.raises(ConfigError, match=r"batch_size=30 is not divisible by processes \(4\) x grad_accum \(1\)"):
+        train.check_config(cfg, world_size=4)
