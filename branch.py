@@ -72,7 +72,8 @@ def main(argv):
         run_cfg.update(schedule="wsd", max_steps=length, cooldown_steps=steps, out_dir=str(out_dir),
                        init_from="resume" if done else str(available[start]))
         print(f"{'resuming' if done else 'starting'} {out_dir}", flush=True)
-        train.train(run_cfg)
+        if not train.train(run_cfg):
+            break  # stopped by a signal: the remaining branches wait for the next invocation
     return branches
 
 

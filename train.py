@@ -170,7 +170,22 @@ def main(argv):
 
 
 def train(cfg):
-    """One run of the resolved config `cfg` (a dict with every key of DEFAULTS)."""
+    """One run of the resolved config `cfg` (a dict with every key of DEFAULTS).
+
+    Returns True when the run reached max_steps, False when SIGTERM or Ctrl-C stopped it (after the step in
+    flight and a checkpoint), so that a caller running several runs stops too.
+    """
+    stop_signal = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop_signal.append(signum))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return run(cfg, stop_signal)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(cfg, stop_signal):
     # ---- set-up: config, processes, device, data, model, optimizer, starting point ----
     ddp = "RANK" in os.environ
     rank, local_rank, world_size = (int(os.environ.get(k, d)) for k, d in
@@ -287,11 +302,6 @@ def train(cfg):
         losses["val_ppl"] = math.exp(losses["val_loss"])
         return losses
 
-    # SIGTERM (preemption) or Ctrl-C: finish the step in flight, checkpoint, and exit.
-    stop_signal = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stop_signal.append(signum))
-
     def log(record):
         if master:
             with open(metrics_path, "a") as f:
@@ -385,6 +395,7 @@ def train(cfg):
               f"{val_history[cfg['max_steps']]:.4f} after it (step {cfg['max_steps']})")
     if ddp:
         dist.destroy_process_group()
+    return done == cfg["max_steps"]
 
 
 if __name__ == "__main__":
