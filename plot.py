@@ -1,0 +1,438 @@
+"""
+The figures and the results table of the reproduction (claims C1-C8), from the logs of finished runs.
+
+    python plot.py                           # results/ -> figures/*.png, figures/*.pdf, figures/summary.md
+    python plot.py my_results --out=my_figures
+
+Reads every <results>/<suite>/<run>/{config.json, metrics.jsonl} (written by train.py, collected by sweep.py)
+and never needs checkpoints. A run is recognised by its config.json (schedule, cooldown_shape, optimizer, swa,
+lr, max_steps, model shape, origin), not by its folder name, so any runs put in a suite's folder are plotted;
+a suite with no runs is skipped with a note. FLOPs, compute savings and the scaling-law fits are in scaling.py.
+"""
+
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
+
+import scaling  # noqa: E402
+from config import ConfigError, fail, parse_args  # noqa: E402
+from schedules import COOLDOWN_SHAPES, lr_multiplier, resolve_cooldown_steps  # noqa: E402
+
+DEFAULTS = dict(out="figures")
+# One colour per method in every figure; several lengths or sizes of one method are shades of its colour.
+COLORS = {"cosine": "#1f77b4", "wsd/linear": "#ff7f0e", "wsd/1-sqrt": "#d62728", "other": "#9467bd",
+          "constant": "#7f7f7f", "swa": "#2ca02c", "ema": "#8c564b", "schedule-free": "#e377c2"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# what a run is, and drawing helpers
+
+
+def cfg(run):
+    return run["info"]["config"]
+
+
+def method(run):
+    """'cosine', 'constant', 'linear', 'wsd/<cooldown shape>' or 'schedule-free'."""
+    if cfg(run)["optimizer"] == "adamw_schedulefree":
+        return "schedule-free"
+    return f"wsd/{cfg(run)['cooldown_shape']}" if cfg(run)["schedule"] == "wsd" else cfg(run)["schedule"]
+
+
+def cycle(run):
+    return cfg(run)["cycle_steps"] or cfg(run)["max_steps"]
+
+
+def cooldown_frac(run):
+    c = cfg(run)
+    return resolve_cooldown_steps(c["max_steps"], c["cooldown_frac"], c["cooldown_steps"]) / c["max_steps"]
+
+
+def shape_order(name):
+    """linear, 1-sqrt, cosine, ... in COOLDOWN_SHAPES' order; 1-x^A shapes last, by A."""
+    shape = name.removeprefix("wsd/")
+    if shape in COOLDOWN_SHAPES:
+        return COOLDOWN_SHAPES.index(shape), 0.0
+    return len(COOLDOWN_SHAPES), float(shape.removeprefix("1-x^")) if shape.startswith("1-x^") else math.inf
+
+
+def color(name, shade=0.0):
+    """The method's colour, mixed with white by `shade` (0: full colour) for a second length or size."""
+    return tuple(c + (1 - c) * shade for c in to_rgb(COLORS.get(name, COLORS["other"])))
+
+
+def shade_of(value, values):
+    """Lighter for smaller values (shorter runs, smaller models), full colour for the largest."""
+    values = sorted(set(values))
+    return 0.55 * (1 - values.index(value) / (len(values) - 1)) if len(values) > 1 else 0.0
+
+
+def curve(run, key="val_loss"):
+    """(steps, perplexities) of the records that have `key` (a loss); for 'lr', the LRs."""
+    points = [(r["step"], r[key]) for r in run["metrics"] if r.get(key) is not None]
+    steps, values = (np.array(v, dtype=float) for v in zip(*points)) if points else (np.array([]),) * 2
+    return steps, values if key == "lr" else np.exp(values)
+
+
+def final_ppl(run, key="val_loss"):
+    """Perplexity at max_steps (of the model, or of its SWA/EMA average), or None if the run stopped early."""
+    loss = scaling.final_loss(run, key)
+    return None if loss is None else math.exp(loss)
+
+
+def best_per_method(runs):
+    """{method: its finished run with the lowest final perplexity} (the best LR of each method)."""
+    best = {}
+    for run in (r for r in runs if final_ppl(r) is not None):
+        if method(run) not in best or final_ppl(run) < final_ppl(best[method(run)]):
+            best[method(run)] = run
+    return best
+
+
+def finished_groups(runs, key, select=lambda run: True):
+    """{key(run): [runs]} of the `select`ed runs that reached max_steps."""
+    groups = defaultdict(list)
+    for run in runs:
+        if select(run) and final_ppl(run) is not None:
+            groups[key(run)].append(run)
+    return groups
+
+
+def plain_log_ticks(ax):
+    """Label log axes 15, 20, 30 rather than 1.5x10^1: perplexities rarely span a decade."""
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale == "log":
+            axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+            axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
+def finish(ax, title, xlabel, runs=None, log_x=False):
+    """Log perplexity axis, zoomed (when `runs` are given) onto where their curves end, title and legend."""
+    ax.set(yscale="log", xscale="log" if log_x else "linear", xlabel=xlabel, ylabel="validation perplexity")
+    if runs:  # curves start far above where they end: show the part where the runs differ
+        ends = [final_ppl(r) or curve(r)[1][-1] for r in runs]
+        ax.set_ylim(min(ends) * 0.97, max(ends) * 1.35)
+    plain_log_ticks(ax)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# one function per figure: the runs of a suite in, a matplotlib figure out (None when nothing can be drawn)
+
+
+def fig_schedules(_runs):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, settings in [("cosine", {}), ("constant", {}), ("wsd/linear", dict(cooldown_shape="linear")),
+                           ("wsd/1-sqrt", dict(cooldown_shape="1-sqrt"))]:
+        settings.update(schedule=name.split("/")[0], max_steps=1000, warmup_steps=50)
+        left.plot([lr_multiplier(s, **settings) for s in range(1001)], color=color(name), label=name)
+    left.set(xlabel="step", ylabel="LR / peak LR", title="1000 steps: 50 warmup, cosine to 10 %, 20 % cooldowns")
+    t = np.linspace(0, 1, 201)
+    styles = iter(["--", ":", "-.", (0, (5, 1)), (0, (1, 3))])  # the shapes that share the colour 'other'
+    for shape in ("linear", "1-sqrt", "cosine", "square", "mirror_cosine", "1-x^0.7", "1-x^1.5"):
+        values = [lr_multiplier(800 + x * 200, schedule="wsd", max_steps=1000, cooldown_steps=200,
+                                cooldown_shape=shape) for x in t]
+        right.plot(t, values, color=color(f"wsd/{shape}"), ls="-" if f"wsd/{shape}" in COLORS else next(styles),
+                   label=shape)
+    right.set(xlabel="fraction of the cooldown", ylabel="LR / peak LR", title="cooldown shapes")
+    for ax in (left, right):
+        ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+def fig_c1(runs):
+    cosine = sorted((r for r in runs if method(r) == "cosine"), key=lambda r: (cycle(r), cfg(r)["max_steps"]))
+    if not cosine:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for run in cosine:
+        length = cfg(run)["max_steps"]
+        style = "-" if cycle(run) == length else ":" if length < cycle(run) else "--"  # matched, early, past
+        ax.plot(*curve(run), ls=style, color=color("cosine", shade_of(cycle(run), map(cycle, cosine))),
+                label=f"cycle {cycle(run)}, run {length} steps")
+    finish(ax, "C1: cosine is best only at the end of its cycle", "step", cosine)
+    return fig
+
+
+def fig_c2(runs):
+    best = best_per_method(runs)
+    if not best:
+        return None
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(3, 1.3))
+    for name, run in sorted(best.items()):
+        top.plot(*curve(run), color=color(name), label=f"{name}, lr {cfg(run)['lr']:g}")
+        bottom.plot(*curve(run, "lr"), color=color(name))
+    finish(top, "C2: constant LR + cooldown matches cosine (best LR of each)", "", list(best.values()))
+    bottom.set(xlabel="step", ylabel="learning rate")
+    bottom.grid(True, alpha=0.3)
+    return fig
+
+
+def fig_c3(runs):
+    lines = finished_groups(runs, lambda r: (method(r), cfg(r)["max_steps"]))
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (name, length), group in sorted(lines.items()):
+        group.sort(key=lambda r: cfg(r)["lr"])
+        ax.plot([cfg(r)["lr"] for r in group], [final_ppl(r) for r in group], "o-", label=f"{name}, {length} steps",
+                color=color(name, shade_of(length, [n for _, n in lines])))
+    finish(ax, "C3: LR sensitivity (final perplexity)", "peak learning rate", log_x=True)
+    return fig
+
+
+def fig_c4(runs):
+    by_length = finished_groups(runs, lambda r: cfg(r)["max_steps"], scaling.is_cooldown)
+    if not by_length:
+        return None
+    fig, axes = plt.subplots(1, len(by_length), figsize=(5.5 * len(by_length), 4.2), squeeze=False)
+    for ax, (length, group) in zip(axes[0], sorted(by_length.items())):
+        group.sort(key=lambda r: shape_order(method(r)))
+        values = [final_ppl(r) for r in group]
+        ax.bar(range(len(group)), values, color=[color(method(r)) for r in group])
+        ax.set_xticks(range(len(group)), [cfg(r)["cooldown_shape"] for r in group], rotation=30)
+        ax.set_ylim(min(values) * 0.995, max(values) * 1.005)  # the differences are a few percent at most
+        ax.set(title=f"{length} steps, {cooldown_frac(group[0]):.0%} cooldown", ylabel="final validation perplexity")
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle("C4: cooldown shapes")
+    return fig
+
+
+def fig_c5(runs):
+    lines = finished_groups(runs, lambda r: (method(r), cfg(r)["max_steps"]), scaling.is_cooldown)
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    lengths = [n for _, n in lines]
+    for (name, length), group in sorted(lines.items()):
+        group.sort(key=cooldown_frac)
+        ax.plot([cooldown_frac(r) for r in group], [final_ppl(r) for r in group], "o-",
+                color=color(name, shade_of(length, lengths)), label=f"{name}, {length} steps")
+    for run in runs:
+        if scaling.is_full_cosine(run) and final_ppl(run) is not None and cfg(run)["max_steps"] in lengths:
+            ax.axhline(final_ppl(run), color=color("cosine", shade_of(cfg(run)["max_steps"], lengths)), ls="--",
+                       label=f"cosine, {cfg(run)['max_steps']} steps")
+    finish(ax, "C5: longer cooldowns help, then plateau", "cooldown length (fraction of the run)")
+    return fig
+
+
+def fig_c6(runs):
+    panels = [(title, group) for title, group in
+              [("constant LR and cooldowns", [r for r in runs if cfg(r)["schedule"] in ("constant", "wsd")]),
+               ("cosine", [r for r in runs if cfg(r)["schedule"] == "cosine"])] if group]
+    if not panels or not any(cfg(r)["swa"] or cfg(r)["ema"] for r in runs):
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    for ax, (title, group) in zip(axes[0], panels):
+        for run in sorted(group, key=lambda r: cfg(r)["max_steps"]):
+            ax.plot(*curve(run), color=color(method(run)), label=f"{method(run)}, {cfg(run)['max_steps']} steps")
+            for key, name in (("val_loss_swa", "swa"), ("val_loss_ema", "ema")):
+                if len(curve(run, key)[0]):
+                    ax.plot(*curve(run, key), color=color(name), ls="--", label=f"{method(run)} + {name.upper()}")
+        finish(ax, f"C6: weight averaging, {title}", "step", group)
+    return fig
+
+
+def fig_c7(runs):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = iter(["-", "--", ":", "-."] * len(runs))  # schedule-free runs differ by their betas
+    for run in sorted(runs, key=method):
+        betas = f", betas ({cfg(run)['beta1']}, {cfg(run)['beta2']})" if method(run) == "schedule-free" else ""
+        ax.plot(*curve(run), color=color(method(run)), ls=next(styles) if betas else "-",
+                label=f"{method(run)}{betas}, lr {cfg(run)['lr']:g}")
+    finish(ax, "C7: schedule-free AdamW vs a cooldown", "step", runs)
+    return fig
+
+
+def by_size(runs):
+    groups = defaultdict(list)
+    for run in runs:
+        groups[scaling.size_key(run)].append(run)
+    return sorted(groups.values(), key=lambda group: scaling.non_embedding_params(group[0]))
+
+
+def fig_c8_envelopes(runs):
+    sizes = by_size(runs)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 4.2), squeeze=False)
+    for ax, group in zip(axes[0], sizes):
+        for label, select in (("cosine runs", scaling.is_full_cosine), ("trunk + cooldowns", scaling.is_cooldown)):
+            finished = sorted((r for r in group if select(r) and final_ppl(r)), key=lambda r: cfg(r)["max_steps"])
+            for run in finished:
+                steps, values = curve(run)
+                ax.plot(steps * scaling.tokens_per_step(run), values, color=color(method(run)), lw=1, alpha=0.6)
+            if finished:  # the envelope: where each run ends
+                ax.plot([cfg(r)["max_steps"] * scaling.tokens_per_step(r) for r in finished],
+                        [final_ppl(r) for r in finished], "o-", color=color(method(finished[0])), lw=2, label=label)
+        for run in (r for r in group if cfg(r)["schedule"] == "constant" and not scaling.is_branch(r)):
+            for key, name, label in (("val_loss", "constant", "constant trunk"),
+                                     ("val_loss_swa", "swa", "trunk + SWA")):
+                steps, values = curve(run, key)
+                if len(steps):
+                    ax.plot(steps * scaling.tokens_per_step(run), values, color=color(name), lw=1, label=label)
+        finish(ax, f"{scaling.size_label(group[0])} parameters", "tokens", group)
+    fig.suptitle("C8: loss envelopes per model size")
+    return fig
+
+
+def matched_pairs(runs):
+    """[(size label, length, cosine ppl, cooldown ppl)]: every cooldown run that has a cosine run of the same
+    size and length."""
+    pairs = []
+    for group in by_size(runs):
+        cosine = {cfg(r)["max_steps"]: final_ppl(r) for r in group if scaling.is_full_cosine(r) and final_ppl(r)}
+        pairs += [(scaling.size_label(r), cfg(r)["max_steps"], cosine[cfg(r)["max_steps"]], final_ppl(r))
+                  for r in group if scaling.is_cooldown(r) and final_ppl(r) and cfg(r)["max_steps"] in cosine]
+    return pairs
+
+
+def fig_c8_scatter(runs):
+    pairs = matched_pairs(runs)
+    if not pairs:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    markers = dict(zip(dict.fromkeys(p[0] for p in pairs), "osD^v<>ph*" * 10))
+    for label in markers:
+        ax.plot([x for size, _, x, _ in pairs if size == label], [y for size, _, _, y in pairs if size == label],
+                markers[label], ls="", color=color("wsd/1-sqrt"), label=label)
+    x, y = np.array([p[2] for p in pairs]), np.array([p[3] for p in pairs])
+    span = np.array([min(x.min(), y.min()) * 0.98, max(x.max(), y.max()) * 1.02])
+    ax.plot(span, span, "k:", label="y = x")
+    if len(pairs) >= 2:
+        slope, intercept = np.polyfit(x, y, 1)
+        ax.plot(span, slope * span + intercept, color=color("cosine"), label=f"fit: y = {slope:.3f} x {intercept:+.3f}")
+    finish(ax, "C8: cooldown vs cosine, same size and length", "cosine: final perplexity", log_x=True)
+    ax.set_ylabel("cooldown: final perplexity")
+    return fig
+
+
+def fig_c8_compute(runs):
+    rows = scaling.compute_savings(runs)
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(1.8 * len(rows) + 3, 4.5))
+    x = np.arange(len(rows))
+    for offset, side, name, label in ((-0.2, "cosine", "cosine", "cosine, one run per length"),
+                                      (0.2, "cooldown", "wsd/1-sqrt", "one trunk + cooldowns")):
+        ax.bar(x + offset, [row[side]["chinchilla"] for row in rows], 0.4, color=color(name), label=label)
+    for i, row in enumerate(rows):
+        ax.annotate(f"{row['ratio']:.2f}x", (i + 0.2, row["cooldown"]["chinchilla"]), ha="center", va="bottom")
+    ax.set_xticks(x, [f"{row['label']}\n({row['cosine']['runs']} lengths)" for row in rows])
+    ax.set(yscale="log", xlabel="model size (parameters)", ylabel="training FLOPs (Chinchilla count)",
+           title="C8: compute of a scaling study")
+    ax.legend(fontsize=8)
+    return fig
+
+
+FIGURES = [("schedules", None, fig_schedules), ("c1_cosine_lengths", "c1_cosine_lengths", fig_c1),
+           ("c2_loss_curves", "c2_c3_lr_sweep", fig_c2), ("c3_lr_sensitivity", "c2_c3_lr_sweep", fig_c3),
+           ("c4_cooldown_shapes", "c4_cooldown_shapes", fig_c4), ("c5_cooldown_lengths", "c5_cooldown_lengths", fig_c5),
+           ("c6_swa", "c6_swa", fig_c6), ("c7_schedulefree", "c7_schedulefree", fig_c7),
+           ("c8_envelopes", "c8_scaling", fig_c8_envelopes), ("c8_cosine_vs_cooldown", "c8_scaling", fig_c8_scatter),
+           ("c8_compute_savings", "c8_scaling", fig_c8_compute)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the numbers behind each claim, for the README's results table
+
+
+def listing(runs, label):
+    return ", ".join(f"{label(r)} {final_ppl(r):.3f}" for r in runs if final_ppl(r) is not None)
+
+
+def summarize(suites):
+    """[(claim, text)]: the key numbers (final perplexities, gaps, ratios) of every claim that has runs."""
+    rows = []
+    cosine = sorted((r for r in suites.get("c1_cosine_lengths", []) if method(r) == "cosine"),
+                    key=lambda r: (cfg(r)["max_steps"], cycle(r)))
+    if cosine:
+        rows.append(("C1", "final ppl, cosine cycle C / run N: "
+                     + listing(cosine, lambda r: f"C={cycle(r)}/N={cfg(r)['max_steps']}")))
+    best = best_per_method(suites.get("c2_c3_lr_sweep", []))
+    if "cosine" in best:
+        base = best["cosine"]
+        rows.append(("C2", "best final ppl: " + ", ".join(
+            f"{name} {final_ppl(run):.3f} ({final_ppl(run) / final_ppl(base) - 1:+.1%} vs cosine)"
+            for name, run in sorted(best.items()))))
+        rows.append(("C3", "best peak LR: " + ", ".join(
+            f"{name} {cfg(run)['lr']:g} ({cfg(run)['lr'] / cfg(base)['lr']:.2g}x cosine's)"
+            for name, run in sorted(best.items()))))
+    c4 = suites.get("c4_cooldown_shapes", [])
+    by_length = finished_groups(c4, lambda r: cfg(r)["max_steps"], scaling.is_cooldown)
+    for length, group in sorted(by_length.items()):
+        ppl = {cfg(r)["cooldown_shape"]: final_ppl(r) for r in group}
+        gap = "" if not {"linear", "1-sqrt"} <= set(ppl) else (
+            f"; linear - 1-sqrt = {ppl['linear'] - ppl['1-sqrt']:+.3f} ppl ({ppl['linear'] / ppl['1-sqrt'] - 1:+.2%})")
+        rows.append(("C4", f"{length} steps: " + ", ".join(
+            f"{shape} {ppl[shape]:.3f}" for shape in sorted(ppl, key=shape_order)) + gap))
+    c5 = suites.get("c5_cooldown_lengths", [])
+    for length in sorted({cfg(r)["max_steps"] for r in c5 if cfg(r)["schedule"] == "wsd"}):
+        same = [r for r in c5 if cfg(r)["max_steps"] == length]
+        cooldowns = sorted((r for r in same if cfg(r)["schedule"] == "wsd"), key=cooldown_frac)
+        rows.append(("C5", f"{length} steps, ppl by cooldown fraction: "
+                     + listing(cooldowns, lambda r: f"{method(r)} {cooldown_frac(r):.0%}")
+                     + "".join(f"; cosine {final_ppl(r):.3f}" for r in same
+                               if scaling.is_full_cosine(r) and final_ppl(r))))
+    for run in sorted((r for r in suites.get("c6_swa", []) if final_ppl(r) is not None), key=method):
+        averaged = [f"+{key[9:].upper()} {final_ppl(run, key):.3f}" for key in ("val_loss_swa", "val_loss_ema")
+                    if final_ppl(run, key) is not None]
+        rows.append(("C6", " ".join([f"{method(run)} {cfg(run)['max_steps']} steps: {final_ppl(run):.3f}", *averaged])))
+    if suites.get("c7_schedulefree"):
+        rows.append(("C7", "final ppl: " + listing(sorted(suites["c7_schedulefree"], key=method), lambda r: (
+            method(r) + (f" ({cfg(r)['beta1']}, {cfg(r)['beta2']})" if method(r) == "schedule-free" else "")))))
+    pairs = matched_pairs(suites.get("c8_scaling", []))
+    for label in dict.fromkeys(p[0] for p in pairs):
+        gaps = [y / x - 1 for size, _, x, y in pairs if size == label]
+        rows.append(("C8", f"{label}: cooldown vs cosine final ppl at the same length: mean {np.mean(gaps):+.2%} "
+                     f"over {len(gaps)} lengths"))
+    return rows + [("C8", line) for line in (scaling.report(suites["c8_scaling"]) if suites.get("c8_scaling") else [])]
+
+
+def markdown_table(rows):
+    return "| claim | our runs |\n|---|---|\n" + "".join(f"| {claim} | {text} |\n" for claim, text in rows)
+
+
+def main(argv):
+    folders = [a for a in argv if not a.startswith("--")]
+    if len(folders) > 1:
+        raise ConfigError(f"give at most one results directory, got {' '.join(folders)}")
+    out = Path(parse_args([a for a in argv if a.startswith("--")], DEFAULTS)["out"])
+    suites = scaling.load_runs(folders[0] if folders else "results")
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for name, suite, draw in FIGURES:
+        if suite is not None and not suites.get(suite):
+            print(f"note: no runs in {suite}/: {name} skipped")
+            continue
+        fig = draw(suites.get(suite, []))
+        if fig is None:
+            print(f"note: {suite}/ has no runs that {name} can use: skipped")
+            continue
+        fig.tight_layout()
+        for extension in ("png", "pdf"):
+            fig.savefig(out / f"{name}.{extension}", dpi=150)
+            written += 1
+        plt.close(fig)
+    rows = summarize(suites)
+    table = markdown_table(rows)
+    (out / "summary.md").write_text(table)
+    print(f"wrote {written} figure files and summary.md to {out}/\n\n{table}")
+    return rows
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except ConfigError as e:
+        fail(str(e))
