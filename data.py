@@ -56,24 +56,38 @@ class Dataset:
                             f"`python prepare_data.py --dataset=stdlib --tokenizer=bytes` or point data_dir at one")
         if not self.train or not self.val:
             raise DataError(f"dataset {data_dir} has an empty train or val split")
+        self._windows = {}  # seq_len -> (first, end) window index per train shard
         self.train_tokens = sum(len(s) for s in self.train)
         self.val_tokens = sum(len(s) for s in self.val)
 
     def train_batch(self, step, seed, batch_size, seq_len, rank=0, world_size=1):
         """This rank's rows of the global batch of `batch_size` sequences for `step`: inputs and targets."""
-        # Windows of seq_len + 1 tokens never straddle two shards; a shard is drawn in proportion to how
-        # many windows it holds, so sampling is uniform over all windows of the corpus.
-        windows = np.array([max(len(s) - seq_len, 0) for s in self.train], dtype=np.int64)
-        if windows.sum() == 0:
-            raise DataError(f"no train shard holds seq_len + 1 = {seq_len + 1} tokens")
+        window_starts, window_ends = self._shard_windows(seq_len)
         rng = np.random.default_rng([seed, step])
-        position = rng.integers(0, windows.sum(), size=batch_size)
-        shard_index = np.searchsorted(np.cumsum(windows), position, side="right")
-        offset = position - (np.cumsum(windows) - windows)[shard_index]
+        position = rng.integers(0, window_ends[-1], size=batch_size)
+        shard_index = np.searchsorted(window_ends, position, side="right")
+        offset = position - window_starts[shard_index]
         rows = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
-        chunk = np.stack([self.train[i][o:o + seq_len + 1] for i, o in zip(shard_index[rows], offset[rows])])
-        chunk = torch.from_numpy(chunk.astype(np.int64))
+        # one int64 buffer filled straight from the memmaps: no intermediate uint16 batch
+        chunk = torch.empty((rows.stop - rows.start, seq_len + 1), dtype=torch.int64)
+        out = chunk.numpy()
+        for row, (i, o) in enumerate(zip(shard_index[rows], offset[rows])):
+            out[row] = self.train[i][o:o + seq_len + 1]
         return chunk[:, :-1], chunk[:, 1:]
+
+    def _shard_windows(self, seq_len):
+        """Index of the first and one past the last window of each train shard, computed once per seq_len.
+
+        Windows never straddle two shards; a shard is drawn in proportion to how many windows it holds,
+        so sampling is uniform over all windows of the corpus.
+        """
+        if seq_len not in self._windows:
+            windows = np.array([max(len(s) - seq_len, 0) for s in self.train], dtype=np.int64)
+            if windows.sum() == 0:
+                raise DataError(f"no train shard holds seq_len + 1 = {seq_len + 1} tokens")
+            ends = np.cumsum(windows)
+            self._windows[seq_len] = (ends - windows, ends)
+        return self._windows[seq_len]
 
     def val_windows(self, eval_tokens, seq_len):
         """The fixed validation set: `eval_tokens // seq_len` consecutive windows from the start of val."""

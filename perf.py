@@ -2,7 +2,8 @@
 Peak FLOP/s of the device, for model FLOPs utilisation (MFU) in train.py's logs and in bench.py.
 
 GPU peaks are the vendors' dense figures (a table; `peak_tflops` in the config overrides it). A CPU has no
-datasheet figure we can trust, so its peak is measured: the best of a few square matmuls in the run's dtype.
+datasheet figure we can trust, so its peak is measured: the best of a few matmuls in the run's dtype, at the
+shapes the model's linear layers have (`model_matmul_shapes`), since a CPU's speed depends a lot on the shape.
 """
 
 import time
@@ -13,23 +14,40 @@ import torch
 GPU_PEAK_TFLOPS = {"H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0, "V100": 125.0}
 
 
-def measure_matmul_flops(dtype, size=1024, seconds=0.3):
-    """Best FLOP/s of `size`-square matmuls on the CPU in `dtype`, over about `seconds`."""
-    a = torch.randn(size, size).to(dtype)
-    b = torch.randn(size, size).to(dtype)
+def model_matmul_shapes(config, tokens):
+    """(M, K, N) of the forward matmuls of a GPT (model.GPTConfig) fed `tokens` tokens at once, and of the
+    two backward matmuls of each (input gradient M x N x K, weight gradient K x M x N), without repeats."""
+    d, f, V = config.n_embd, config.ffw_size, config.vocab_size
+    forward = [(tokens, d, 3 * d), (tokens, d, d), (tokens, d, f), (tokens, f, d), (tokens, d, V)]
+    shapes = []
+    for m, k, n in forward:
+        for shape in ((m, k, n), (m, n, k), (k, m, n)):
+            if shape not in shapes:
+                shapes.append(shape)
+    return shapes
+
+
+def measure_matmul_flops(dtype, size=1024, seconds=0.3, shape=None):
+    """Best FLOP/s of (M, K) @ (K, N) matmuls on the CPU in `dtype` over about `seconds`; square `size` by default."""
+    m, k, n = shape or (size, size, size)
+    a = torch.randn(m, k).to(dtype)
+    b = torch.randn(k, n).to(dtype)
     best = 0.0
     deadline = time.perf_counter() + seconds
     while True:
         t0 = time.perf_counter()
         a @ b
         elapsed = time.perf_counter() - t0
-        best = max(best, 2 * size**3 / elapsed)
+        best = max(best, 2 * m * k * n / elapsed)
         if t0 > deadline:
             return best
 
 
-def peak_flops(device, dtype, override_tflops=None):
-    """Peak FLOP/s to divide achieved FLOP/s by, or None when unknown (MFU is then not reported)."""
+def peak_flops(device, dtype, override_tflops=None, shapes=None, seconds=0.3):
+    """Peak FLOP/s to divide achieved FLOP/s by, or None when unknown (MFU is then not reported).
+
+    On a CPU: the best of the probes at `shapes` (e.g. model_matmul_shapes), or of one square matmul.
+    """
     if override_tflops:
         return override_tflops * 1e12
     if device.type == "cuda":
@@ -39,5 +57,6 @@ def peak_flops(device, dtype, override_tflops=None):
                 return tflops * 1e12 * (0.5 if dtype == torch.float32 else 1.0)
         return None
     if device.type == "cpu":
-        return measure_matmul_flops(dtype)
+        per_shape = seconds / len(shapes) if shapes else seconds
+        return max(measure_matmul_flops(dtype, seconds=per_shape, shape=s) for s in shapes or [None])
     return None

@@ -199,6 +199,8 @@ def run(cfg, stop_signal):
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    if device.type == "cpu":  # subnormal floats (tiny gradients, Adam's second moments) are ~100x slower on x86
+        torch.set_flush_denormal(True)
     torch.manual_seed(cfg["seed"])
     ptdtype = getattr(torch, cfg["dtype"])
     autocast = autocast_for(device, ptdtype)
@@ -247,7 +249,9 @@ def run(cfg, stop_signal):
     out_dir = Path(cfg["out_dir"])
     metrics_path = out_dir / "metrics.jsonl"
     flops = flops_per_token(mconf, cfg["seq_len"])
-    peak = perf.peak_flops(device, ptdtype, cfg["peak_tflops"])
+    # on a CPU the peak is probed at the model's own matmul shapes, as bench.py does
+    micro_tokens = cfg["batch_size"] // world_size // cfg["grad_accum"] * cfg["seq_len"]
+    peak = perf.peak_flops(device, ptdtype, cfg["peak_tflops"], perf.model_matmul_shapes(mconf, micro_tokens))
     tokens_per_step = cfg["batch_size"] * cfg["seq_len"]
     if master:
         truncate_metrics(metrics_path, start_step)

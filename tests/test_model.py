@@ -203,3 +203,17 @@ def test_flops_per_token_by_hand():
     # longer sequences cost more per token only through attention
     assert flops_per_token(config, seq_len=32)['six_n'] == flops['six_n']
     assert flops_per_token(config, seq_len=32)['chinchilla'] > flops['chinchilla']
+
+
+def test_cpu_bf16_attention_path_matches_sdpa():
+    """The plain-formula attention used for bf16 on a CPU computes what scaled_dot_product_attention does."""
+    import torch.nn.functional as F
+    from model import causal_attention
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 17, 32) for _ in range(3))
+    reference = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    bf16 = causal_attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert bf16.dtype == torch.bfloat16
+    assert torch.allclose(bf16.float(), reference, atol=3e-2, rtol=0)  # bf16 has ~3 significant digits
+    assert (bf16.float() - reference).abs().mean() < 5e-3
+    assert torch.equal(causal_attention(q, k, v), reference)  # float32 takes SDPA itself
