@@ -1,0 +1,417 @@
+"""
+Experiment suites, one per claim of the paper (C1-C8 of ../shared/PAPER.md): run them one after the other,
+resumable, and gather each finished run's logs under results/ for plot.py.
+
+    python prepare_data.py --dataset=stdlib --tokenizer=bytes   # once: the data of the cpu and quick scales
+    python sweep.py all --plan                                   # every run with its steps, tokens, estimated time
+    python sweep.py c4_cooldown_shapes                           # one suite at the cpu scale
+    python sweep.py all                                          # every suite at the cpu scale (~1.5 h on 2 cores)
+    python sweep.py all --scale=quick                            # fewer, shorter runs (~20 min): a smoke test
+    python sweep.py c8_scaling --scale=paper --plan              # the paper's own runs, for GPUs
+    python sweep.py all --gflops=180                             # estimate with a given rate instead of timing
+
+Suites: c1_cosine_lengths, c2_c3_lr_sweep, c4_cooldown_shapes, c5_cooldown_lengths, c6_swa, c7_schedulefree,
+c8_scaling, or all. A run trains in-process with train.train into <out_root>/<suite>/<run>/; when it finishes,
+its config.json and metrics.jsonl are copied to <results>/<suite>/<run>/ (no checkpoints; the copy appears in one
+rename, so a result that exists is complete). A run whose result exists is skipped, and one that was stopped
+(Ctrl-C, SIGTERM, a crash) resumes from its latest checkpoint: re-running the command completes the suite.
+A run whose loss became non-finite (too high an LR in the C3 grid) is kept as a result with an error.txt.
+Branches (cooldowns) start from a checkpoint of their trunk, exactly like branch.py: the trunk, listed first,
+keeps its checkpoints at the branch points (keep_ckpt_steps).
+Defaults: --results=results and --out_root=out/sweeps at the cpu scale, results_<scale> and out/sweeps_<scale>
+at the others, so that the scales never mix. A result or out_dir made with other settings is an error.
+
+The estimated time: FLOPs (model.flops_per_token, Chinchilla's count, times the training tokens, plus the
+evaluations as forward passes) divided by a rate in FLOP/s, measured at plan time for each model of the plan (the
+fastest of 3 training steps), or given with --gflops. It leaves out logging and checkpoints, and a busy machine
+makes the measured rate low and the estimate long.
+
+The cpu scale (bytes tokenizer, stdlib corpus, data/stdlib-bytes): models of 0.13M-1M parameters, batch 16 x 256
+tokens (4096 tokens/step: far more steps per token than batch 32, and tokens/step per parameter closer to the
+paper's 0.1M tokens for ~100M parameters), warmup 30 steps, evaluation on 32768 fixed tokens every 50 steps.
+Lengths 300 / 600 / 1200 steps (1.2M-4.9M tokens; cpu_tiny's val loss is ~2.3 nats after a 100-step cosine and
+still falling fast, so these lengths leave the schedules room to differ; 20 % cooldowns are 60-240 steps, 2.5 % of
+600 is still 15). Peak LRs: cosine 6e-3, constant 3e-3 (the paper's 2:1; its 33M models, 3x wider than cpu_tiny,
+use 2e-3 / 1e-3; c2_c3_lr_sweep checks both around them, a factor 2 apart).
+Cooldowns are 20 % 1-sqrt unless the suite varies them; C2 uses 20 % linear as the paper. The whole cpu scale
+takes ~95 min of estimated time at 150 GFLOP/s (cpu_tiny at ~18k tokens/s), under 2 hours on 2 idle cores.
+  c1_cosine_lengths   cosine_{300,600,1200}; cosine_cycle300_600 runs past its cycle (LR stays at 10 %).
+                      A cosine stopped before its cycle ends is cosine_1200 read at steps 300 and 600.
+  c2_c3_lr_sweep      cosine and wsd (20 % linear cooldown) at 600 steps, LR 1.5e-3 ... 1.2e-2 (x2 apart).
+  c4_cooldown_shapes  one constant trunk; 20 % cooldowns to 300 and to 1200 steps with the shapes linear,
+                      1-sqrt (= 1-x^0.5), cosine, square (= 1-x^2), 1-x^0.3 and 1-x^0.7.
+  c5_cooldown_lengths one constant trunk; cooldowns of 2.5, 5, 10, 20, 40 % to 600 and to 1200 steps.
+  c6_swa              a constant run with SWA (windows of 100 steps) and its 20 % cooldown; a cosine with SWA.
+                      The shorter cosines to compare with are c1's (same LR and data).
+  c7_schedulefree     schedule-free AdamW at LR 6e-3 with betas (0.9, 0.95) and (0.95, 0.99) vs wsd, 600 steps.
+  c8_scaling          cpu_130k, cpu_250k, cpu_500k, cpu_tiny: cosine at 300/600/1200 steps, and one constant
+                      trunk with SWA (to 960) with 20 % cooldowns to 300, 600 and 1200.
+The quick scale keeps the cpu settings with 100 / 200 / 400 steps, 2 LRs, 2 shapes, 2 fractions, 3 sizes.
+The paper scale uses configs/paper.py (SlimPajama, seq 512, batch 200, warmup 300), the 124M model for c1-c7,
+and for c8 the eight sizes 33M-360M with their token budgets and LRs from PAPER.md.
+"""
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import checkpoint
+import train
+from branch import plan_branches
+from config import ConfigError, fail, parse_args
+from data import Dataset
+from model import GPT, flops_per_token
+
+REPO = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of a suite: its name, its settings over the scale's common ones, and for a branch, the
+    trunk run it starts from and the trunk's step there."""
+    name: str
+    overrides: dict
+    trunk: str | None = None
+    branch_step: int | None = None
+
+
+@dataclass(frozen=True)
+class Scale:
+    common: dict  # settings shared by every run of the scale
+    vocab_size: int  # the tokenizer's, for the FLOPs of the plan before any data is read
+    model: str  # the model of c1-c7
+    lengths: tuple  # short, mid, long run lengths in steps
+    lr_cosine: float
+    lr_constant: float
+    lr_grid: tuple  # c2_c3_lr_sweep's peak LRs, for both schedules
+    shapes: tuple  # c4's cooldown shapes
+    cooldown_fracs: tuple  # c5's cooldown fractions
+    sizes: tuple  # c8: (model preset, (3 lengths in steps), cosine LR, constant LR) per size
+    gflops: float | None = None  # assumed rate; None: measure it
+    cooldown_shape: str = "1-sqrt"
+
+
+CPU_COMMON = dict(data_dir="data/stdlib-bytes", dtype="bfloat16", batch_size=16, seq_len=256, warmup_steps=30,
+                  eval_interval=50, eval_tokens=32768, eval_batch_size=32, log_interval=10, ckpt_interval=100,
+                  keep_last_ckpts=1, swa_interval=5, swa_window=100)
+CPU_SIZES = ("cpu_130k", "cpu_250k", "cpu_500k", "cpu_tiny")
+SHAPES = ("linear", "1-sqrt", "cosine", "square", "1-x^0.3", "1-x^0.7")
+
+# PAPER.md: token budgets (billions) per size, and peak LRs (cosine, constant): 2e-3/1e-3 up to 93M, then halved
+PAPER_BUDGETS = {"33m": (0.3, 0.7, 1.0), "53m": (0.4, 0.8, 1.2), "60m": (0.8, 1.3, 1.8), "93m": (1.0, 1.8, 2.6),
+                 "124m": (1.5, 2.6, 3.6), "151m": (2.6, 3.8, 5.1), "210m": (3.8, 5.1, 6.4), "360m": (5.1, 7.7, 10.2)}
+PAPER_COMMON = parse_args([str(REPO / "configs" / "paper.py")], train.DEFAULTS, train.TYPES)
+
+
+def paper_steps(billions):
+    return tuple(round(b * 1e9 / (PAPER_COMMON["batch_size"] * PAPER_COMMON["seq_len"])) for b in billions)
+
+
+def paper_lrs(size):
+    return (2e-3, 1e-3) if size in ("33m", "53m", "60m", "93m") else (1e-3, 5e-4)
+
+
+SCALES = {
+    "cpu": Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(300, 600, 1200),
+                 lr_cosine=6e-3, lr_constant=3e-3, lr_grid=(1.5e-3, 3e-3, 6e-3, 1.2e-2), shapes=SHAPES,
+                 cooldown_fracs=(0.025, 0.05, 0.1, 0.2, 0.4),
+                 sizes=tuple((m, (300, 600, 1200), 6e-3, 3e-3) for m in CPU_SIZES)),
+    "quick": Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(100, 200, 400),
+                   lr_cosine=6e-3, lr_constant=3e-3, lr_grid=(3e-3, 6e-3), shapes=("linear", "1-sqrt"),
+                   cooldown_fracs=(0.05, 0.2), sizes=tuple((m, (100, 200, 400), 6e-3, 3e-3) for m in CPU_SIZES[:3])),
+    "paper": Scale(common=PAPER_COMMON, vocab_size=50257, model="124m", lengths=paper_steps(PAPER_BUDGETS["124m"]),
+                   lr_cosine=1e-3, lr_constant=5e-4, lr_grid=(2.5e-4, 5e-4, 1e-3, 2e-3), shapes=SHAPES,
+                   cooldown_fracs=(0.025, 0.05, 0.1, 0.2, 0.4),
+                   sizes=tuple((m, paper_steps(b), *paper_lrs(m)) for m, b in PAPER_BUDGETS.items()),
+                   gflops=8 * 312e3 * 0.4),  # assumed: 8 A100s at 40 % MFU
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the suites: functions of the scale returning their runs, trunks before their branches
+
+
+def cosine(steps, lr, **extra):
+    return dict(schedule="cosine", lr=lr, max_steps=steps, **extra)
+
+
+def wsd(steps, lr, shape, **extra):
+    return dict(schedule="wsd", lr=lr, max_steps=steps, cooldown_frac=0.2, cooldown_shape=shape, **extra)
+
+
+def trunk_and_branches(trunk, settings, lengths, cooldown_fracs, shapes, trunk_extra=None, trunk_steps=None):
+    """A constant-LR run `trunk` and its cooldown branches (branch.py's plan: a branch of N steps with a C-step
+    cooldown leaves the trunk at step N - C), one per length, cooldown fraction and shape; a shape is named in
+    the branch's name when there are several. The trunk keeps its checkpoints at every branch point and runs to
+    the last one, or to `trunk_steps`."""
+    branches = []
+    for length, cooldown, start, out_dir in plan_branches(trunk, lengths, cooldown_fracs, []):
+        for shape in shapes:
+            suffix = f"-{shape.replace('^', '')}" if len(shapes) > 1 else ""
+            overrides = dict(settings, schedule="wsd", max_steps=length, cooldown_steps=cooldown, cooldown_shape=shape)
+            branches.append(Run(out_dir.name + suffix, overrides, trunk=trunk, branch_step=start))
+    points = sorted({b.branch_step for b in branches})
+    trunk_run = Run(trunk, dict(settings, **(trunk_extra or {}), schedule="constant",
+                                max_steps=trunk_steps or points[-1], keep_ckpt_steps=points))
+    return [trunk_run, *branches]
+
+
+def c1_cosine_lengths(s):
+    short, mid, _ = s.lengths
+    runs = [Run(f"cosine_{n}", cosine(n, s.lr_cosine, model=s.model)) for n in s.lengths]
+    # past its cycle: the LR stays at the final 10 % (the cosine of `mid` steps stopped early is cosine_<long>)
+    return runs + [Run(f"cosine_cycle{short}_{mid}", cosine(mid, s.lr_cosine, model=s.model, cycle_steps=short))]
+
+
+def c2_c3_lr_sweep(s):
+    mid = s.lengths[1]
+    return [run for lr in s.lr_grid for run in (Run(f"cosine_lr{lr:g}", cosine(mid, lr, model=s.model)),
+                                                 Run(f"wsd_linear_lr{lr:g}", wsd(mid, lr, "linear", model=s.model)))]
+
+
+def c4_cooldown_shapes(s):
+    short, _, long = s.lengths
+    return trunk_and_branches("constant", dict(model=s.model, lr=s.lr_constant), [short, long], [0.2], s.shapes)
+
+
+def c5_cooldown_lengths(s):
+    _, mid, long = s.lengths
+    return trunk_and_branches("constant", dict(model=s.model, lr=s.lr_constant), [mid, long], s.cooldown_fracs,
+                              [s.cooldown_shape])
+
+
+def c6_swa(s):
+    long = s.lengths[2]
+    constant = trunk_and_branches("constant_swa", dict(model=s.model, lr=s.lr_constant), [long], [0.2],
+                                  [s.cooldown_shape], trunk_extra=dict(swa=True), trunk_steps=long)
+    return constant + [Run(f"cosine_swa_{long}", cosine(long, s.lr_cosine, model=s.model, swa=True))]
+
+
+def c7_schedulefree(s):
+    mid = s.lengths[1]
+    runs = [Run(f"schedulefree_b{b1:g}_{b2:g}", dict(model=s.model, optimizer="adamw_schedulefree", schedule="constant",
+                                                    lr=s.lr_cosine, max_steps=mid, beta1=b1, beta2=b2))
+            for b1, b2 in ((0.9, 0.95), (0.95, 0.99))]
+    return runs + [Run(f"wsd_{mid}", wsd(mid, s.lr_constant, s.cooldown_shape, model=s.model))]
+
+
+def c8_scaling(s):
+    runs = []
+    for model, lengths, lr_cosine, lr_constant in s.sizes:
+        runs += [Run(f"{model}_cosine_{n}", cosine(n, lr_cosine, model=model)) for n in lengths]
+        runs += trunk_and_branches(f"{model}_constant", dict(model=model, lr=lr_constant), lengths, [0.2],
+                                   [s.cooldown_shape], trunk_extra=dict(swa=True))
+    return runs
+
+
+SUITES = {f.__name__: f for f in (c1_cosine_lengths, c2_c3_lr_sweep, c4_cooldown_shapes, c5_cooldown_lengths,
+                                  c6_swa, c7_schedulefree, c8_scaling)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the plan: every run's full config and its estimated time
+
+# Keys that say where a run lives or how it started, not what it trains: they may differ between attempts.
+WHERE = ("out_dir", "data_dir", "init_from", "overwrite", "device", "compile")
+
+
+def run_config(scale, suite, run, out_root, data_dir):
+    cfg = {**train.DEFAULTS, **scale.common, **run.overrides, "out_dir": str(Path(out_root) / suite / run.name)}
+    cfg["data_dir"] = data_dir or cfg["data_dir"]
+    return cfg
+
+
+def estimate_flops(cfg, vocab_size, start=0):
+    """Training FLOPs from `start` to max_steps, plus the evaluations (forward passes: a third of a training
+    step's FLOPs per token; every eval_interval steps, at the start and at the cooldown's start; twice with SWA)."""
+    mconf = train.model_config(cfg, vocab_size)
+    per_token = flops_per_token(mconf, cfg["seq_len"])["chinchilla"]
+    steps = cfg["max_steps"] - start
+    evals = cfg["max_steps"] // cfg["eval_interval"] - start // cfg["eval_interval"] + 2
+    eval_tokens = evals * cfg["eval_tokens"] * (1 + cfg["swa"] + cfg["ema"])
+    return per_token * (steps * cfg["batch_size"] * cfg["seq_len"] + eval_tokens / 3)
+
+
+def measure_flops_per_s(cfg, vocab_size, steps=3):
+    """FLOP/s of the fastest of `steps` training steps (after an untimed one) of cfg's model on random tokens: the
+    fastest, because another process can slow any one step down."""
+    device = train.pick_device(cfg["device"], 0)
+    mconf = train.model_config(cfg, vocab_size)
+    model = GPT(mconf).to(device)
+    optimizer = torch.optim.AdamW(model.param_groups(cfg["weight_decay"]), lr=1e-4)
+    tokens = torch.randint(0, vocab_size, (cfg["batch_size"], cfg["seq_len"] + 1), device=device)
+    autocast = train.autocast_for(device, getattr(torch, cfg["dtype"]))
+
+    def step():
+        with autocast:
+            _, loss = model(tokens[:, :-1], tokens[:, 1:])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.item()  # waits for the device
+
+    step()
+    best = math.inf
+    for _ in range(steps):
+        started = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - started)
+    return cfg["batch_size"] * cfg["seq_len"] * flops_per_token(mconf, cfg["seq_len"])["chinchilla"] / best
+
+
+def duration(seconds):
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{seconds / 60:.1f}m"
+
+
+def print_plan(entries, scale, rates, source, done=()):
+    """entries: (suite, run, cfg); rates: FLOP/s per model; done: the (suite, run name) whose results exist, left
+    out of the totals. Prints each run and the totals; returns the estimated seconds."""
+    print(f"FLOPs: model.flops_per_token (Chinchilla) x tokens, evaluations included; rates ({source}): " +
+          ", ".join(f"{model} {rate / 1e9:,.0f} GFLOP/s" for model, rate in rates.items()))
+    total_seconds, total_tokens, suite = 0.0, 0, None
+    for name, run, cfg in entries:
+        if name != suite:
+            suite = name
+            print(f"{suite}:")
+        start = run.branch_step or 0
+        tokens = (cfg["max_steps"] - start) * cfg["batch_size"] * cfg["seq_len"]
+        seconds = estimate_flops(cfg, scale.vocab_size, start) / rates[cfg["model"]]
+        finished = (name, run.name) in done
+        if not finished:
+            total_seconds, total_tokens = total_seconds + seconds, total_tokens + tokens
+        origin = (f"  (from {run.trunk})" if run.trunk else "") + ("  done" if finished else "")
+        print(f"  {run.name:<34} {cfg['model']:>9} steps {start:>6} -> {cfg['max_steps']:<6} "
+              f"{tokens / 1e6:9.1f}M tokens {duration(seconds):>8}{origin}")
+    print(f"total: {len(entries) - len(done)} runs to do ({len(done)} done), {total_tokens / 1e6:,.1f}M tokens, "
+          f"estimated {duration(total_seconds)}")
+    return total_seconds
+
+
+# ---------------------------------------------------------------------------------------------------------
+# running: skip what is done, resume what was stopped, publish what finished
+
+
+class Interrupted(RuntimeError):
+    """A run stopped before its last step (a signal): re-running the same command resumes it."""
+
+
+def differences(planned, recorded):
+    return [f"{k}={recorded[k]!r} (planned {planned[k]!r})" for k in planned
+            if k not in WHERE and k in recorded and recorded[k] != planned[k]]
+
+
+def check_same_settings(cfg, config_json):
+    """A result or out_dir made with other settings (an older suite definition, another scale) must not pass for
+    this run: say so rather than skip or resume it."""
+    if config_json.exists():
+        differ = differences(cfg, json.loads(config_json.read_text())["config"])
+        if differ:
+            raise ConfigError(f"{config_json.parent} holds a run with other settings ({', '.join(differ)}): "
+                              f"delete it, or use another --results / --out_root")
+
+
+def publish(out_dir, result_dir, error=None):
+    """Copy the logs to result_dir in one rename: a result directory that exists is always complete."""
+    partial = out_dir / "result.partial"  # beside the run (same file system as results/ by default)
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    for name in ("config.json", "metrics.jsonl"):
+        shutil.copy2(out_dir / name, partial / name)
+    if error:
+        (partial / "error.txt").write_text(error + "\n")
+    result_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(partial, result_dir)
+
+
+def execute(suite, run, cfg, results, out_root):
+    """Run (or resume, or skip) one run and publish it. Returns its error message if its loss diverged."""
+    result_dir, out_dir = Path(results) / suite / run.name, Path(cfg["out_dir"])
+    check_same_settings(cfg, result_dir / "config.json")
+    if result_dir.exists():
+        print(f"{suite}/{run.name}: done, skipped")
+        return None
+    check_same_settings(cfg, out_dir / "config.json")
+    saved = [step for step, _ in checkpoint.list_checkpoints(out_dir)]
+    error = None
+    if cfg["max_steps"] not in saved:  # not finished: resume it, or start it (from its trunk for a branch)
+        if saved:
+            cfg = dict(cfg, init_from="resume")
+        elif run.trunk:
+            source = checkpoint.path_for(Path(out_root) / suite / run.trunk, run.branch_step)
+            if not source.exists():
+                raise ConfigError(f"{suite}/{run.name} branches off {run.trunk} at step {run.branch_step}, but "
+                                  f"{source} does not exist: delete {Path(results) / suite / run.trunk} to re-run "
+                                  f"the trunk")
+            cfg = dict(cfg, init_from=str(source), overwrite=True)
+        else:
+            cfg = dict(cfg, init_from="scratch", overwrite=True)  # nothing worth keeping: no checkpoint
+        print(f"{suite}/{run.name}: {'resuming from step ' + str(saved[-1]) if saved else 'starting'}", flush=True)
+        try:
+            train.train(cfg)  # returns after a checkpoint when a signal stops it: checked below
+        except FloatingPointError as e:  # e.g. too high an LR: a finding of the LR sweep, kept as a result
+            error = str(e)
+            print(f"{suite}/{run.name}: {error}", flush=True)
+        if not error and cfg["max_steps"] not in [step for step, _ in checkpoint.list_checkpoints(out_dir)]:
+            raise Interrupted(f"{suite}/{run.name} stopped before step {cfg['max_steps']}: run the same command "
+                              f"again to resume")
+    publish(out_dir, result_dir, error)
+    return error
+
+
+SWEEP_DEFAULTS = dict(scale="cpu", plan=False, results=None, out_root=None, data_dir=None, gflops=None)
+SWEEP_TYPES = dict(results=(str, type(None)), out_root=(str, type(None)), data_dir=(str, type(None)),
+                   gflops=(float, type(None)))
+
+
+def main(argv):
+    names = [a for a in argv if not a.startswith("--")]
+    opts = parse_args([a for a in argv if a.startswith("--")], SWEEP_DEFAULTS, SWEEP_TYPES)
+    if len(names) != 1 or names[0] not in [*SUITES, "all"]:
+        raise ConfigError(f"name one suite: {', '.join(SUITES)} or all")
+    if opts["scale"] not in SCALES:
+        raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got '{opts['scale']}'")
+    scale = SCALES[opts["scale"]]
+    suffix = "" if opts["scale"] == "cpu" else f"_{opts['scale']}"  # the scales never share a folder
+    results = opts["results"] or f"results{suffix}"
+    out_root = opts["out_root"] or f"out/sweeps{suffix}"
+    suites = list(SUITES) if names[0] == "all" else names
+    entries = [(suite, run, run_config(scale, suite, run, out_root, opts["data_dir"]))
+               for suite in suites for run in SUITES[suite](scale)]
+
+    gflops = opts["gflops"] or scale.gflops
+    if gflops:
+        rates = {cfg["model"]: gflops * 1e9 for _, _, cfg in entries}
+        source = "given" if opts["gflops"] else "assumed for this scale; set --gflops"
+    else:  # small models reach fewer FLOP/s than large ones: time each model of the plan once
+        rates = {cfg["model"]: None for _, _, cfg in entries}
+        for _, _, cfg in entries:
+            rates[cfg["model"]] = rates[cfg["model"]] or measure_flops_per_s(cfg, scale.vocab_size)
+        source = ("timed just now, per model, the best of 3 training steps; a busy machine makes the estimate "
+                  "pessimistic")
+    print(f"scale {opts['scale']}: {results}/<suite>/<run>/ from {out_root}/<suite>/<run>/")
+    done = {(suite, run.name) for suite, run, _ in entries if (Path(results) / suite / run.name).exists()}
+    print_plan(entries, scale, rates, source, done)
+    if opts["plan"]:
+        return entries
+
+    Dataset(entries[0][2]["data_dir"])  # a missing dataset fails now, not after the first runs
+    started = time.perf_counter()
+    diverged = [f"{suite}/{run.name}" for suite, run, cfg in entries if execute(suite, run, cfg, results, out_root)]
+    print(f"all {len(entries)} runs done in {duration(time.perf_counter() - started)}; results in {results}/"
+          + (f"; diverged (kept with error.txt): {', '.join(diverged)}" if diverged else ""))
+    return entries
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except (*train.USER_ERRORS, Interrupted) as e:
+        fail(str(e))

@@ -1,0 +1,212 @@
+"""sweep.py: the suites' plans at each scale, the time estimates, and a miniature suite run end to end
+(results written, skipped when done, resumed after an interruption, refused when the settings changed)."""
+import json
+import os
+import signal
+from dataclasses import replace
+
+import pytest
+
+import data
+import sweep
+import train
+from config import ConfigError, parse_args
+from conftest import TINY_MODEL
+from model import GPTConfig, flops_per_token
+
+
+def plan(suite, scale="cpu"):
+    return [(run.name, run.overrides["max_steps"], run.branch_step) for run in sweep.SUITES[suite](sweep.SCALES[scale])]
+
+
+def test_cpu_plans_name_the_expected_runs():
+    assert plan("c1_cosine_lengths") == [("cosine_300", 300, None), ("cosine_600", 600, None),
+                                         ("cosine_1200", 1200, None), ("cosine_cycle300_600", 600, None)]
+    assert sweep.SUITES["c1_cosine_lengths"](sweep.SCALES["cpu"])[3].overrides["cycle_steps"] == 300
+    assert [name for name, _, _ in plan("c2_c3_lr_sweep")] == [
+        f"{schedule}_lr{lr}" for lr in ("0.0015", "0.003", "0.006", "0.012") for schedule in ("cosine", "wsd_linear")]
+    shapes = ("linear", "1-sqrt", "cosine", "square", "1-x0.3", "1-x0.7")
+    assert plan("c4_cooldown_shapes") == [("constant", 960, None)] + [
+        (f"constant-to{n}-cd{c}-{shape}", n, n - c) for n, c in ((300, 60), (1200, 240)) for shape in shapes]
+    assert plan("c5_cooldown_lengths") == [("constant", 1170, None)] + [
+        (f"constant-to{n}-cd{c}", n, n - c) for n, cooldowns in ((600, (15, 30, 60, 120, 240)),
+                                                                (1200, (30, 60, 120, 240, 480))) for c in cooldowns]
+    assert plan("c6_swa") == [("constant_swa", 1200, None), ("constant_swa-to1200-cd240", 1200, 960),
+                              ("cosine_swa_1200", 1200, None)]
+    assert plan("c7_schedulefree") == [("schedulefree_b0.9_0.95", 600, None), ("schedulefree_b0.95_0.99", 600, None),
+                                       ("wsd_600", 600, None)]
+    c8 = plan("c8_scaling")
+    assert len(c8) == 4 * 7 and c8[:7] == [
+        ("cpu_130k_cosine_300", 300, None), ("cpu_130k_cosine_600", 600, None), ("cpu_130k_cosine_1200", 1200, None),
+        ("cpu_130k_constant", 960, None), ("cpu_130k_constant-to300-cd60", 300, 240),
+        ("cpu_130k_constant-to600-cd120", 600, 480), ("cpu_130k_constant-to1200-cd240", 1200, 960)]
+    assert [name for name, _, _ in c8[::7]] == [f"{m}_cosine_300" for m in ("cpu_130k", "cpu_250k", "cpu_500k", "cpu_tiny")]
+
+
+def test_cpu_runs_have_the_settings_their_claims_need():
+    s = sweep.SCALES["cpu"]
+    runs = {r.name: r.overrides for suite in sweep.SUITES.values() for r in suite(s)}
+    assert runs["wsd_linear_lr0.003"] == dict(schedule="wsd", lr=3e-3, max_steps=600, cooldown_frac=0.2,
+                                              cooldown_shape="linear", model="cpu_tiny")
+    assert runs["constant-to1200-cd240-1-x0.3"]["cooldown_shape"] == "1-x^0.3"
+    assert runs["constant_swa"]["swa"] and runs["cosine_swa_1200"]["swa"]
+    assert not runs["constant_swa-to1200-cd240"].get("swa")  # the cooldown it is compared with
+    assert runs["schedulefree_b0.95_0.99"] == dict(model="cpu_tiny", optimizer="adamw_schedulefree", schedule="constant",
+                                                   lr=6e-3, max_steps=600, beta1=0.95, beta2=0.99)
+    assert runs["cpu_500k_constant"]["swa"] and runs["cpu_500k_constant"]["lr"] == 3e-3
+    assert runs["cpu_500k_cosine_600"]["lr"] == 6e-3
+    cfg = sweep.run_config(s, "c1_cosine_lengths", sweep.Run("cosine_300", runs["cosine_300"]), "out/x", None)
+    assert (cfg["batch_size"], cfg["seq_len"], cfg["warmup_steps"], cfg["data_dir"], cfg["out_dir"]) == (
+        16, 256, 30, "data/stdlib-bytes", "out/x/c1_cosine_lengths/cosine_300")
+
+
+@pytest.mark.parametrize("scale", list(sweep.SCALES))
+@pytest.mark.parametrize("suite", list(sweep.SUITES))
+def test_trunks_come_first_and_keep_their_branch_points(suite, scale):
+    runs = sweep.SUITES[suite](sweep.SCALES[scale])
+    names = [r.name for r in runs]
+    assert len(set(names)) == len(names)
+    for index, run in enumerate(runs):
+        if run.trunk is None:
+            continue
+        trunk = runs[names.index(run.trunk)]
+        assert names.index(run.trunk) < index and trunk.trunk is None
+        assert trunk.overrides["schedule"] == "constant" and run.overrides["schedule"] == "wsd"
+        assert run.branch_step in trunk.overrides["keep_ckpt_steps"] and run.branch_step <= trunk.overrides["max_steps"]
+        assert run.overrides["max_steps"] - run.overrides["cooldown_steps"] == run.branch_step
+        assert (run.overrides["model"], run.overrides["lr"]) == (trunk.overrides["model"], trunk.overrides["lr"])
+    for trunk in (r for r in runs if "keep_ckpt_steps" in r.overrides):  # every kept checkpoint is used
+        assert trunk.overrides["keep_ckpt_steps"] == sorted({r.branch_step for r in runs if r.trunk == trunk.name})
+
+
+def test_quick_is_smaller_and_paper_uses_the_papers_settings():
+    assert len(plan("c2_c3_lr_sweep", "quick")) == 4 and plan("c1_cosine_lengths", "quick")[0] == ("cosine_100", 100, None)
+    paper = sweep.SCALES["paper"]
+    cfg = sweep.run_config(paper, "c1_cosine_lengths", sweep.SUITES["c1_cosine_lengths"](paper)[0], "out/p", None)
+    assert (cfg["model"], cfg["seq_len"], cfg["batch_size"], cfg["warmup_steps"], cfg["data_dir"], cfg["lr"]) == (
+        "124m", 512, 200, 300, "data/slimpajama-gpt2", 1e-3)
+    c8 = {r.name: r.overrides for r in sweep.SUITES["c8_scaling"](paper)}
+    # 1.5B, 2.6B, 3.6B tokens of 200 x 512 = 102400 per step (configs/124m.py says the same)
+    assert [c8[f"124m_cosine_{n}"]["max_steps"] for n in (14648, 25391, 35156)] == [14648, 25391, 35156]
+    assert c8["124m_constant"]["keep_ckpt_steps"] == [11718, 20313, 28125]
+    assert (c8["33m_cosine_9766"]["lr"], c8["33m_constant"]["lr"]) == (2e-3, 1e-3)
+    assert (c8["360m_cosine_99609"]["lr"], c8["360m_constant"]["lr"]) == (1e-3, 5e-4)
+    assert len([n for n in c8 if n.endswith("_constant")]) == 8
+
+
+def test_flops_estimate_counts_training_and_evaluation():
+    s = sweep.SCALES["cpu"]
+    cfg = sweep.run_config(s, "c", sweep.Run("r", dict(model="cpu_tiny", max_steps=600)), "out", None)
+    per_token = flops_per_token(GPTConfig(vocab_size=320, block_size=256, n_layer=5, n_head=4, n_embd=128,
+                                          ffw_size=320), 256)["chinchilla"]
+    # 600 steps x 4096 tokens; evaluations at 0, 50, ..., 600 and one more (the cooldown start) of 32768 tokens
+    assert sweep.estimate_flops(cfg, 257) == per_token * (600 * 4096 + 14 * 32768 / 3)
+    # a branch from step 480, with SWA: evaluations at 500, 550, 600, its start and its cooldown start, doubled
+    assert sweep.estimate_flops(dict(cfg, swa=True), 257, start=480) == per_token * (120 * 4096 + 5 * 2 * 32768 / 3)
+
+
+def estimated_seconds(scale, gflops, capsys, tmp_path):
+    entries = sweep.main(["all", f"--scale={scale}", "--plan", f"--gflops={gflops}", f"--results={tmp_path}"])
+    total = sum(sweep.estimate_flops(cfg, 257, run.branch_step or 0) for _, run, cfg in entries) / (gflops * 1e9)
+    assert f"estimated {sweep.duration(total)}" in capsys.readouterr().out
+    return total
+
+
+def test_cpu_scale_fits_in_two_hours_and_quick_in_thirty_minutes(capsys, tmp_path):
+    # 150 GFLOP/s: cpu_tiny at ~18k tokens/s, a little under what 2 idle cores of this machine do (20-25k)
+    assert 60 * 60 < estimated_seconds("cpu", 150, capsys, tmp_path) < 2 * 60 * 60
+    assert 10 * 60 < estimated_seconds("quick", 150, capsys, tmp_path) < 30 * 60
+    assert not list(tmp_path.iterdir())  # a plan writes nothing
+
+
+def test_bad_command_lines_are_one_line_errors():
+    with pytest.raises(ConfigError, match="name one suite: c1_cosine_lengths, .* or all"):
+        sweep.main(["c9_nothing", "--plan"])
+    with pytest.raises(ConfigError, match="scale must be one of cpu, quick, paper"):
+        sweep.main(["all", "--scale=gpu", "--plan"])
+
+
+# ---- a miniature suite, end to end ----
+
+def mini_suite(s):
+    return [sweep.Run("cosine_16", dict(schedule="cosine", max_steps=16)),
+            *sweep.trunk_and_branches("constant", {}, [16], [0.25], ["linear"])]
+
+
+@pytest.fixture
+def mini(monkeypatch, tiny_data, tmp_path):
+    common = parse_args([*TINY_MODEL, "--eval_interval=8", "--log_interval=4", "--ckpt_interval=8",
+                         "--keep_last_ckpts=1"], train.DEFAULTS, train.TYPES)
+    monkeypatch.setitem(sweep.SCALES, "tiny", replace(sweep.SCALES["quick"], common=common))
+    monkeypatch.setitem(sweep.SUITES, "mini", mini_suite)
+
+    def invoke(where="a"):
+        return sweep.main(["mini", "--scale=tiny", f"--data_dir={tiny_data}", f"--results={tmp_path / where}/results",
+                           f"--out_root={tmp_path / where}/out", "--gflops=10"])
+    return invoke
+
+
+def records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_mini_suite_writes_results_then_skips_them(mini, tmp_path, capsys):
+    mini()
+    results = tmp_path / "a" / "results" / "mini"
+    assert sorted(p.name for p in results.iterdir()) == ["constant", "constant-to16-cd4", "cosine_16"]
+    for run in results.iterdir():
+        assert sorted(p.name for p in run.iterdir()) == ["config.json", "metrics.jsonl"]
+    trunk = json.loads((results / "constant" / "config.json").read_text())["config"]
+    assert (trunk["schedule"], trunk["max_steps"], trunk["keep_ckpt_steps"]) == ("constant", 12, [12])
+    branch = records(results / "constant-to16-cd4" / "metrics.jsonl")
+    assert branch[0]["step"] == 12 and branch[0]["origin"]["step"] == 12 and branch[-1]["step"] == 16
+    assert branch[0]["val_loss"] == next(r["val_loss"] for r in records(results / "constant" / "metrics.jsonl")
+                                         if r["step"] == 12 and "val_loss" in r)
+    assert records(results / "cosine_16" / "metrics.jsonl")[-1]["step"] == 16
+    capsys.readouterr()
+    mini()
+    out = capsys.readouterr().out
+    assert all(f"mini/{name}: done, skipped" in out for name in ("cosine_16", "constant", "constant-to16-cd4"))
+    assert "starting" not in out and "total: 0 runs to do (3 done)" in out
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(mini, tmp_path, monkeypatch, capsys):
+    batch = data.Dataset.train_batch
+
+    def stop_at_step_5(self, step, *args, **kwargs):  # a SIGTERM arrives while step 5 is in flight
+        if step == 5 and not stopped:
+            stopped.append(step)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return batch(self, step, *args, **kwargs)
+    stopped = []
+    monkeypatch.setattr(data.Dataset, "train_batch", stop_at_step_5)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(sweep.Interrupted, match="mini/cosine_16 stopped before step 16: run the same command again"):
+        mini()
+    assert not (tmp_path / "a" / "results" / "mini" / "cosine_16").exists()
+    assert signal.getsignal(signal.SIGTERM) == handler  # train's handler does not outlive the run
+    mini()
+    assert "mini/cosine_16: resuming from step 6" in capsys.readouterr().out
+    mini("b")  # the same suite, never interrupted
+    for run in ("cosine_16", "constant", "constant-to16-cd4"):
+        resumed, single = ({r["step"]: r for r in records(tmp_path / w / "results" / "mini" / run / "metrics.jsonl")}
+                           for w in ("a", "b"))
+        assert max(resumed) == max(single) == (12 if run == "constant" else 16)
+        # the same model at every evaluation; training losses average over the steps since the previous log
+        # line, which the stop at step 6 moved, so they agree once the logs align again after step 8
+        assert [resumed[s].get("val_loss") for s in single] == [single[s].get("val_loss") for s in single]
+        assert [resumed[s].get("train_loss") for s in single if s > 8] == [single[s].get("train_loss") for s in single if s > 8]
+
+
+def test_changed_settings_are_refused_and_divergence_is_kept(mini, tmp_path, monkeypatch, capsys):
+    mini()
+    monkeypatch.setitem(sweep.SUITES, "mini", lambda s: [sweep.Run("cosine_16", dict(schedule="cosine", max_steps=16,
+                                                                                     lr=1e-3))])
+    with pytest.raises(ConfigError, match=r"mini/cosine_16 holds a run with other settings \(lr=0.002 \(planned 0.001\)\)"):
+        mini()
+    monkeypatch.setitem(sweep.SUITES, "mini", lambda s: [sweep.Run("huge_lr", dict(schedule="constant", max_steps=16,
+                                                                                   lr=1e30))])
+    mini()
+    result = tmp_path / "a" / "results" / "mini" / "huge_lr"
+    assert "non-finite" in (result / "error.txt").read_text() and records(result / "metrics.jsonl")[-1]["step"] < 16
+    assert "diverged (kept with error.txt): mini/huge_lr" in capsys.readouterr().out
