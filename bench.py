@@ -78,7 +78,8 @@ class Trainer:
             lr = cfg["lr"] * train.lr_multiplier(self.step, **train.schedule_args(cfg))
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            x_all, y_all = self.data.train_batch(self.step, cfg["seed"], cfg["batch_size"], cfg["seq_len"])
+            x_all, y_all = self.data.train_batch(self.step, cfg["seed"], cfg["batch_size"], cfg["seq_len"],
+                                                 pin_memory=self.device.type == "cuda")
             batches = [(x_all[i:i + micro_batch].to(self.device, non_blocking=True),
                         y_all[i:i + micro_batch].to(self.device, non_blocking=True))
                        for i in range(0, cfg["batch_size"], micro_batch)]

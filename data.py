@@ -60,8 +60,11 @@ class Dataset:
         self.train_tokens = sum(len(s) for s in self.train)
         self.val_tokens = sum(len(s) for s in self.val)
 
-    def train_batch(self, step, seed, batch_size, seq_len, rank=0, world_size=1):
-        """This rank's rows of the global batch of `batch_size` sequences for `step`: inputs and targets."""
+    def train_batch(self, step, seed, batch_size, seq_len, rank=0, world_size=1, pin_memory=False):
+        """This rank's rows of the global batch of `batch_size` sequences for `step`: inputs and targets.
+
+        pin_memory (for a CUDA device) lets the copy to the GPU run asynchronously with non_blocking=True.
+        """
         window_starts, window_ends = self._shard_windows(seq_len)
         rng = np.random.default_rng([seed, step])
         position = rng.integers(0, window_ends[-1], size=batch_size)
@@ -69,7 +72,7 @@ class Dataset:
         offset = position - window_starts[shard_index]
         rows = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
         # one int64 buffer filled straight from the memmaps: no intermediate uint16 batch
-        chunk = torch.empty((rows.stop - rows.start, seq_len + 1), dtype=torch.int64)
+        chunk = torch.empty((rows.stop - rows.start, seq_len + 1), dtype=torch.int64, pin_memory=pin_memory)
         out = chunk.numpy()
         for row, (i, o) in enumerate(zip(shard_index[rows], offset[rows])):
             out[row] = self.train[i][o:o + seq_len + 1]

@@ -330,7 +330,8 @@ def run(cfg, stop_signal):
         lr = cfg["lr"] * (1.0 if schedule_free else lr_multiplier(step, **schedule_args(cfg)))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x_all, y_all = data.train_batch(step, cfg["seed"], cfg["batch_size"], cfg["seq_len"], rank, world_size)
+        x_all, y_all = data.train_batch(step, cfg["seed"], cfg["batch_size"], cfg["seq_len"], rank, world_size,
+                                        pin_memory=device.type == "cuda")
         for micro in range(cfg["grad_accum"]):
             rows = slice(micro * micro_batch, (micro + 1) * micro_batch)
             x = x_all[rows].to(device, non_blocking=True)
@@ -355,10 +356,13 @@ def run(cfg, stop_signal):
                 average.update(done, raw_model)
 
         stop_requested = bool(stop_signal)
-        if ddp:  # every process must stop after the same step, whichever of them got the signal
-            flag = torch.tensor(float(stop_requested), device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            stop_requested = flag.item() > 0
+        if ddp:  # every process must stop after the same step, whichever of them got the signal; they agree
+            # at log steps only, since reading the all-reduced flag waits for the GPU
+            stop_requested = False
+            if done % cfg["log_interval"] == 0:
+                flag = torch.tensor(float(bool(stop_signal)), device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stop_requested = flag.item() > 0
         stopping = done == cfg["max_steps"] or stop_requested
         evaluate_now = done % cfg["eval_interval"] == 0 or done in eval_steps
         checkpoint_now = done % cfg["ckpt_interval"] == 0 or stopping or done in cfg["keep_ckpt_steps"]
