@@ -401,7 +401,9 @@ def run(cfg, stop_signal):
     if master and cfg["schedule"] == "wsd" and cooldown_start in val_history and cfg["max_steps"] in val_history:
         print(f"val loss {val_history[cooldown_start]:.4f} before the cooldown (step {cooldown_start}), "
               f"{val_history[cfg['max_steps']]:.4f} after it (step {cfg['max_steps']})")
-    if ddp:
+    if ddp:  # wait for every process, and drop DDP's hold on the group first: gloo aborts at exit otherwise
+        dist.barrier()
+        del model
         dist.destroy_process_group()
     return done == cfg["max_steps"]
 

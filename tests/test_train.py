@@ -18,6 +18,9 @@ from data import DataError
 from schedules import ScheduleError, lr_multiplier
 
 
+TIMING = {"tokens_per_s": None, "mfu": None, "elapsed_s": None}  # `record | TIMING` ignores the timing fields
+
+
 def run(tmp_path, name, data, *extra):
     out = tmp_path / name
     train.main([*TINY_MODEL, f"--data_dir={data}", f"--out_dir={out}", *extra])
@@ -189,11 +192,12 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
 
 def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
     """The global batch is the same whatever the split: torchrun x2 (gloo) and grad_accum=2 agree with one
-    process up to float32 summation order (measured differences ~1e-7; tolerance 1e-5)."""
+    process up to float32 summation order (measured differences ~1e-7; tolerance 1e-5), SWA averages included;
+    both resume exactly."""
     common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--max_steps=8", "--log_interval=1", "--eval_interval=4",
-              "--dtype=float32"]
+              "--dtype=float32", "--swa=True", "--swa_interval=1", "--swa_window=4"]
     single = run(tmp_path, "single", tiny_data, *common)
-    accum = run(tmp_path, "accum", tiny_data, *common, "--grad_accum=2")
+    accum = run(tmp_path, "accum", tiny_data, *common, "--grad_accum=2", "--keep_ckpt_steps=[4]")
     env = dict(os.environ, OMP_NUM_THREADS="1")
 
     def torchrun(*args):
@@ -208,7 +212,7 @@ def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
     for other in (metrics(accum), metrics(tmp_path / "ddp")):
         assert [r["step"] for r in other] == [r["step"] for r in reference]
         for mine, theirs in zip(other, reference):
-            for key in ("train_loss", "val_loss"):
+            for key in ("train_loss", "val_loss", "val_loss_swa"):
                 if key in theirs:
                     assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=0)
     # two processes resume exactly too
@@ -216,6 +220,25 @@ def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
     (tmp_path / "ddp_resumed" / "ckpt_0000004.pt").write_bytes((tmp_path / "ddp" / "ckpt_0000004.pt").read_bytes())
     torchrun(f"--out_dir={tmp_path / 'ddp_resumed'}", "--init_from=resume")
     assert train_losses(tmp_path / "ddp_resumed") == {s: v for s, v in train_losses(tmp_path / "ddp").items() if s > 4}
+    assert metrics(tmp_path / "ddp_resumed")[-1] | TIMING == metrics(tmp_path / "ddp")[-1] | TIMING
+    # and so does gradient accumulation
+    accum_resumed = tmp_path / "accum_resumed"
+    accum_resumed.mkdir()
+    (accum_resumed / "ckpt_0000004.pt").write_bytes((accum / "ckpt_0000004.pt").read_bytes())
+    run(tmp_path, "accum_resumed", tiny_data, *common, "--grad_accum=2", "--init_from=resume")
+    assert train_losses(accum_resumed) == {s: v for s, v in train_losses(accum).items() if s > 4}
+
+
+def test_compiled_model_trains_like_eager_and_averages_its_weights(tmp_path, tiny_data):
+    common = ["--max_steps=6", "--log_interval=1", "--eval_interval=3", "--swa=True", "--swa_interval=1",
+              "--swa_window=3", "--dtype=float32"]
+    eager = metrics(run(tmp_path, "eager", tiny_data, *common))
+    compiled = metrics(run(tmp_path, "compiled", tiny_data, *common, "--compile=True"))
+    for mine, theirs in zip(compiled, eager):  # inductor fuses and reorders float math: close, not bitwise
+        for key in ("train_loss", "val_loss", "val_loss_swa"):
+            assert (key in mine) == (key in theirs)
+            if key in theirs:
+                assert mine[key] == pytest.approx(theirs[key], rel=1e-3)
 
 
 def test_schedule_free_learns_evaluates_its_average_and_resumes_exactly(tmp_path, tiny_data):
