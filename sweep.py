@@ -5,7 +5,7 @@ resumable, and gather each finished run's logs under results/ for plot.py.
     python prepare_data.py --dataset=stdlib --tokenizer=bytes   # once: the data of the cpu and quick scales
     python sweep.py all --plan                                   # every run with its steps, tokens, estimated time
     python sweep.py c4_cooldown_shapes                           # one suite at the cpu scale
-    python sweep.py all                                          # every suite at the cpu scale (~1.5 h on 2 cores)
+    python sweep.py all                                          # every suite at the cpu scale (1 h 04 min on 2 cores)
     python sweep.py all --scale=quick                            # fewer, shorter runs (~20 min): a smoke test
     python sweep.py c8_scaling --scale=paper --plan              # the paper's own runs, for GPUs
     python sweep.py all --gflops=180                             # estimate with a given rate instead of timing
@@ -34,7 +34,7 @@ still falling fast, so these lengths leave the schedules room to differ; 20 % co
 600 is still 15). Peak LRs: cosine 6e-3, constant 3e-3 (the paper's 2:1; its 33M models, 3x wider than cpu_tiny,
 use 2e-3 / 1e-3; c2_c3_lr_sweep checks both around them, a factor 2 apart).
 Cooldowns are 20 % 1-sqrt unless the suite varies them; C2 uses 20 % linear as the paper. The whole cpu scale
-takes ~95 min of estimated time at 150 GFLOP/s (cpu_tiny at ~18k tokens/s), under 2 hours on 2 idle cores.
+took 1 h 04 min on the 2 idle cores of the development machine (70 runs).
   c1_cosine_lengths   cosine_{300,600,1200}; cosine_cycle300_600 runs past its cycle (LR stays at 10 %).
                       A cosine stopped before its cycle ends is cosine_1200 read at steps 300 and 600.
   c2_c3_lr_sweep      cosine and wsd (20 % linear cooldown) at 600 steps, LR 1.5e-3 ... 1.2e-2 (x2 apart).
