@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,13 @@ TIMING = {"tokens_per_s": None, "mfu": None, "elapsed_s": None}  # `record | TIM
 def run(tmp_path, name, data, *extra):
     out = tmp_path / name
     train.main([*TINY_MODEL, f"--data_dir={data}", f"--out_dir={out}", *extra])
+    return out
+
+
+def out_dir_holding(out, source, step):
+    """A new out_dir with only `source`'s checkpoint of `step`: resuming there replays `source` from that step."""
+    out.mkdir()
+    shutil.copy(checkpoint.path_for(source, step), out)
     return out
 
 
@@ -216,15 +224,12 @@ def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
                 if key in theirs:
                     assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=0)
     # two processes resume exactly too
-    (tmp_path / "ddp_resumed").mkdir()
-    (tmp_path / "ddp_resumed" / "ckpt_0000004.pt").write_bytes((tmp_path / "ddp" / "ckpt_0000004.pt").read_bytes())
+    out_dir_holding(tmp_path / "ddp_resumed", tmp_path / "ddp", 4)
     torchrun(f"--out_dir={tmp_path / 'ddp_resumed'}", "--init_from=resume")
     assert train_losses(tmp_path / "ddp_resumed") == {s: v for s, v in train_losses(tmp_path / "ddp").items() if s > 4}
     assert metrics(tmp_path / "ddp_resumed")[-1] | TIMING == metrics(tmp_path / "ddp")[-1] | TIMING
     # and so does gradient accumulation
-    accum_resumed = tmp_path / "accum_resumed"
-    accum_resumed.mkdir()
-    (accum_resumed / "ckpt_0000004.pt").write_bytes((accum / "ckpt_0000004.pt").read_bytes())
+    accum_resumed = out_dir_holding(tmp_path / "accum_resumed", accum, 4)
     run(tmp_path, "accum_resumed", tiny_data, *common, "--grad_accum=2", "--init_from=resume")
     assert train_losses(accum_resumed) == {s: v for s, v in train_losses(accum).items() if s > 4}
 
@@ -258,9 +263,7 @@ def test_schedule_free_learns_evaluates_its_average_and_resumes_exactly(tmp_path
     with torch.no_grad():
         assert model(x, y)[1].item() == pytest.approx(records[-1]["val_loss"], rel=1e-6)
     # resuming from step 10 repeats steps 11-20 bitwise
-    resumed = tmp_path / "resumed"
-    resumed.mkdir()
-    (resumed / "ckpt_0000010.pt").write_bytes((full / "ckpt_0000010.pt").read_bytes())
+    resumed = out_dir_holding(tmp_path / "resumed", full, 10)
     run(tmp_path, "resumed", tiny_data, *common, "--max_steps=20", "--init_from=resume")
     assert train_losses(resumed) == {s: v for s, v in train_losses(full).items() if s > 10}
 
@@ -277,7 +280,6 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_pa
 
 
 def test_shard_of_the_wrong_size_is_refused(tmp_path, tiny_data):
-    import shutil
     broken = tmp_path / "broken"
     shutil.copytree(tiny_data, broken)
     with open(broken / "train_0000.bin", "ab") as f:
@@ -299,9 +301,7 @@ def test_weight_averages_are_logged_saved_and_resume_exactly(tmp_path, tiny_data
     assert evals[-1]["val_loss_swa"] != evals[-1]["val_loss"] != evals[-1]["val_loss_ema"]
     swa_file = torch.load(full / "swa.pt", weights_only=True)
     assert swa_file["step"] == 30 and swa_file["average"]["snapshots"] == 5
-    resumed = tmp_path / "resumed"
-    resumed.mkdir()
-    (resumed / "ckpt_0000015.pt").write_bytes((full / "ckpt_0000015.pt").read_bytes())
+    resumed = out_dir_holding(tmp_path / "resumed", full, 15)
     run(tmp_path, "resumed", tiny_data, *common, "--init_from=resume")
     timing = ("tokens_per_s", "mfu", "elapsed_s")
     after = [{k: v for k, v in r.items() if k not in timing} for out in (full, resumed) for r in metrics(out)
