@@ -245,7 +245,7 @@ def measure_flops_per_s(cfg, vocab_size, steps=3):
     device = train.pick_device(cfg["device"], 0)
     mconf = train.model_config(cfg, vocab_size)
     model = GPT(mconf).to(device)
-    optimizer = torch.optim.AdamW(model.param_groups(cfg["weight_decay"]), lr=1e-4)
+    optimizer = train.make_optimizer(dict(cfg, optimizer="adamw"), model, device)  # the model's rate, any optimizer
     tokens = torch.randint(0, vocab_size, (cfg["batch_size"], cfg["seq_len"] + 1), device=device)
     autocast = train.autocast_for(device, getattr(torch, cfg["dtype"]))
 
