@@ -13,8 +13,10 @@ the model's own matmul shapes, listed; on a GPU perf.GPU_PEAK_TFLOPS or --peak_t
 in data loading, forward+backward, optimizer (clipping included) and logging; peak memory; float32 against the
 configured dtype (speed ratio and both loss curves, same data and initial weights); torch.compile's compile time
 and steady-state speed-up. Steps run exactly as in train.py, timed part by part (on a GPU with a synchronisation
-at each boundary, which train.py does not pay). Other load on the machine only slows a step, so each figure is the
-best of `repeats` windows of `steps` steps. Run nothing else meanwhile: the figures are only as quiet as the machine.
+at each boundary, which train.py does not pay). The variants and an evaluation of the validation set take turns of
+`turn_steps` steps, so that load from elsewhere falls on all of them alike; other load only slows a step, so each
+figure is a minimum: per part of a training step, and per evaluation batch of eval_batch_size windows (the size of
+a training batch). Run nothing else meanwhile: the figures are only as quiet as the machine.
 """
 
 import io
@@ -114,16 +116,16 @@ class Trainer:
         return {part: min(step[part] for step in self.part_seconds) for part in PARTS}
 
 
-def time_evaluation(model, val_x, val_y, cfg, autocast, repeats):
-    """Best tokens/s of train.evaluate (forward only, no grad) over the fixed validation windows."""
-    best = math.inf
-    for _ in range(repeats):
+def time_evaluation(model, val_x, val_y, cfg, autocast):
+    """Tokens/s of train.evaluate (forward only, no grad) on each full batch of eval_batch_size validation
+    windows: units the size of a training step, so that the best one compares with the fastest step."""
+    rates, batch = [], cfg["eval_batch_size"]
+    for start in range(0, len(val_x) - batch + 1, batch):
+        x, y = val_x[start:start + batch], val_y[start:start + batch]
         t0 = time.perf_counter()
-        train.evaluate(model, val_x, val_y, cfg["eval_batch_size"], autocast, 0, 1)
-        if val_x.device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return val_y.numel() / best
+        train.evaluate(model, x, y, batch, autocast, 0, 1)  # ends with .item(): synchronised on a GPU too
+        rates.append(y.numel() / (time.perf_counter() - t0))
+    return rates
 
 
 def loss_agreement(losses, reference):
@@ -144,6 +146,10 @@ def bench(cfg):
     dtype = getattr(torch, cfg["dtype"])
     data = Dataset(cfg["data_dir"])
     mconf = train.model_config(cfg, data.vocab_size)
+    val_x, val_y = (t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))
+    if len(val_x) < cfg["eval_batch_size"]:
+        raise ConfigError(f"eval_tokens={cfg['eval_tokens']} gives {len(val_x)} validation windows, fewer than "
+                          f"eval_batch_size={cfg['eval_batch_size']}: nothing to time")
     tokens_per_step = cfg["batch_size"] * cfg["seq_len"]
     report = dict(model=cfg["model"], dtype=cfg["dtype"], device=str(device), threads=torch.get_num_threads(),
                   batch_size=cfg["batch_size"], seq_len=cfg["seq_len"], grad_accum=cfg["grad_accum"],
@@ -170,9 +176,12 @@ def bench(cfg):
         trainers[name].run(cfg["untimed_steps"])  # a compiled model compiles here, forward and backward
         warm_up_seconds[name] = time.perf_counter() - t0
         trainers[name].part_seconds, trainers[name].step_losses = [], []
+    # evaluation takes its turn too: the validation set once per turn, with the main variant's weights
+    eval_rates = []
     for _ in range(0, cfg["steps"], cfg["turn_steps"]):
         for trainer in trainers.values():
             trainer.run(min(cfg["turn_steps"], cfg["steps"] - len(trainer.part_seconds)))
+        eval_rates += time_evaluation(trainers["main"].model, val_x, val_y, cfg, trainers["main"].autocast)
     report["peak_memory_mb"] = peak_memory_mb(device)
     if device.type == "cpu":  # probed again after the steps: a peak is the best of the two, as load only slows
         peaks = {name: max(peak, probe(name)) for name, peak in peaks.items()}
@@ -193,8 +202,7 @@ def bench(cfg):
                      for kind in ("chinchilla", "nanogpt", "six_n")}
     report["losses"] = main.step_losses
 
-    val_x, val_y = (t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))
-    report["eval_tokens_per_s"] = time_evaluation(main.model, val_x, val_y, cfg, main.autocast, 3)
+    report["eval_tokens_per_s"] = max(eval_rates)
     report["eval_over_train"] = report["eval_tokens_per_s"] / report["train_tokens_per_s"]
 
     if "fp32" in trainers:

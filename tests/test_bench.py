@@ -58,3 +58,8 @@ def test_command_line_prints_the_report_and_rejects_unknown_keys(tiny_data):
         assert field in out.stdout
     bad = subprocess.run([sys.executable, "bench.py", "--stepz=3"], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 1 and "did you mean 'steps'" in bad.stderr and "Traceback" not in bad.stderr
+    # 2048 tokens of 64 make 32 validation windows: too few for one evaluation batch of 64
+    few = subprocess.run([sys.executable, "bench.py", *argv, "--eval_batch_size=64"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert few.returncode == 1 and "Traceback" not in few.stderr
+    assert "32 validation windows, fewer than eval_batch_size=64" in few.stderr

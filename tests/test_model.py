@@ -206,14 +206,24 @@ def test_flops_per_token_by_hand():
 
 
 def test_cpu_bf16_attention_path_matches_sdpa():
-    """The plain-formula attention used for bf16 on a CPU computes what scaled_dot_product_attention does."""
+    """The plain-formula attention used for bf16 on a CPU computes what scaled_dot_product_attention does,
+    with autograd (one block of queries) and without (blocks of 64 query rows skipping masked keys; T=150
+    makes two full blocks and a partial one)."""
     import torch.nn.functional as F
     from model import causal_attention
     torch.manual_seed(0)
-    q, k, v = (torch.randn(2, 3, 17, 32) for _ in range(3))
+    q, k, v = (torch.randn(2, 3, 150, 32) for _ in range(3))
     reference = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    bf16 = causal_attention(q.bfloat16(), k.bfloat16(), v.bfloat16())
-    assert bf16.dtype == torch.bfloat16
-    assert torch.allclose(bf16.float(), reference, atol=3e-2, rtol=0)  # bf16 has ~3 significant digits
-    assert (bf16.float() - reference).abs().mean() < 5e-3
+    q16, k16, v16 = (t.bfloat16().requires_grad_() for t in (q, k, v))
+    with_grad = causal_attention(q16, k16, v16)
+    with torch.no_grad():
+        blocked = causal_attention(q16, k16, v16)
+        single_block = causal_attention(q16, k16, v16, query_block=150)
+    for bf16 in (with_grad, blocked):
+        assert bf16.dtype == torch.bfloat16
+        assert torch.allclose(bf16.float(), reference, atol=3e-2, rtol=0)  # bf16 has ~3 significant digits
+        assert (bf16.float() - reference).abs().mean() < 5e-3
+    torch.testing.assert_close(blocked, single_block, atol=1e-2, rtol=0)
+    with_grad.float().sum().backward()
+    assert q16.grad is not None and k16.grad.abs().sum() > 0 and v16.grad.abs().sum() > 0
     assert torch.equal(causal_attention(q, k, v), reference)  # float32 takes SDPA itself
