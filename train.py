@@ -153,12 +153,12 @@ def evaluate(model, val_x, val_y, eval_batch_size, autocast, rank, world_size):
     """Mean loss over the fixed validation windows, shared out across processes."""
     model.eval()
     total = torch.zeros(2, device=val_x.device, dtype=torch.float64)
-    for start in range(rank * eval_batch_size, len(val_x), world_size * eval_batch_size):
-        x, y = val_x[start:start + eval_batch_size], val_y[start:start + eval_batch_size]
-        with autocast:
+    with autocast:  # one region for all batches: autocast casts each weight to bf16 once, not once per batch
+        for start in range(rank * eval_batch_size, len(val_x), world_size * eval_batch_size):
+            x, y = val_x[start:start + eval_batch_size], val_y[start:start + eval_batch_size]
             _, loss = model(x, y)
-        total[0] += loss.double() * y.numel()
-        total[1] += y.numel()
+            total[0] += loss.double() * y.numel()
+            total[1] += y.numel()
     if world_size > 1:
         dist.all_reduce(total)
     model.train()
