@@ -7,7 +7,8 @@ Settings are resolved in order: the script's defaults, then each config file nam
 (plain Python assignments, executed as code: only run config files you trust, as with nanoGPT), then each
 `--key=value` override. Values are parsed with `ast.literal_eval` (so `--lr=1e-3`, `--compile=False`,
 `--keep_ckpt_steps=[100,200]` work) and fall back to the raw string (`--cooldown_shape=1-sqrt`);
-a bare `--flag` sets a boolean key to True.
+a bare `--flag` sets a boolean key to True. `--help` (or `-h`) prints the script's docstring and every setting
+with its default, and exits.
 A key the script does not know, or a value of the wrong type, is a `ConfigError` naming it.
 """
 
@@ -63,12 +64,24 @@ def _parse_value(text, default_type):
         return text
 
 
+def _print_help(defaults):
+    """The running script's docstring (its commands), then each setting it accepts with its default."""
+    print((sys.modules["__main__"].__doc__ or "").strip())
+    print("\nSettings (--key=value) and their defaults:")
+    width = max(map(len, defaults))
+    for key, value in defaults.items():
+        print(f"  --{key:<{width}}  {value!r}")
+
+
 def parse_args(argv, defaults, types=None):
     """Resolve defaults <- config files <- --key=value overrides; return a new dict.
 
     `types` maps a key to the type (or tuple of types) it accepts, for keys whose default alone does not say,
     e.g. {'cooldown_steps': (int, type(None))}.
     """
+    if "--help" in argv or "-h" in argv:
+        _print_help(defaults)
+        sys.exit(0)
     types = types or {}
     config = dict(defaults)
     for arg in argv:

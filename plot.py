@@ -404,10 +404,10 @@ def markdown_table(rows):
 
 
 def main(argv):
-    folders = [a for a in argv if not a.startswith("--")]
+    folders = [a for a in argv if not a.startswith("-")]  # options: --key=value, and -h
     if len(folders) > 1:
         raise ConfigError(f"give at most one results directory, got {' '.join(folders)}")
-    out = Path(parse_args([a for a in argv if a.startswith("--")], DEFAULTS)["out"])
+    out = Path(parse_args([a for a in argv if a.startswith("-")], DEFAULTS)["out"])
     suites = scaling.load_runs(folders[0] if folders else "results")
     out.mkdir(parents=True, exist_ok=True)
     written = 0
