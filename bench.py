@@ -140,9 +140,7 @@ def loss_agreement(losses, reference):
 def bench(cfg):
     """Every figure of the report, as a dict (see format_report)."""
     train.check_config(cfg, world_size=1)
-    device = train.pick_device(cfg["device"], 0)
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)  # as train.py: subnormal floats make x86 CPUs many times slower
+    device = train.setup_device(cfg["device"], 0)
     dtype = getattr(torch, cfg["dtype"])
     data = Dataset(cfg["data_dir"])
     mconf = train.model_config(cfg, data.vocab_size)

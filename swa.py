@@ -253,7 +253,7 @@ def average_checkpoints(paths):
 
 def main(argv):
     # train.py imports this module for SWA/EMA: importing it here, not at the top, avoids a circular import.
-    from train import autocast_for, evaluate, pick_device
+    from train import autocast_for, evaluate, setup_device
     from data import Dataset
     from model import GPT, GPTConfig
 
@@ -273,7 +273,7 @@ def main(argv):
     average, model_config, last = average_checkpoints([p for _, p in chosen])
 
     # evaluate as train.py does: its validation windows, batch size and autocast dtype
-    device = pick_device(cfg["device"], 0)
+    device = setup_device(cfg["device"], 0)
     autocast = autocast_for(device, getattr(torch, run_cfg["dtype"]))
     data = Dataset(cfg["data_dir"] or run_cfg["data_dir"])
     eval_tokens = cfg["eval_tokens"] or run_cfg["eval_tokens"]

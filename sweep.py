@@ -243,7 +243,7 @@ def estimate_flops(cfg, vocab_size, start=0):
 def measure_flops_per_s(cfg, vocab_size, steps=3):
     """FLOP/s of the fastest of `steps` training steps (after an untimed one) of cfg's model on random tokens: the
     fastest, because another process can slow any one step down."""
-    device = train.pick_device(cfg["device"], 0)
+    device = train.setup_device(cfg["device"], 0)
     mconf = train.model_config(cfg, vocab_size)
     model = GPT(mconf).to(device)
     optimizer = train.make_optimizer(dict(cfg, optimizer="adamw"), model, device)  # the model's rate, any optimizer

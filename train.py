@@ -104,14 +104,24 @@ def autocast_for(device, ptdtype):
     return nullcontext() if ptdtype == torch.float32 else torch.autocast(device_type=device.type, dtype=ptdtype)
 
 
-def pick_device(name, local_rank):
+def setup_device(name, local_rank):
+    """This process's device, set up for speed: on CUDA the current device and TF32 matmuls; on a CPU subnormal
+    floats flushed to zero (tiny gradients and Adam's second moments make x86 CPUs ~100x slower otherwise)."""
     if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank)
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+        device = torch.device(name)
+    elif torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+    elif torch.backends.mps.is_available():
+        device = torch.device("mps")
+    else:
+        device = torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    return device
 
 
 def make_optimizer(cfg, model, device):
@@ -192,15 +202,9 @@ def run(cfg, stop_signal):
                                     (("RANK", 0), ("LOCAL_RANK", 0), ("WORLD_SIZE", 1)))
     master = rank == 0
     check_config(cfg, world_size)
-    device = pick_device(cfg["device"], local_rank)
+    device = setup_device(cfg["device"], local_rank)
     if ddp:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    if device.type == "cpu":  # subnormal floats (tiny gradients, Adam's second moments) are ~100x slower on x86
-        torch.set_flush_denormal(True)
     torch.manual_seed(cfg["seed"])
     ptdtype = getattr(torch, cfg["dtype"])
     autocast = autocast_for(device, ptdtype)
