@@ -31,11 +31,12 @@ def list_checkpoints(out_dir):
     return sorted(found)
 
 
-def save_file(state, path):
-    """Write under a temporary name, then rename: a kill mid-write never leaves a half-written file."""
+def save_file(state, path, write=None):
+    """write(state, temporary path) (default torch.save), then rename: a kill mid-write never leaves a
+    half-written file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
+    (write or torch.save)(state, tmp)
     os.replace(tmp, path)
     return path
 
@@ -44,8 +45,9 @@ def save(state, out_dir, step):
     return save_file(state, path_for(out_dir, step))
 
 
-def load(path, previous_hint=""):
-    """Load a checkpoint file safely; a missing or corrupt file is a CheckpointError naming it."""
+def load(path, previous_hint="", required=("model", "step")):
+    """Load a checkpoint file safely; a missing or corrupt file, or one without the `required` entries, is a
+    CheckpointError naming it."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
@@ -55,17 +57,21 @@ def load(path, previous_hint=""):
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}){previous_hint}") from None
     if not isinstance(state, dict) or "model" not in state or "step" not in state:
         raise CheckpointError(f"{path} is not a checkpoint of this repository (no model or step){previous_hint}")
+    missing = [key for key in required if key not in state]
+    if missing:  # e.g. swa.pt or ema.pt: weights only, no optimizer state to continue training from
+        raise CheckpointError(f"{path} holds no {', '.join(missing)}: a weight file, not a training checkpoint"
+                              f"{previous_hint}")
     return state
 
 
-def load_latest(out_dir):
+def load_latest(out_dir, required=("model", "step")):
     """The newest checkpoint of out_dir; if it is corrupt, say which older one is still good."""
     found = list_checkpoints(out_dir)
     if not found:
         raise CheckpointError(f"init_from=resume but {out_dir} holds no checkpoint (ckpt_*.pt)")
     step, path = found[-1]
     hint = f"; the previous one is {found[-2][1]}, use init_from={found[-2][1]}" if len(found) > 1 else ""
-    return load(path, hint)
+    return load(path, hint, required)
 
 
 def prune(out_dir, keep_last, keep_steps=()):

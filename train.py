@@ -148,14 +148,21 @@ def prepare_out_dir(cfg, master):
         if cfg["init_from"] != "resume":
             for _, path in checkpoint.list_checkpoints(out_dir):
                 path.unlink()
-            (out_dir / "metrics.jsonl").unlink(missing_ok=True)
+            for name in ("metrics.jsonl", "swa.pt", "ema.pt"):  # nothing of the replaced run may pass for this one's
+                (out_dir / name).unlink(missing_ok=True)
 
 
 def truncate_metrics(path, step):
-    """After resuming from `step`, the lines logged past it belong to the lost future: remove them."""
+    """After resuming from `step`, the lines logged past it belong to the lost future: remove them, and a last
+    line cut short by a kill mid-write with them (logged after the last checkpoint, it is past `step` too)."""
     if path.exists():
-        lines = [l for l in path.read_text().splitlines() if l.strip() and json.loads(l)["step"] <= step]
-        path.write_text("".join(l + "\n" for l in lines))
+        lines = [l for l in path.read_text().splitlines() if l.strip()]
+        try:
+            json.loads(lines[-1] if lines else "{}")
+        except json.JSONDecodeError:
+            lines.pop()
+        kept = "".join(l + "\n" for l in lines if json.loads(l)["step"] <= step)
+        checkpoint.save_file(kept, path, write=lambda text, tmp: tmp.write_text(text))
 
 
 @torch.no_grad()
@@ -219,8 +226,9 @@ def run(cfg, stop_signal):
 
     start_step, origin = 0, None
     if cfg["init_from"] != "scratch":
-        state = (checkpoint.load_latest(cfg["out_dir"]) if cfg["init_from"] == "resume"
-                 else checkpoint.load(cfg["init_from"]))
+        needed = ("model", "optimizer", "scaler", "rng", "step", "config", "model_config")
+        state = (checkpoint.load_latest(cfg["out_dir"], needed) if cfg["init_from"] == "resume"
+                 else checkpoint.load(cfg["init_from"], required=needed))
         # block_size only sizes the rotary tables: a checkpoint's weights serve any seq_len
         differ = [f"{k}={v} (this run: {mconf.__dict__.get(k)})" for k, v in state["model_config"].items()
                   if k != "block_size" and v != mconf.__dict__.get(k)]
@@ -254,8 +262,9 @@ def run(cfg, stop_signal):
     metrics_path = out_dir / "metrics.jsonl"
     flops = flops_per_token(mconf, cfg["seq_len"])
     # on a CPU the peak is probed at the model's own matmul shapes, as bench.py does
-    micro_tokens = cfg["batch_size"] // world_size // cfg["grad_accum"] * cfg["seq_len"]
-    peak = perf.peak_flops(device, ptdtype, cfg["peak_tflops"], perf.model_matmul_shapes(mconf, micro_tokens))
+    micro_batch = cfg["batch_size"] // world_size // cfg["grad_accum"]  # sequences per forward of one process
+    peak = perf.peak_flops(device, ptdtype, cfg["peak_tflops"],
+                           perf.model_matmul_shapes(mconf, micro_batch * cfg["seq_len"]))
     tokens_per_step = cfg["batch_size"] * cfg["seq_len"]
     if master:
         truncate_metrics(metrics_path, start_step)
@@ -321,7 +330,6 @@ def run(cfg, stop_signal):
         eval_steps.add(cfg["max_steps"] - resolve_cooldown_steps(cfg["max_steps"], cfg["cooldown_frac"],
                                                                  cfg["cooldown_steps"]))
     val_history = {}
-    micro_batch = cfg["batch_size"] // world_size // cfg["grad_accum"]
     losses = torch.zeros(cfg["log_interval"], device=device)
     logged_step, t_log, t_start = start_step, time.perf_counter(), time.perf_counter()
     if schedule_free:

@@ -148,6 +148,17 @@ def test_bad_config_is_one_clear_error(tmp_path, tiny_data, args, error, message
     assert not (tmp_path / "out").exists()  # nothing written before the error
 
 
+def test_resume_drops_log_lines_past_the_checkpoint_and_a_line_cut_short(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 0}\n{"step": 5, "origin": {"step": 3}}\n\n{"step": 10}\n{"step": 15, "origin": {"st')
+    train.truncate_metrics(log, 5)
+    assert log.read_text() == '{"step": 0}\n{"step": 5, "origin": {"step": 3}}\n'
+    assert not (tmp_path / "metrics.jsonl.tmp").exists()
+    log.write_text('{"step": 0}\n{"step": 5}\n{"st')  # the cut line is the last one logged, past the checkpoint
+    train.truncate_metrics(log, 10)
+    assert log.read_text() == '{"step": 0}\n{"step": 5}\n'
+
+
 def test_out_dir_of_another_run_is_refused_and_kept(tmp_path, tiny_data):
     out = run(tmp_path, "run", tiny_data, "--max_steps=8")
     before = (out / "metrics.jsonl").read_bytes()
@@ -239,6 +250,7 @@ def test_compiled_model_trains_like_eager_and_averages_its_weights(tmp_path, tin
               "--swa_window=3", "--dtype=float32"]
     eager = metrics(run(tmp_path, "eager", tiny_data, *common))
     compiled = metrics(run(tmp_path, "compiled", tiny_data, *common, "--compile=True"))
+    assert [r["step"] for r in compiled] == [r["step"] for r in eager]
     for mine, theirs in zip(compiled, eager):  # inductor fuses and reorders float math: close, not bitwise
         for key in ("train_loss", "val_loss", "val_loss_swa"):
             assert (key in mine) == (key in theirs)
@@ -307,6 +319,13 @@ def test_weight_averages_are_logged_saved_and_resume_exactly(tmp_path, tiny_data
     after = [{k: v for k, v in r.items() if k not in timing} for out in (full, resumed) for r in metrics(out)
              if r["step"] > 15]
     assert len(after) == 6 and after[:3] == after[3:]  # losses and averages' losses, bitwise
+    # a weight file is not a training checkpoint: one clear error, not a KeyError deep in the set-up
+    with pytest.raises(checkpoint.CheckpointError, match="swa.pt holds no optimizer, scaler, rng, config: a weight file"):
+        run(tmp_path, "from_weights", tiny_data, *common, "--max_steps=40", f"--init_from={full / 'swa.pt'}")
+    # replacing the run removes its averages too: they would pass for the new run's
+    run(tmp_path, "full", tiny_data, "--max_steps=6", "--schedule=constant", "--overwrite=True")
+    assert not (full / "swa.pt").exists() and not (full / "ema.pt").exists()
+    assert metrics(full)[0]["step"] == 0 and metrics(full)[-1]["step"] == 6
 
 
 def test_batch_must_split_evenly_over_processes():
