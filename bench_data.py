@@ -17,32 +17,39 @@ import tempfile
 import time
 from pathlib import Path
 
-import tiktoken
-
 from config import ConfigError, fail, parse_args
-from corpora import decode, stdlib_corpus
+from corpora import CorpusError, stdlib_corpus
+from prepare_data import Tokenizer
 
 HERE = Path(__file__).resolve().parent
 DEFAULTS = dict(repeat=10, tokenizer="gpt2", num_proc=2, trials=3)  # best of `trials`: other load only slows
 
 
+class BenchError(RuntimeError):
+    """A prepare_data.py run that failed; the message is its last line of stderr."""
+
+
 def peak_rss_mb_of(command):
     """Run `command` in a fresh child and return (seconds, peak RSS in MB of it or any of its processes)."""
+    # The command's stderr passes through the probe to us, so that a failure can be reported by its own words.
     probe = ("import resource, subprocess, sys, time; start = time.time(); "
-             "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-             "print(time.time() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
-    seconds, rss = subprocess.run([sys.executable, "-c", probe, *command], check=True, capture_output=True,
-                                  text=True).stdout.split()
+             "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
+             "print(time.time() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024); "
+             "sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True)
+    if result.returncode:
+        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+        raise BenchError(f"prepare_data.py failed: {last.strip().removeprefix('error: ')}")
+    seconds, rss = result.stdout.split()
     return float(seconds), float(rss)
 
 
-def main():
-    try:
-        config = parse_args(sys.argv[1:], DEFAULTS)
-    except ConfigError as e:
-        fail(str(e))
+def bench(config):
+    if config["repeat"] < 1 or config["trials"] < 1:
+        raise ConfigError("repeat and trials must be at least 1")
+    encoding = Tokenizer(config["tokenizer"]).encoding  # None for bytes: no bare tiktoken reference
     corpus = stdlib_corpus()
-    texts = [decode(path.read_bytes())[0] for path in corpus.paths]
+    texts = [text for text, _ in corpus.documents(0)]
     megabytes = corpus.provenance["bytes"] / 1e6
     print(f"stdlib corpus: {corpus.num_docs} files, {megabytes:.1f} MB, Python {corpus.provenance['python']}")
 
@@ -57,8 +64,7 @@ def main():
         bare = {1: float("inf"), 8: float("inf")}  # seconds, best of trials
         whole, whole_rss = float("inf"), 0
         for _ in range(config["trials"]):  # interleaved, so that other load hits both alike
-            if config["tokenizer"] != "bytes":
-                encoding = tiktoken.get_encoding(config["tokenizer"])
+            if encoding is not None:
                 for threads in bare:
                     start = time.time()
                     encoding.encode_ordinary_batch(texts, num_threads=threads)
@@ -67,7 +73,7 @@ def main():
             whole, whole_rss = min(whole, seconds), max(whole_rss, rss)
         tokens = sum(json.loads(Path(tmp, "out", "meta.json").read_text())["tokens"].values())
         best = 0  # bare tiktoken MB/s, the reference
-        if config["tokenizer"] != "bytes":
+        if encoding is not None:
             for threads, seconds in bare.items():
                 print(f"bare tiktoken encode_ordinary_batch, num_threads={threads}: {megabytes / seconds:6.2f} MB/s "
                       f"{tokens / seconds / 1e6:6.2f} M tokens/s")
@@ -78,6 +84,13 @@ def main():
         seconds, rss = peak_rss_mb_of([*command, "--dataset=files", f"--files={tmp}/repeat/*/*.txt"])
         print(f"prepare_data.py files, stdlib x{config['repeat']}: {megabytes * config['repeat'] / seconds:6.2f} MB/s "
               f"({seconds:.1f} s end to end), peak RSS {rss:.0f} MB")
+
+
+def main():
+    try:
+        bench(parse_args(sys.argv[1:], DEFAULTS))
+    except (ConfigError, CorpusError, BenchError) as e:
+        fail(str(e))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ HUB_DATASETS = {
     "openwebtext2": dict(path="vietgpt/the_pile_openwebtext2", split="train"),
 }
 FILE_KINDS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+ARROW_ROWS = 1024  # rows read per slice of an Arrow dataset: one slice per many documents, few held at once
 
 
 class CorpusError(ValueError):
@@ -75,9 +76,9 @@ class ArrowCorpus:
     def text(self, index):
         return self.dataset[index][self.text_field] or ""
 
-    def documents(self, start, rows=1024):
-        for first in range(start, self.num_docs, rows):
-            for text in self.dataset[first:first + rows][self.text_field]:
+    def documents(self, start):
+        for first in range(start, self.num_docs, ARROW_ROWS):
+            for text in self.dataset[first:first + ARROW_ROWS][self.text_field]:
                 yield text or "", 0
 
 

@@ -21,12 +21,16 @@ class DataError(ValueError):
     """A dataset that is missing or does not match its meta.json; the message is one line for the user."""
 
 
-def _open_shard(path, tokens):
+def _open_shard(path, tokens=None):
+    """A read-only uint16 view of `path`; `tokens` is its length in meta.json (None for a nanoGPT .bin)."""
     if not path.is_file():
         raise DataError(f"shard {path} listed in meta.json is missing")
     size = path.stat().st_size
-    if size != 2 * tokens:
+    if tokens is not None and size != 2 * tokens:
         raise DataError(f"shard {path} has {size} bytes but meta.json says {tokens} tokens ({2 * tokens} bytes)")
+    if size == 0 or size % 2:  # np.memmap cannot map either
+        raise DataError(f"shard {path} is empty" if size == 0 else
+                        f"shard {path} has {size} bytes, an odd number: not a file of uint16 tokens")
     return np.memmap(path, dtype=np.uint16, mode="r")
 
 
@@ -37,27 +41,27 @@ class Dataset:
         if meta_path.is_file():
             try:
                 self.meta = json.loads(meta_path.read_text())
-                shards = self.meta["shards"]
+                shards = {split: [(data_dir / s["file"], int(s["tokens"])) for s in self.meta["shards"][split]]
+                          for split in ("train", "val")}
                 self.vocab_size = int(self.meta["vocab_size"])
             except (ValueError, KeyError, TypeError) as e:
-                raise DataError(f"{meta_path} is not a valid dataset description ({e})") from None
+                raise DataError(f"{meta_path} is not a valid dataset description "
+                                f"({type(e).__name__}: {e})") from None
             if self.meta.get("dtype", "uint16") != "uint16":
                 raise DataError(f"{meta_path}: dtype {self.meta['dtype']!r} is not supported, only uint16")
-            self.train = [_open_shard(data_dir / s["file"], s["tokens"]) for s in shards["train"]]
-            self.val = [_open_shard(data_dir / s["file"], s["tokens"]) for s in shards["val"]]
+            self.train = [_open_shard(path, tokens) for path, tokens in shards["train"]]
+            self.val = [_open_shard(path, tokens) for path, tokens in shards["val"]]
         elif (data_dir / "train.bin").is_file() and (data_dir / "val.bin").is_file():
             # nanoGPT's layout: GPT-2 tokens, no meta. Its files are our one-shard format byte for byte.
             self.meta = {"tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256}
             self.vocab_size = 50257
-            self.train = [np.memmap(data_dir / "train.bin", dtype=np.uint16, mode="r")]
-            self.val = [np.memmap(data_dir / "val.bin", dtype=np.uint16, mode="r")]
+            self.train, self.val = [_open_shard(data_dir / "train.bin")], [_open_shard(data_dir / "val.bin")]
         else:
             raise DataError(f"no prepared dataset in {data_dir} (no meta.json): run "
                             f"`python prepare_data.py --dataset=stdlib --tokenizer=bytes` or point data_dir at one")
         if not self.train or not self.val:
             raise DataError(f"dataset {data_dir} has an empty train or val split")
         self._windows = {}  # seq_len -> (first, end) window index per train shard
-        self.train_tokens = sum(len(s) for s in self.train)
         self.val_tokens = sum(len(s) for s in self.val)
 
     def train_batch(self, step, seed, batch_size, seq_len, rank=0, world_size=1, pin_memory=False):

@@ -199,7 +199,8 @@ _worker_tokenizer = None
 
 def _init_worker(name):
     global _worker_tokenizer
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the main process, which checkpoints and exits
+    # Ctrl-C is for the main process alone: it exits (code 130) and a rerun resumes from the last checkpoint
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_tokenizer = Tokenizer(name)
 
 
@@ -236,7 +237,9 @@ def tokenized(tokenizer, tasks, num_proc):
 
 
 def clear(out_dir):
-    for pattern in ("train_*.bin", "val_*.bin", "*.tmp", "progress.json", "meta.json"):
+    # The records go before the shards they describe: an interrupted clear then looks like a fresh start, never
+    # like a finished dataset (meta.json) or a resumable one (progress.json) with shards missing.
+    for pattern in ("meta.json", "progress.json", "train_*.bin", "val_*.bin", "*.tmp"):
         for path in out_dir.glob(pattern):
             path.unlink()
 
@@ -245,8 +248,8 @@ def prepare(config):
     """Tokenize config's corpus into config's out_dir (resuming a partial run); return the meta dict."""
     if config["dataset"] not in (*HUB_DATASETS, "files", "stdlib"):
         raise ConfigError(f"unknown dataset '{config['dataset']}' (choose stdlib, files, {', '.join(HUB_DATASETS)})")
-    if not 0 <= config["val_frac"] < 1 or config["val_min_tokens"] < 0 or config["seed"] < 0:
-        raise ConfigError("need 0 <= val_frac < 1, val_min_tokens >= 0 and seed >= 0")
+    if not 0 <= config["val_frac"] < 1 or config["val_min_tokens"] < 0 or not 0 <= config["seed"] < 2**64:
+        raise ConfigError("need 0 <= val_frac < 1, val_min_tokens >= 0 and 0 <= seed < 2**64 (splitmix64's uint64)")
     if config["shard_tokens"] < 1 or config["num_proc"] < 1:
         raise ConfigError("shard_tokens and num_proc must be at least 1")
     tokenizer = Tokenizer(config["tokenizer"])

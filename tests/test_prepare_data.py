@@ -1,4 +1,5 @@
-"""Tests for prepare_data.py and corpora.py: token-exact output, the split, resuming, and every bad input's error."""
+"""Tests for prepare_data.py and corpora.py: token-exact output, the split, resuming, and every bad input's error
+(bench_data.py's too)."""
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import tiktoken
 
+import bench_data
 import corpora
 import prepare_data
 from prepare_data import choose_val_docs, main, split_keys
@@ -86,8 +88,16 @@ def test_bytes_round_trip_and_replaced_bytes(tmp_path):
     assert meta["source"]["files"] == 21 and meta["documents"]["train"] + meta["documents"]["val"] == 21
 
 
+def splitmix64(x):
+    """The documented splitmix64 finalizer in plain Python integers: an independent check of numpy's uint64 code."""
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9 % 2**64
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EB % 2**64
+    return x ^ (x >> 31)
+
+
 def test_split_keys_and_validation_choice():
-    assert np.array_equal(split_keys(7, 0, 1000), split_keys(7, 0, 1000))
+    assert split_keys(7, 0, 1000).tolist() == [(splitmix64(splitmix64(7) ^ i) >> 11) * 2.0**-53 for i in range(1000)]
+    assert split_keys(2**64 - 1, 0, 1).tolist() == [(splitmix64(splitmix64(2**64 - 1)) >> 11) * 2.0**-53]
     assert np.array_equal(split_keys(7, 500, 1000), split_keys(7, 0, 1000)[500:])  # chunking does not matter
     assert not np.array_equal(split_keys(7, 0, 1000), split_keys(8, 0, 1000))
     keys = split_keys(2357, 0, 200_000)
@@ -125,7 +135,7 @@ def test_split_is_deterministic_disjoint_and_seeded(tmp_path):
         assert (tmp_path / "a" / f"{split}_0000.bin").read_bytes() == (tmp_path / "b" / f"{split}_0000.bin").read_bytes()
 
 
-def test_slimpajama_shaped_rows_load_through_the_hub_code_path(tmp_path, monkeypatch):
+def test_slimpajama_shaped_rows_load_through_the_hub_code_path(tmp_path, monkeypatch, capsys):
     rows = [{"text": text, "meta": {"redpajama_set_name": "RedPajamaC4" if i % 2 else "RedPajamaGithub"}}
             for i, text in enumerate(TEXTS)]
     data = write_jsonl(tmp_path / "slim.jsonl", rows)
@@ -136,8 +146,12 @@ def test_slimpajama_shaped_rows_load_through_the_hub_code_path(tmp_path, monkeyp
     assert meta["source"]["rows"] == len(TEXTS) and meta["source"]["text_field"] == "text"
     assert meta["documents"]["train"] + meta["documents"]["val"] == len(TEXTS)
     assert meta["tokens"]["train"] + meta["tokens"]["val"] == sum(len(t.encode()) + 1 for t in TEXTS)
-    with pytest.raises(SystemExit):  # the nested `meta` column is not text
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # the nested `meta` column is not text
         run(["--dataset=slimpajama", "--tokenizer=bytes", "--text_field=meta"], tmp_path / "other")
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.strip().splitlines()[-1].startswith("error: field 'meta' holds ")
+    assert "not text; choose another with --text_field=" in err and "Traceback" not in err
 
 
 def test_stdlib_corpus_with_bytes(tmp_path):
@@ -211,6 +225,23 @@ def test_killed_process_resumes_to_the_same_bytes(tmp_path):
     assert folder_bytes(killed) == folder_bytes(tmp_path / "whole")
 
 
+def test_interrupted_clear_leaves_neither_meta_nor_progress(tmp_path, monkeypatch):
+    """--force stopped half-way must not leave a dataset that looks finished (or resumable) with shards gone."""
+    for name in ("train_0000.bin", "val_0000.bin", "train_0001.bin.tmp", "progress.json", "meta.json"):
+        (tmp_path / name).write_text("x")
+    real_unlink = prepare_data.Path.unlink
+
+    def unlink(path, *args, **kwargs):
+        if path.suffix == ".bin":
+            raise KeyboardInterrupt  # stopped at the first shard
+        real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(prepare_data.Path, "unlink", unlink)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_data.clear(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["train_0000.bin", "train_0001.bin.tmp", "val_0000.bin"]
+
+
 def test_rerun_does_nothing_force_redoes_other_settings_refused(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "texts"
     folder.mkdir()
@@ -248,6 +279,8 @@ def bad_input_cases(tmp_path):
         (["--dataset=files", f"--files={tmp_path}/x.csv"], "use .txt, .jsonl, .json or .parquet"),
         (["--dataset=files", f"--files=['{tmp_path}/*.txt', '{tmp_path}/*.jsonl']"], "prepare one kind at a time"),
         (["--val_frac=1.5"], "0 <= val_frac < 1"),
+        ([f"--seed={2**64}"], "0 <= seed < 2**64"),
+        (["--seed=-1"], "0 <= seed < 2**64"),
         (["--shard_tokens=0"], "shard_tokens and num_proc must be at least 1"),
         (["--shard_tokns=5"], "unknown config key 'shard_tokns' (did you mean 'shard_tokens'?)"),
     ]
@@ -285,3 +318,19 @@ def test_command_line_errors_have_no_traceback(tmp_path, args, message):
     assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
     if "hub" in message:
         assert "--dataset=files" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--repeat=0"], "repeat and trials must be at least 1"),
+    (["--trials=0"], "repeat and trials must be at least 1"),
+    (["--tokenizer=nope"], "unknown tokenizer 'nope'"),
+    # the child prepare_data.py fails at once: its own error line is reported
+    (["--tokenizer=bytes", "--repeat=1", "--trials=1", "--num_proc=0"],
+     "prepare_data.py failed: shard_tokens and num_proc must be at least 1"),
+])
+def test_bench_data_bad_input_is_one_line(monkeypatch, capsys, args, message):
+    monkeypatch.setattr(sys, "argv", ["bench_data.py", *args])
+    with pytest.raises(SystemExit) as exited:
+        bench_data.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1, err
