@@ -16,8 +16,8 @@ trunk's weights, optimizer state and data position, and runs train.py with `sche
 `cooldown_steps=C` into its own out_dir. Since the trunk's LR is constant up to there, the branch equals a single
 wsd run of N steps, loss for loss. The trunk is never modified. Every other key (config files, --key=value) is
 passed to train.py as usual, so a branch can take any `cooldown_shape` or `final_lr_frac`.
-A branch that already finished is skipped, and one that was interrupted is resumed: re-running the command
-after a crash completes the set.
+A branch that already finished is skipped, one that was interrupted is resumed, and one stopped before its first
+checkpoint starts again: re-running the command after a crash completes the set.
 """
 
 import sys
@@ -26,31 +26,50 @@ from pathlib import Path
 import checkpoint
 import train
 from config import ConfigError, fail, parse_args
-from schedules import resolve_cooldown_steps
+from schedules import ScheduleError, resolve_cooldown_steps, validate_schedule
 
 BRANCH_DEFAULTS = dict(trunk="", lengths=[], cooldown_fracs=[0.2], cooldown_steps_list=[], plan=False)
 
 
-def plan_branches(trunk, lengths, cooldown_fracs, cooldown_steps_list):
-    """[(final length N, cooldown steps C, branch step N - C, out_dir)], one per length and cooldown."""
+def plan_branches(trunk, lengths, cooldown_fracs, cooldown_steps_list, settings=None):
+    """[(final length N, cooldown steps C, branch step N - C, out_dir)], one per length and cooldown. Each branch's
+    schedule (wsd, with the other schedule `settings` such as warmup_steps) is validated here, so that a bad one
+    fails before any branch trains."""
     if not lengths:
         raise ConfigError("give the branches' final lengths, e.g. --lengths=[300,600,900]")
     cooldowns = [("steps", c) for c in cooldown_steps_list] or [("frac", f) for f in cooldown_fracs]
+    if not cooldowns:
+        raise ConfigError("give the cooldowns, e.g. --cooldown_fracs=[0.2] or --cooldown_steps_list=[60]")
     branches = []
     for length in lengths:
         for kind, value in cooldowns:
+            cooldown = dict(cooldown_steps=value) if kind == "steps" else dict(cooldown_frac=value, cooldown_steps=None)
+            try:  # before resolving the cooldown, which needs numbers
+                validate_schedule(**{**(settings or {}), "schedule": "wsd", "max_steps": length, **cooldown})
+            except ScheduleError as e:
+                what = f"{value!r} steps" if kind == "steps" else f"fraction {value!r}"
+                raise ConfigError(f"the branch of length {length!r} with a cooldown of {what}: {e}") from None
             steps = value if kind == "steps" else resolve_cooldown_steps(length, value, None)
-            if not 0 < steps <= length:
-                raise ConfigError(f"a cooldown of {steps} steps does not fit a branch of {length} steps")
             branches.append((length, steps, length - steps, Path(f"{trunk}-to{length}-cd{steps}")))
     return branches
+
+
+def launch_settings(out_dir, max_steps, source):
+    """How to (re)launch the run in out_dir: None when it reached max_steps, resume when it has a checkpoint,
+    else start from `source` ('scratch' or a checkpoint path), overwriting what out_dir may hold: without a
+    checkpoint that is at most a config.json and logs of a start that died, nothing worth keeping."""
+    saved = [step for step, _ in checkpoint.list_checkpoints(out_dir)]
+    if max_steps in saved:
+        return None
+    return dict(init_from="resume") if saved else dict(init_from=str(source), overwrite=True)
 
 
 def main(argv):
     cfg = parse_args(argv, {**train.DEFAULTS, **BRANCH_DEFAULTS}, train.TYPES)
     if not cfg["trunk"]:
         raise ConfigError("give the trunk run's out_dir: --trunk=out/trunk")
-    branches = plan_branches(cfg["trunk"], cfg["lengths"], cfg["cooldown_fracs"], cfg["cooldown_steps_list"])
+    branches = plan_branches(cfg["trunk"], cfg["lengths"], cfg["cooldown_fracs"], cfg["cooldown_steps_list"],
+                             train.schedule_args(cfg))
     points = sorted({start for _, _, start, _ in branches})
     print(f"{len(branches)} branches off {cfg['trunk']}; the trunk must keep checkpoints at "
           f"--keep_ckpt_steps=[{','.join(map(str, points))}] and run to step {max(points)} at least")
@@ -64,14 +83,13 @@ def main(argv):
         raise ConfigError(f"{cfg['trunk']} has no checkpoint at step(s) {missing} (it has {sorted(available) or 'none'}): "
                           f"run the trunk with --keep_ckpt_steps=[{','.join(map(str, points))}]")
     for length, steps, start, out_dir in branches:
-        done = [s for s, _ in checkpoint.list_checkpoints(out_dir)]
-        if length in done:
+        launch = launch_settings(out_dir, length, available[start])
+        if launch is None:
             print(f"{out_dir} already finished, skipped")
             continue
         run_cfg = {key: cfg[key] for key in train.DEFAULTS}
-        run_cfg.update(schedule="wsd", max_steps=length, cooldown_steps=steps, out_dir=str(out_dir),
-                       init_from="resume" if done else str(available[start]))
-        print(f"{'resuming' if done else 'starting'} {out_dir}", flush=True)
+        run_cfg.update(schedule="wsd", max_steps=length, cooldown_steps=steps, out_dir=str(out_dir), **launch)
+        print(f"{'resuming' if launch['init_from'] == 'resume' else 'starting'} {out_dir}", flush=True)
         if not train.train(run_cfg):
             break  # stopped by a signal: the remaining branches wait for the next invocation
     return branches

@@ -7,10 +7,12 @@ The figures and the results table of the reproduction (claims C1-C8), from the l
 Reads every <results>/<suite>/<run>/{config.json, metrics.jsonl} (written by train.py, collected by sweep.py)
 and never needs checkpoints. A run is recognised by its config.json (schedule, cooldown_shape, optimizer, swa,
 lr, max_steps, model shape, origin), not by its folder name, so any runs put in a suite's folder are plotted;
-a suite with no runs is skipped with a note. FLOPs, compute savings and the scaling-law fits are in scaling.py.
+a suite with no runs is skipped with a note, and its figures from an earlier invocation are deleted. FLOPs,
+compute savings and the scaling-law fits are in scaling.py.
 """
 
 import math
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -256,15 +258,8 @@ def fig_c7(runs):
     return fig
 
 
-def by_size(runs):
-    groups = defaultdict(list)
-    for run in runs:
-        groups[scaling.size_key(run)].append(run)
-    return sorted(groups.values(), key=lambda group: scaling.non_embedding_params(group[0]))
-
-
 def fig_c8_envelopes(runs):
-    sizes = by_size(runs)
+    sizes = scaling.by_size(runs)
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 4.2), squeeze=False)
     for ax, group in zip(axes[0], sizes):
         for label, select in (("cosine runs", scaling.is_full_cosine), ("trunk + cooldowns", scaling.is_cooldown)):
@@ -290,7 +285,7 @@ def matched_pairs(runs):
     """[(size label, length, cosine ppl, cooldown ppl)]: every cooldown run that has a cosine run of the same
     size and length."""
     pairs = []
-    for group in by_size(runs):
+    for group in scaling.by_size(runs):
         cosine = {cfg(r)["max_steps"]: final_ppl(r) for r in group if scaling.is_full_cosine(r) and final_ppl(r)}
         pairs += [(scaling.size_label(r), cfg(r)["max_steps"], cosine[cfg(r)["max_steps"]], final_ppl(r))
                   for r in group if scaling.is_cooldown(r) and final_ppl(r) and cfg(r)["max_steps"] in cosine]
@@ -412,16 +407,21 @@ def main(argv):
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     for name, suite, draw in FIGURES:
+        paths = [out / f"{name}.{extension}" for extension in ("png", "pdf")]
         if suite is not None and not suites.get(suite):
-            print(f"note: no runs in {suite}/: {name} skipped")
-            continue
-        fig = draw(suites.get(suite, []))
+            fig, why = None, f"no runs in {suite}/: {name} skipped"
+        else:
+            fig, why = draw(suites.get(suite, [])), f"{suite}/ has no runs that {name} can use: skipped"
         if fig is None:
-            print(f"note: {suite}/ has no runs that {name} can use: skipped")
+            print(f"note: {why}")
+            for path in paths:  # an earlier invocation's figure would pass for one of these results
+                path.unlink(missing_ok=True)
             continue
         fig.tight_layout()
-        for extension in ("png", "pdf"):
-            fig.savefig(out / f"{name}.{extension}", dpi=150)
+        for path in paths:  # under another name, then renamed: a figure file that exists is complete
+            partial = path.with_name(path.name + ".partial")
+            fig.savefig(partial, dpi=150, format=path.suffix[1:])
+            os.replace(partial, path)
             written += 1
         plt.close(fig)
     rows = summarize(suites)

@@ -50,17 +50,20 @@ REQUIRED_KEYS = ("config", "origin", "model_config", "flops_per_token", "params"
 
 def load_runs(results_dir):
     """{suite: [run]} from <results_dir>/<suite>/<run>/{config.json, metrics.jsonl}. A folder without both files
-    (a run still going) or with an empty log is skipped with a note; unreadable files raise ConfigError."""
+    (a run still going) or with an empty log is skipped with a note, a <run>.partial folder (sweep.py's copy
+    in progress) silently; unreadable files raise ConfigError."""
     root = Path(results_dir)
     if not root.is_dir():
         raise ConfigError(f"results directory '{root}' does not exist")
     suites = defaultdict(list)
     for run_dir in sorted(root.glob("*/*/")):
+        if run_dir.name.endswith(".partial"):
+            continue
         paths = run_dir / "config.json", run_dir / "metrics.jsonl"
         if not all(p.is_file() for p in paths):
             print(f"note: {run_dir} has no config.json and metrics.jsonl: skipped")
             continue
-        info, metrics = _read_json(paths[0], lines=False), _read_json(paths[1], lines=True)
+        info, metrics = read_json(paths[0]), read_json(paths[1], lines=True)
         missing = [k for k in REQUIRED_KEYS if k not in info]
         if missing:
             raise ConfigError(f"{paths[0]} is not a train.py config.json (no {', '.join(missing)})")
@@ -71,7 +74,8 @@ def load_runs(results_dir):
     return suites
 
 
-def _read_json(path, lines):
+def read_json(path, lines=False):
+    """The JSON document in `path` (or with lines=True, the list of one per line); ConfigError if unreadable."""
     try:
         text = path.read_text()
         return [json.loads(line) for line in text.splitlines() if line.strip()] if lines else json.loads(text)
@@ -86,6 +90,14 @@ def is_branch(run):
 def size_key(run):
     """Runs of the same model shape share this key (the sequence length does not change the model)."""
     return tuple(sorted((k, v) for k, v in run["info"]["model_config"].items() if k != "block_size"))
+
+
+def by_size(runs):
+    """The runs grouped by model shape (size_key), smallest non-embedding parameter count first."""
+    groups = defaultdict(list)
+    for run in runs:
+        groups[size_key(run)].append(run)
+    return sorted(groups.values(), key=lambda group: non_embedding_params(group[0]))
 
 
 def size_label(run):
@@ -155,11 +167,8 @@ def compute_savings(runs):
     as a size's runs share seq_len). A trunk counts once, up to its last step; a branch counts its own steps.
     Returns [dict(size, label, params, cosine={runs, tokens, six_n, chinchilla}, cooldown={runs, trunks, tokens,
     six_n, chinchilla}, ratio, notes)] for the sizes that have both kinds of runs."""
-    by_size = defaultdict(list)
-    for run in runs:
-        by_size[size_key(run)].append(run)
     rows = []
-    for key, group in by_size.items():
+    for group in by_size(runs):
         cosine = [r for r in group if is_full_cosine(r)]
         branches = [r for r in group if is_branch(r)]
         if not cosine or not branches:
@@ -181,10 +190,10 @@ def compute_savings(runs):
         cosine_total = dict(runs=len(cosine))
         for run in cosine:
             _add(cosine_total, run_compute(run))
-        rows.append(dict(size=key, label=size_label(group[0]), params=non_embedding_params(group[0]),
+        rows.append(dict(size=size_key(group[0]), label=size_label(group[0]), params=non_embedding_params(group[0]),
                          cosine=cosine_total, cooldown=cooldown,
                          ratio=cooldown["chinchilla"] / cosine_total["chinchilla"], notes=notes))
-    return sorted(rows, key=lambda row: row["params"])
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -221,7 +230,7 @@ def _objective(theta, log_N, log_D, log_L):
     return loss.sum(), grad
 
 
-def fit_loss_law(N, D, L, starts=FIT_STARTS):
+def fit_loss_law(N, D, L):
     """Fit L(N, D) = E + A / N^alpha + B / D^beta by minimising the Huber loss (delta 1e-3) of the log-loss
     residuals, as Chinchilla did. Returns dict(E, A, B, alpha, beta, objective, rms_log_residual, points), or
     None with fewer than 5 points or fewer than 2 distinct values of N or of D.
@@ -236,7 +245,7 @@ def fit_loss_law(N, D, L, starts=FIT_STARTS):
     grid = np.array(list(product(*INIT_GRID.values())))
     grid_losses = _huber(logsumexp(_terms(grid, *data[:2]), axis=-2) - data[2])[0].sum(axis=-1)
     best = None
-    for theta in grid[np.argsort(grid_losses)[:starts]]:
+    for theta in grid[np.argsort(grid_losses)[:FIT_STARTS]]:
         result = minimize(_objective, theta, args=data, jac=True, method="BFGS", options=dict(maxiter=2000, gtol=1e-10))
         if best is None or result.fun < best.fun:
             best = result

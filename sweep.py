@@ -52,7 +52,6 @@ The paper scale uses configs/paper.py (SlimPajama, seq 512, batch 200, warmup 30
 and for c8 the eight sizes 33M-360M with their token budgets and LRs from PAPER.md.
 """
 
-import json
 import math
 import os
 import shutil
@@ -64,8 +63,9 @@ from pathlib import Path
 import torch
 
 import checkpoint
+import scaling
 import train
-from branch import plan_branches
+from branch import launch_settings, plan_branches
 from config import ConfigError, fail, parse_args
 from data import Dataset
 from model import GPT, flops_per_token
@@ -313,7 +313,11 @@ def check_same_settings(cfg, config_json):
     """A result or out_dir made with other settings (an older suite definition, another scale) must not pass for
     this run: say so rather than skip or resume it."""
     if config_json.exists():
-        differ = differences(cfg, json.loads(config_json.read_text())["config"])
+        info = scaling.read_json(config_json)
+        if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+            raise ConfigError(f"{config_json} is not a train.py config.json: delete it, or use another --results / "
+                              f"--out_root")
+        differ = differences(cfg, info["config"])
         if differ:
             raise ConfigError(f"{config_json.parent} holds a run with other settings ({', '.join(differ)}): "
                               f"delete it, or use another --results / --out_root")
@@ -321,14 +325,13 @@ def check_same_settings(cfg, config_json):
 
 def publish(out_dir, result_dir, error=None):
     """Copy the logs to result_dir in one rename: a result directory that exists is always complete."""
-    partial = out_dir / "result.partial"  # beside the run (same file system as results/ by default)
+    partial = result_dir.with_name(result_dir.name + ".partial")  # beside it: a rename within one file system
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
+    partial.mkdir(parents=True)
     for name in ("config.json", "metrics.jsonl"):
         shutil.copy2(out_dir / name, partial / name)
     if error:
         (partial / "error.txt").write_text(error + "\n")
-    result_dir.parent.mkdir(parents=True, exist_ok=True)
     os.replace(partial, result_dir)
 
 
@@ -340,29 +343,24 @@ def execute(suite, run, cfg, results, out_root):
         print(f"{suite}/{run.name}: done, skipped")
         return None
     check_same_settings(cfg, out_dir / "config.json")
-    saved = [step for step, _ in checkpoint.list_checkpoints(out_dir)]
+    source = checkpoint.path_for(Path(out_root) / suite / run.trunk, run.branch_step) if run.trunk else "scratch"
+    launch = launch_settings(out_dir, cfg["max_steps"], source)
     error = None
-    if cfg["max_steps"] not in saved:  # not finished: resume it, or start it (from its trunk for a branch)
-        if saved:
-            cfg = dict(cfg, init_from="resume")
-        elif run.trunk:
-            source = checkpoint.path_for(Path(out_root) / suite / run.trunk, run.branch_step)
-            if not source.exists():
-                raise ConfigError(f"{suite}/{run.name} branches off {run.trunk} at step {run.branch_step}, but "
-                                  f"{source} does not exist: delete {Path(results) / suite / run.trunk} to re-run "
-                                  f"the trunk")
-            cfg = dict(cfg, init_from=str(source), overwrite=True)
-        else:
-            cfg = dict(cfg, init_from="scratch", overwrite=True)  # nothing worth keeping: no checkpoint
-        print(f"{suite}/{run.name}: {'resuming from step ' + str(saved[-1]) if saved else 'starting'}", flush=True)
+    if launch:  # not finished: resume it, or start it (from its trunk for a branch)
+        if launch["init_from"] != "resume" and run.trunk and not source.exists():
+            raise ConfigError(f"{suite}/{run.name} branches off {run.trunk} at step {run.branch_step}, but "
+                              f"{source} does not exist: delete {Path(results) / suite / run.trunk} to re-run "
+                              f"the trunk")
+        cfg = dict(cfg, **launch)
+        saved = checkpoint.list_checkpoints(out_dir)
+        print(f"{suite}/{run.name}: " + (f"resuming from step {saved[-1][0]}" if saved else "starting"), flush=True)
         try:
-            train.train(cfg)  # returns after a checkpoint when a signal stops it: checked below
+            if not train.train(cfg):  # a signal stopped it, after a checkpoint
+                raise Interrupted(f"{suite}/{run.name} stopped before step {cfg['max_steps']}: run the same command "
+                                  f"again to resume")
         except FloatingPointError as e:  # e.g. too high an LR: a finding of the LR sweep, kept as a result
             error = str(e)
             print(f"{suite}/{run.name}: {error}", flush=True)
-        if not error and cfg["max_steps"] not in [step for step, _ in checkpoint.list_checkpoints(out_dir)]:
-            raise Interrupted(f"{suite}/{run.name} stopped before step {cfg['max_steps']}: run the same command "
-                              f"again to resume")
     publish(out_dir, result_dir, error)
     return error
 

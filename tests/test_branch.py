@@ -1,12 +1,14 @@
 """branch.py: the plan, branches equal to single wsd runs, skipping finished branches, missing checkpoints."""
 import json
+import subprocess
+import sys
 
 import pytest
 
 import branch
 import train
 from config import ConfigError
-from conftest import TINY_MODEL
+from conftest import REPO, TINY_MODEL
 
 
 def losses(out):
@@ -51,3 +53,58 @@ def test_missing_trunk_checkpoint_is_reported_before_any_branch_runs(tmp_path, t
         branch.main([*TINY_MODEL, f"--data_dir={tiny_data}", f"--trunk={trunk}", "--lengths=[8,10]",
                      "--cooldown_steps_list=[2,4]"])
     assert not list(tmp_path.glob("trunk-to*"))
+
+
+def test_a_branch_that_died_before_its_first_checkpoint_starts_again(tmp_path, tiny_data, capsys):
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--log_interval=1"]
+    trunk = tmp_path / "trunk"
+    train.main([*common, "--schedule=constant", "--max_steps=12", "--keep_ckpt_steps=[8]", f"--out_dir={trunk}"])
+    dead = tmp_path / "trunk-to12-cd4"  # what a branch leaves when killed before its first checkpoint
+    dead.mkdir()
+    (dead / "config.json").write_text((trunk / "config.json").read_text())
+    (dead / "metrics.jsonl").write_text(json.dumps(dict(step=8, val_loss=9.9)) + "\n")
+    capsys.readouterr()
+    branch.main([*common, f"--trunk={trunk}", "--lengths=[12]", "--cooldown_steps_list=[4]"])
+    assert f"starting {dead}" in capsys.readouterr().out
+    assert sorted(losses(dead)) == list(range(9, 13))
+    first = json.loads((dead / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 8 and first["origin"]["step"] == 8 and first["val_loss"] != 9.9
+    assert json.loads((dead / "config.json").read_text())["config"]["schedule"] == "wsd"
+
+
+def test_launch_settings_finish_resume_or_start(tmp_path):
+    assert branch.launch_settings(tmp_path / "none", 12, "trunk/ckpt_0000008.pt") == dict(
+        init_from="trunk/ckpt_0000008.pt", overwrite=True)
+    assert branch.launch_settings(tmp_path, 12, "scratch") == dict(init_from="scratch", overwrite=True)
+    (tmp_path / "ckpt_0000010.pt").touch()
+    assert branch.launch_settings(tmp_path, 12, "scratch") == dict(init_from="resume")
+    (tmp_path / "ckpt_0000012.pt").touch()
+    assert branch.launch_settings(tmp_path, 12, "scratch") is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lengths=['300']"], "the branch of length '300' with a cooldown of fraction 0.2: max_steps must be a whole "
+                            "number of steps, got '300'"),
+    (["--lengths=[300]", "--cooldown_fracs=['a']"], "the branch of length 300 with a cooldown of fraction 'a': "
+                                                    "cooldown_frac must be a number, got 'a'"),
+    (["--lengths=[300]", "--cooldown_steps_list=[0]"], "the branch of length 300 with a cooldown of 0 steps: "
+                                                      "cooldown_steps=0: the wsd cooldown needs at least 1 step"),
+    (["--lengths=[300]", "--cooldown_fracs=[]"], "give the cooldowns, e.g. --cooldown_fracs=[0.2]"),
+    # the second branch's cooldown would start at step 15, inside the warmup: found before the first one trains
+    (["--lengths=[100,30]", "--cooldown_fracs=[0.5]", "--warmup_steps=20"],
+     "the branch of length 30 with a cooldown of fraction 0.5: cooldown_frac=0.5 of max_steps=30 = 15 steps: the "
+     "cooldown would start at step 15, inside the warmup (warmup_steps=20)"),
+])
+def test_bad_branches_are_refused_before_any_runs(tmp_path, args, message):
+    with pytest.raises(ConfigError) as error:
+        branch.main([f"--trunk={tmp_path}/trunk", *args])
+    assert str(error.value).startswith(message)
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_lengths_are_one_line_errors_from_the_command_line(tmp_path):
+    result = subprocess.run([sys.executable, "branch.py", f"--trunk={tmp_path}/trunk", "--lengths=['300']", "--plan"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == ("error: the branch of length '300' with a cooldown of fraction 0.2: max_steps must be a "
+                             "whole number of steps, got '300'\n")

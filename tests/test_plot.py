@@ -25,9 +25,7 @@ def synthetic_losses(cfg, non_embedding_params):
     """Validation loss after each step 0..max_steps: falls with N and with the LR-weighted tokens seen, carries
     a noise term proportional to the recent LR that a cooldown (or averaging) removes, and a penalty for
     leaving the best LR (2e-3 for cosine, 1e-3 otherwise). Returns (losses, noise terms, LR multipliers)."""
-    settings = {k: cfg[k] for k in ("schedule", "max_steps", "warmup_steps", "cooldown_frac", "cooldown_steps",
-                                    "cooldown_shape", "final_lr_frac", "cycle_steps")}
-    multiplier = np.array([lr_multiplier(s, **settings) for s in range(cfg["max_steps"])])
+    multiplier = np.array([lr_multiplier(s, **train.schedule_args(cfg)) for s in range(cfg["max_steps"])])
     best_lr = 2e-3 if cfg["schedule"] == "cosine" else 1e-3
     progress = np.concatenate([[0], np.cumsum(multiplier)]) * BATCH * SEQ_LEN
     recent = np.array([multiplier[max(0, s - 20):s].mean() if s else 1.0 for s in range(cfg["max_steps"] + 1)])
@@ -171,6 +169,28 @@ def test_missing_suites_and_runs_are_skipped_with_a_note(tmp_path, capsys):
         assert f"note: no runs in {suite}/: {name} skipped" in out
     assert [claim for claim, _ in rows] == ["C1"]
     assert rows[0][1].startswith("final ppl, cosine cycle C / run N: C=200/N=200 ")
+
+
+def test_figures_of_a_suite_without_runs_are_deleted(tmp_path, capsys):
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    for name in ("c6_swa.png", "c6_swa.pdf", "c8_envelopes.png", "notes.txt"):  # an earlier invocation's, and ours
+        (figures / name).write_text("old")
+    write_suites(tmp_path / "results", suites=("c1_cosine_lengths",))
+    plot.main([str(tmp_path / "results"), f"--out={figures}"])
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "c1_cosine_lengths.pdf", "c1_cosine_lengths.png", "notes.txt", "schedules.pdf", "schedules.png", "summary.md"]
+    assert (figures / "notes.txt").read_text() == "old"
+    assert "note: no runs in c6_swa/: c6_swa skipped" in capsys.readouterr().out
+
+
+def test_a_result_being_published_is_not_a_run(tmp_path, capsys):
+    write_suites(tmp_path, suites=("c1_cosine_lengths",))
+    write_run(tmp_path, "c1_cosine_lengths", "late.partial", schedule="cosine", max_steps=200)  # sweep.publish's copy
+    (tmp_path / "c1_cosine_lengths" / "early.partial").mkdir()  # its copy not begun: no files yet
+    runs = plot.scaling.load_runs(tmp_path)["c1_cosine_lengths"]
+    assert sorted(r["name"] for r in runs) == ["run0", "run1", "run2", "run3"]
+    assert "note" not in capsys.readouterr().out
 
 
 def test_bad_input_is_one_line(tmp_path):

@@ -210,3 +210,30 @@ def test_changed_settings_are_refused_and_divergence_is_kept(mini, tmp_path, mon
     result = tmp_path / "a" / "results" / "mini" / "huge_lr"
     assert "non-finite" in (result / "error.txt").read_text() and records(result / "metrics.jsonl")[-1]["step"] < 16
     assert "diverged (kept with error.txt): mini/huge_lr" in capsys.readouterr().out
+
+
+def test_publish_renames_a_copy_made_beside_the_result(tmp_path, monkeypatch):
+    out_dir, result_dir = tmp_path / "out" / "run", tmp_path / "results" / "suite" / "run"
+    out_dir.mkdir(parents=True)
+    for name in ("config.json", "metrics.jsonl", "ckpt_0000016.pt"):
+        (out_dir / name).write_text(name)
+    renames = []
+    replace = os.replace
+    monkeypatch.setattr(sweep.os, "replace", lambda src, dst: renames.append((src, dst)) or replace(src, dst))
+    sweep.publish(out_dir, result_dir, error="non-finite loss")
+    # the copy is made in results/, so the rename never crosses file systems (--results on another disk)
+    assert renames == [(tmp_path / "results" / "suite" / "run.partial", result_dir)]
+    assert {p.name: p.read_text() for p in result_dir.iterdir()} == {
+        "config.json": "config.json", "metrics.jsonl": "metrics.jsonl", "error.txt": "non-finite loss\n"}
+    assert sorted(p.name for p in result_dir.parent.iterdir()) == ["run"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["ckpt_0000016.pt", "config.json", "metrics.jsonl"]
+
+
+def test_an_unreadable_config_json_is_a_one_line_error(tmp_path):
+    config_json = tmp_path / "config.json"
+    config_json.write_text('{"config": ')
+    with pytest.raises(ConfigError, match=f"cannot read {config_json}: Expecting value"):
+        sweep.check_same_settings(dict(train.DEFAULTS), config_json)
+    config_json.write_text('["config"]')
+    with pytest.raises(ConfigError, match=f"{config_json} is not a train.py config.json: delete it"):
+        sweep.check_same_settings(dict(train.DEFAULTS), config_json)
