@@ -14,6 +14,7 @@ A key the script does not know, or a value of the wrong type, is a `ConfigError`
 
 import ast
 import difflib
+import json
 import sys
 from pathlib import Path
 
@@ -26,6 +27,15 @@ def fail(message):
     """Print one clear line and exit non-zero: how every script reports bad input."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def read_json(path, lines=False):
+    """The JSON document in `path` (or with lines=True, the list of one per line); ConfigError if unreadable."""
+    try:
+        text = path.read_text()
+        return [json.loads(line) for line in text.splitlines() if line.strip()] if lines else json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from None
 
 
 def _unknown_key(key, known):

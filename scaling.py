@@ -21,7 +21,6 @@ model_config, ...) and `metrics` (the records of its metrics.jsonl). Conventions
   both conventions (six_n and chinchilla), as recorded in config.json.
 """
 
-import json
 import math
 import os
 from collections import defaultdict
@@ -32,7 +31,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp, softmax
 
-from config import ConfigError
+from config import ConfigError, read_json
 
 HUBER_DELTA = 1e-3  # Chinchilla's: residuals of log-loss above 0.1 % count linearly, so outliers weigh little
 # Starting points as in Chinchilla (Hoffmann et al. 2022, appendix D.2) in (log A, log B, log E, alpha, beta).
@@ -72,15 +71,6 @@ def load_runs(results_dir):
             continue
         suites[run_dir.parent.name].append(dict(name=run_dir.name, info=info, metrics=metrics))
     return suites
-
-
-def read_json(path, lines=False):
-    """The JSON document in `path` (or with lines=True, the list of one per line); ConfigError if unreadable."""
-    try:
-        text = path.read_text()
-        return [json.loads(line) for line in text.splitlines() if line.strip()] if lines else json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}") from None
 
 
 def is_branch(run):

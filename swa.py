@@ -28,7 +28,6 @@ the last checkpoint of the range, and with --out saves the average as a weight f
 'model_config', 'step' and 'average'; it loads with weights_only=True, and sample.py accepts it as --ckpt).
 """
 
-import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +35,7 @@ from pathlib import Path
 import torch
 
 import checkpoint
-from config import ConfigError, fail, parse_args
+from config import ConfigError, fail, parse_args, read_json
 from data import DataError
 
 
@@ -261,7 +260,12 @@ def main(argv):
     run = Path(cfg["run"])
     if not (run / "config.json").is_file():
         raise ConfigError(f"no run in '{cfg['run']}' (no config.json): give --run=<a train.py out_dir>")
-    run_cfg = json.loads((run / "config.json").read_text())["config"]
+    info = read_json(run / "config.json")
+    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+        raise ConfigError(f"{run / 'config.json'} is not a train.py config.json (no config)")
+    run_cfg = info["config"]
+    if cfg["out"] and not Path(cfg["out"]).resolve().parent.is_dir():  # found now, not after the averaging
+        raise ConfigError(f"--out={cfg['out']}: folder {Path(cfg['out']).parent} does not exist")
     end_step = float("inf") if cfg["end_step"] is None else cfg["end_step"]
     found = checkpoint.list_checkpoints(run)
     chosen = [(s, p) for s, p in found if cfg["start_step"] <= s <= end_step]

@@ -63,10 +63,9 @@ from pathlib import Path
 import torch
 
 import checkpoint
-import scaling
 import train
 from branch import launch_settings, plan_branches
-from config import ConfigError, fail, parse_args
+from config import ConfigError, fail, parse_args, read_json
 from data import Dataset
 from model import GPT, flops_per_token
 
@@ -313,7 +312,7 @@ def check_same_settings(cfg, config_json):
     """A result or out_dir made with other settings (an older suite definition, another scale) must not pass for
     this run: say so rather than skip or resume it."""
     if config_json.exists():
-        info = scaling.read_json(config_json)
+        info = read_json(config_json)
         if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
             raise ConfigError(f"{config_json} is not a train.py config.json: delete it, or use another --results / "
                               f"--out_root")

@@ -277,6 +277,11 @@ def test_offline_bad_inputs(tmp_path):
     run, _, _ = fake_run(tmp_path, steps=(100, 200))
     with pytest.raises(ConfigError, match=r"no checkpoint of .* lies in steps \[300, end\]; it has 100, 200"):
         main([f"--run={run}", "--start_step=300", "--device=cpu"])
+    with pytest.raises(ConfigError, match=r"--out=.*missing/swa.pt: folder .*missing does not exist"):
+        main([f"--run={run}", f"--out={tmp_path / 'missing' / 'swa.pt'}", "--device=cpu"])
+    (run / "config.json").write_text('{"config": ')  # cut short
+    with pytest.raises(ConfigError, match=r"cannot read .*config.json"):
+        main([f"--run={run}", "--device=cpu"])
     # through the command line: one line on stderr, no traceback
     result = subprocess.run([sys.executable, "swa.py", f"--run={tmp_path / 'nothing'}"], capture_output=True,
                             text=True, cwd=checkpoint.__file__.rsplit("/", 1)[0])

@@ -207,6 +207,14 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
     ids = model.eval().generate(torch.tensor([list(b"def ")]), 20, temperature=0)[0].tolist()
     assert len(ids) == 24
     assert text == bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+    # bad input: one clear line each, before any sampling
+    for args, message in ((["--top_k=0"], "top_k >= 1"), (["--temperature=-1"], "temperature >= 0"),
+                          (["--device=cuda:7"], "device 'cuda:7' is not usable here")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            sample.main([f"--ckpt={out}", *args])
+    (out / "config.json").write_text('{"tokenizer": "bytes2"}')
+    with pytest.raises(ConfigError, match="unknown tokenizer 'bytes2'"):
+        sample.main([f"--ckpt={out}"])
 
 
 def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
