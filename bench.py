@@ -60,6 +60,8 @@ class Trainer:
         torch.manual_seed(cfg["seed"])
         self.model = train.GPT(train.model_config(cfg, data.vocab_size)).to(device)
         self.optimizer = train.make_optimizer(cfg, self.model, device)
+        if cfg["optimizer"] == "adamw_schedulefree":
+            self.optimizer.train()  # its training weights, as train.py's steps use (it starts in eval mode)
         self.step_model = torch.compile(self.model) if compile_model else self.model
         self.autocast = train.autocast_for(device, dtype)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -77,7 +79,7 @@ class Trainer:
         micro_batch = cfg["batch_size"] // cfg["grad_accum"]
         for _ in range(steps):
             t0 = self.sync()
-            lr = cfg["lr"] * train.lr_multiplier(self.step, **train.schedule_args(cfg))
+            lr = train.learning_rate(cfg, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             x_all, y_all = self.data.train_batch(self.step, cfg["seed"], cfg["batch_size"], cfg["seq_len"],
@@ -140,6 +142,9 @@ def loss_agreement(losses, reference):
 def bench(cfg):
     """Every figure of the report, as a dict (see format_report)."""
     train.check_config(cfg, world_size=1)
+    for key in ("steps", "turn_steps"):
+        if cfg[key] < 1:
+            raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
     device = train.setup_device(cfg["device"], 0)
     dtype = getattr(torch, cfg["dtype"])
     data = Dataset(cfg["data_dir"])

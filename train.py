@@ -99,6 +99,13 @@ def schedule_args(cfg):
     return {k: cfg[k] for k in keys}
 
 
+def learning_rate(cfg, step):
+    """The LR of `step`. Schedule-free AdamW warms up and averages by itself: it gets the peak LR throughout."""
+    if cfg["optimizer"] == "adamw_schedulefree":
+        return cfg["lr"]
+    return cfg["lr"] * lr_multiplier(step, **schedule_args(cfg))
+
+
 def autocast_for(device, ptdtype):
     """Mixed precision for the forward pass; weights stay float32."""
     return nullcontext() if ptdtype == torch.float32 else torch.autocast(device_type=device.type, dtype=ptdtype)
@@ -338,8 +345,7 @@ def run(cfg, stop_signal):
         branch = dict(origin=origin) if origin else {}
         log(dict(step=start_step, tokens=start_step * tokens_per_step, **branch, **validation_losses(), elapsed_s=0.0))
     for step in range(start_step, cfg["max_steps"]):
-        # schedule-free AdamW warms up and averages by itself: it gets the peak LR throughout
-        lr = cfg["lr"] * (1.0 if schedule_free else lr_multiplier(step, **schedule_args(cfg)))
+        lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x_all, y_all = data.train_batch(step, cfg["seed"], cfg["batch_size"], cfg["seq_len"], rank, world_size,

@@ -63,3 +63,20 @@ def test_command_line_prints_the_report_and_rejects_unknown_keys(tiny_data):
                          text=True, timeout=120)
     assert few.returncode == 1 and "Traceback" not in few.stderr
     assert "32 validation windows, fewer than eval_batch_size=64" in few.stderr
+
+
+def test_schedule_free_steps_as_in_train_py(tmp_path, tiny_data):
+    """bench.py's steps are train.py's: same weights, batches and optimizer, so the same losses (schedule-free
+    AdamW included, which must be put in train mode and keeps its peak LR)."""
+    import json
+
+    import train
+    settings = TINY_MODEL + [f"--data_dir={tiny_data}", "--optimizer=adamw_schedulefree", "--schedule=constant",
+                             "--log_interval=1"]
+    r = bench.bench(parse_args(settings + ["--steps=4", "--turn_steps=4", "--untimed_steps=0", "--probe_seconds=0.05",
+                                           "--fp32=False", "--try_compile=False"], bench.DEFAULTS, bench.TYPES))
+    train.main(settings + [f"--out_dir={tmp_path / 'run'}", "--max_steps=4", "--eval_interval=100"])
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert r["losses"] == pytest.approx([rec["train_loss"] for rec in logged if "train_loss" in rec], abs=1e-6)
+    with pytest.raises(bench.ConfigError, match="turn_steps must be at least 1, got 0"):
+        bench.bench(parse_args(settings + ["--turn_steps=0"], bench.DEFAULTS, bench.TYPES))
