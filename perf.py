@@ -27,9 +27,9 @@ def model_matmul_shapes(config, tokens):
     return shapes
 
 
-def measure_matmul_flops(dtype, size=1024, seconds=0.3, shape=None):
-    """Best FLOP/s of (M, K) @ (K, N) matmuls on the CPU in `dtype` over about `seconds`; square `size` by default."""
-    m, k, n = shape or (size, size, size)
+def measure_matmul_flops(dtype, shape, seconds=0.3):
+    """Best FLOP/s of (M, K) @ (K, N) matmuls, shape = (M, K, N), on the CPU in `dtype` over about `seconds`."""
+    m, k, n = shape
     a = torch.randn(m, k).to(dtype)
     b = torch.randn(k, n).to(dtype)
     best = 0.0
@@ -43,10 +43,10 @@ def measure_matmul_flops(dtype, size=1024, seconds=0.3, shape=None):
             return best
 
 
-def peak_flops(device, dtype, override_tflops=None, shapes=None, seconds=0.3):
+def peak_flops(device, dtype, override_tflops, shapes, seconds=0.3):
     """Peak FLOP/s to divide achieved FLOP/s by, or None when unknown (MFU is then not reported).
 
-    On a CPU: the best of the probes at `shapes` (e.g. model_matmul_shapes), or of one square matmul.
+    On a CPU: the best of matmul probes at `shapes` (model_matmul_shapes), `seconds` shared among them.
     """
     if override_tflops:
         return override_tflops * 1e12
@@ -57,6 +57,5 @@ def peak_flops(device, dtype, override_tflops=None, shapes=None, seconds=0.3):
                 return tflops * 1e12 * (0.5 if dtype == torch.float32 else 1.0)
         return None
     if device.type == "cpu":
-        per_shape = seconds / len(shapes) if shapes else seconds
-        return max(measure_matmul_flops(dtype, seconds=per_shape, shape=s) for s in shapes or [None])
+        return max(measure_matmul_flops(dtype, shape, seconds / len(shapes)) for shape in shapes)
     return None
