@@ -332,10 +332,11 @@ def run(cfg, stop_signal):
                 f.write(json.dumps(record) + "\n")
 
     # ---- the training loop: `step` counts finished optimizer updates ----
-    eval_steps = {cfg["max_steps"]}
+    eval_steps, cooldown_start = {cfg["max_steps"]}, None
     if cfg["schedule"] == "wsd":  # also evaluate where the cooldown starts: the "before cooldown" loss
-        eval_steps.add(cfg["max_steps"] - resolve_cooldown_steps(cfg["max_steps"], cfg["cooldown_frac"],
-                                                                 cfg["cooldown_steps"]))
+        cooldown_start = cfg["max_steps"] - resolve_cooldown_steps(cfg["max_steps"], cfg["cooldown_frac"],
+                                                                   cfg["cooldown_steps"])
+        eval_steps.add(cooldown_start)
     val_history = {}
     losses = torch.zeros(cfg["log_interval"], device=device)
     logged_step, t_log, t_start = start_step, time.perf_counter(), time.perf_counter()
@@ -415,8 +416,7 @@ def run(cfg, stop_signal):
                 print(f"stopped by a signal after step {done}; checkpoint saved, "
                       f"continue with --init_from=resume", flush=True)
             break
-    cooldown_start = min(eval_steps)
-    if master and cfg["schedule"] == "wsd" and cooldown_start in val_history and cfg["max_steps"] in val_history:
+    if master and cooldown_start in val_history and cfg["max_steps"] in val_history:
         print(f"val loss {val_history[cooldown_start]:.4f} before the cooldown (step {cooldown_start}), "
               f"{val_history[cfg['max_steps']]:.4f} after it (step {cfg['max_steps']})")
     if ddp:  # wait for every process, and drop DDP's hold on the group first: gloo aborts at exit otherwise
