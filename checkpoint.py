@@ -68,7 +68,7 @@ def load_latest(out_dir, required=("model", "step")):
     """The newest checkpoint of out_dir; if it is corrupt, say which older one is still good."""
     found = list_checkpoints(out_dir)
     if not found:
-        raise CheckpointError(f"init_from=resume but {out_dir} holds no checkpoint (ckpt_*.pt)")
+        raise CheckpointError(f"{out_dir} holds no checkpoint (ckpt_*.pt)")  # train.py (resume) and sample.py
     step, path = found[-1]
     hint = f"; the previous one is {found[-2][1]}, use init_from={found[-2][1]}" if len(found) > 1 else ""
     return load(path, hint, required)
