@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from config import write_atomically
+
 _NAME = re.compile(r"^ckpt_(\d+)\.pt$")
 
 
@@ -31,14 +33,9 @@ def list_checkpoints(out_dir):
     return sorted(found)
 
 
-def save_file(state, path, write=None):
-    """write(state, temporary path) (default torch.save), then rename: a kill mid-write never leaves a
-    half-written file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    (write or torch.save)(state, tmp)
-    os.replace(tmp, path)
-    return path
+def save_file(state, path):
+    """torch.save under a temporary name, then rename: a kill mid-write never leaves a half-written file."""
+    return write_atomically(path, lambda tmp: torch.save(state, tmp))
 
 
 def save(state, out_dir, step):

@@ -15,6 +15,7 @@ A key the script does not know, or a value of the wrong type, is a `ConfigError`
 import ast
 import difflib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,18 @@ def fail(message):
     """Print one clear line and exit non-zero: how every script reports bad input."""
     print(f"error: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def write_atomically(path, write):
+    """write(temporary path beside `path`), flush it to disk, then rename it over `path`: a reader, or a run killed
+    midway, sees the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
 
 
 def read_json(path, lines=False):

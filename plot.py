@@ -12,7 +12,6 @@ compute savings and the scaling-law fits are in scaling.py.
 """
 
 import math
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -26,7 +25,7 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.ticker import LogFormatter  # noqa: E402
 
 import scaling  # noqa: E402
-from config import ConfigError, fail, parse_args  # noqa: E402
+from config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
 from schedules import COOLDOWN_SHAPES, lr_multiplier, resolve_cooldown_steps  # noqa: E402
 
 DEFAULTS = dict(out="figures")
@@ -419,14 +418,12 @@ def main(argv):
             continue
         fig.tight_layout()
         for path in paths:  # under another name, then renamed: a figure file that exists is complete
-            partial = path.with_name(path.name + ".partial")
-            fig.savefig(partial, dpi=150, format=path.suffix[1:])
-            os.replace(partial, path)
+            write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=150, format=path.suffix[1:]))
             written += 1
         plt.close(fig)
     rows = summarize(suites)
     table = markdown_table(rows)
-    (out / "summary.md").write_text(table)
+    write_atomically(out / "summary.md", lambda tmp: tmp.write_text(table))
     print(f"wrote {written} figure files and summary.md to {out}/\n\n{table}")
     return rows
 

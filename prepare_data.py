@@ -37,7 +37,7 @@ import numpy as np
 import tiktoken
 from tqdm import tqdm
 
-from config import ConfigError, fail, parse_args
+from config import ConfigError, fail, parse_args, write_atomically
 from corpora import HUB_DATASETS, CorpusError, open_corpus
 
 DEFAULTS = dict(
@@ -186,12 +186,7 @@ class ShardWriter:
 
 def write_json(path, obj):
     """Write-then-rename, so a reader sees the old file or the new one, never half of one."""
-    temp = path.with_name(path.name + ".tmp")
-    with open(temp, "w") as f:
-        json.dump(obj, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, path)
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
 
 
 _worker_tokenizer = None

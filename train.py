@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import checkpoint
 import perf
-from config import ConfigError, fail, parse_args
+from config import ConfigError, fail, parse_args, write_atomically
 from data import DataError, Dataset
 from model import GPT, PRESETS, GPTConfig, flops_per_token, padded_vocab_size
 from schedules import ScheduleError, lr_multiplier, resolve_cooldown_steps, validate_schedule
@@ -169,7 +169,7 @@ def truncate_metrics(path, step):
         except json.JSONDecodeError:
             lines.pop()
         kept = "".join(l + "\n" for l in lines if json.loads(l)["step"] <= step)
-        checkpoint.save_file(kept, path, write=lambda text, tmp: tmp.write_text(text))
+        write_atomically(path, lambda tmp: tmp.write_text(kept))
 
 
 @torch.no_grad()

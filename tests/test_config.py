@@ -70,3 +70,20 @@ def test_scripts_print_their_docstring_on_help(script, first_line, setting):
     out = subprocess.run([sys.executable, script, "-h"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stderr == ""
     assert out.stdout.startswith(first_line) and setting in out.stdout
+
+
+def test_write_atomically_keeps_the_old_file_when_the_write_dies(tmp_path):
+    from config import write_atomically
+    target = tmp_path / "summary.md"
+    target.write_text("old")
+
+    def dies_halfway(tmp):
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, dies_halfway)
+    assert target.read_text() == "old"
+    assert write_atomically(target, lambda tmp: tmp.write_text("new")) == target
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.md"]  # the failed write's leftover was renamed over
