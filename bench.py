@@ -30,8 +30,11 @@ import torch
 
 import perf
 import train
-from config import ConfigError, fail, parse_args
+from config import ConfigError, parse_args
 from data import Dataset
+from evaluation import autocast_for, evaluate
+from parallel import setup_device
+from schedules import learning_rate
 
 DEFAULTS = dict(train.DEFAULTS, steps=15, turn_steps=5, untimed_steps=2, fp32=True, try_compile=True,
                 probe_seconds=2.0)
@@ -63,7 +66,7 @@ class Trainer:
         if cfg["optimizer"] == "adamw_schedulefree":
             self.optimizer.train()  # its training weights, as train.py's steps use (it starts in eval mode)
         self.step_model = torch.compile(self.model) if compile_model else self.model
-        self.autocast = train.autocast_for(device, dtype)
+        self.autocast = autocast_for(device, dtype)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         self.losses = torch.zeros(cfg["log_interval"], device=device)
         self.step, self.part_seconds, self.step_losses = 0, [], []
@@ -76,24 +79,22 @@ class Trainer:
     def run(self, steps):
         """`steps` more training steps; appends each one's seconds per part and its training loss."""
         cfg = self.cfg
-        micro_batch = cfg["batch_size"] // cfg["grad_accum"]
+        micro_batch, grad_accum = train.micro_batching(cfg, world_size=1)
         for _ in range(steps):
             t0 = self.sync()
-            lr = train.learning_rate(cfg, self.step)
+            lr = learning_rate(cfg, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            x_all, y_all = self.data.train_batch(self.step, cfg["seed"], cfg["batch_size"], cfg["seq_len"],
-                                                 pin_memory=self.device.type == "cuda")
-            batches = [(x_all[i:i + micro_batch].to(self.device, non_blocking=True),
-                        y_all[i:i + micro_batch].to(self.device, non_blocking=True))
-                       for i in range(0, cfg["batch_size"], micro_batch)]
+            rows = self.data.train_batch(self.step, cfg["seed"], cfg["batch_size"], cfg["seq_len"],
+                                         pin_memory=self.device.type == "cuda").to(self.device, non_blocking=True)
             t1 = self.sync()
             slot = self.step % cfg["log_interval"]
-            for x, y in batches:
+            for start in range(0, cfg["batch_size"], micro_batch):
+                batch = rows[start:start + micro_batch]
                 with self.autocast:
-                    _, loss = self.step_model(x, y)
-                self.losses[slot] += loss.detach() / cfg["grad_accum"]
-                self.scaler.scale(loss / cfg["grad_accum"]).backward()
+                    loss = self.step_model(batch[:, :-1], batch[:, 1:])[1]
+                self.losses[slot] += loss.detach() / grad_accum
+                self.scaler.scale(loss / grad_accum).backward()
             t2 = self.sync()
             if cfg["grad_clip"] > 0:
                 self.scaler.unscale_(self.optimizer)
@@ -119,13 +120,13 @@ class Trainer:
 
 
 def time_evaluation(model, val_x, val_y, cfg, autocast):
-    """Tokens/s of train.evaluate (forward only, no grad) on each full batch of eval_batch_size validation
+    """Tokens/s of evaluation.evaluate (forward only, no grad) on each full batch of eval_batch_size validation
     windows: units the size of a training step, so that the best one compares with the fastest step."""
     rates, batch = [], cfg["eval_batch_size"]
     for start in range(0, len(val_x) - batch + 1, batch):
         x, y = val_x[start:start + batch], val_y[start:start + batch]
         t0 = time.perf_counter()
-        train.evaluate(model, x, y, batch, autocast, 0, 1)  # ends with .item(): synchronised on a GPU too
+        evaluate(model, x, y, batch, autocast)  # ends with .item(): synchronised on a GPU too
         rates.append(y.numel() / (time.perf_counter() - t0))
     return rates
 
@@ -145,7 +146,7 @@ def bench(cfg):
     for key in ("steps", "turn_steps"):
         if cfg[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
-    device = train.setup_device(cfg["device"], 0)
+    device = setup_device(cfg["device"], 0)
     dtype = getattr(torch, cfg["dtype"])
     data = Dataset(cfg["data_dir"])
     mconf = train.model_config(cfg, data.vocab_size)
@@ -155,11 +156,13 @@ def bench(cfg):
                           f"eval_batch_size={cfg['eval_batch_size']}: nothing to time")
     tokens_per_step = cfg["batch_size"] * cfg["seq_len"]
     report = dict(model=cfg["model"], dtype=cfg["dtype"], device=str(device), threads=torch.get_num_threads(),
-                  batch_size=cfg["batch_size"], seq_len=cfg["seq_len"], grad_accum=cfg["grad_accum"],
+                  batch_size=cfg["batch_size"], seq_len=cfg["seq_len"],
+                  micro_batch_size=train.micro_batching(cfg, world_size=1)[0],
                   steps=cfg["steps"], tokens_per_step=tokens_per_step)
 
     # the device peak; on a CPU the best of matmuls at the model's shapes (one micro-batch of tokens)
-    shapes = perf.model_matmul_shapes(mconf, tokens_per_step // cfg["grad_accum"]) if device.type == "cpu" else None
+    shapes = (perf.model_matmul_shapes(mconf, report["micro_batch_size"] * cfg["seq_len"]) if device.type == "cpu"
+              else None)
     report["probe_shapes"] = shapes
     probe = lambda name: perf.peak_flops(device, getattr(torch, name), cfg["peak_tflops"], shapes, cfg["probe_seconds"])
     peaks = {name: probe(name) for name in ("bfloat16", "float32")}
@@ -229,7 +232,8 @@ def format_report(r):
     pct = lambda v: "n/a" if v is None else f"{v:.1%}"
     probes = ", ".join(str(s) for s in r["probe_shapes"] or [])
     lines = [f"== {r['model']}: {r['params'] / 1e6:.2f}M params, {r['dtype']} on {r['device']} ({r['threads']} threads), "
-             f"batch {r['batch_size']} x {r['seq_len']} tokens, grad_accum {r['grad_accum']}; {r['steps']} timed steps",
+             f"batch {r['batch_size']} x {r['seq_len']} tokens in micro-batches of {r['micro_batch_size']}; "
+             f"{r['steps']} timed steps",
              f"peak:        bf16 {r['peak_tflops']['bfloat16'] or 0:.3f}, fp32 {r['peak_tflops']['float32'] or 0:.3f} TFLOP/s"
              + (f" (best matmul at the model's (M, K, N): {probes})" if probes else ""),
              f"training:    {r['train_tokens_per_s']:,.0f} tokens/s, {r['step_ms']:.1f} ms/step; MFU "
@@ -260,7 +264,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except train.USER_ERRORS as e:
-        fail(str(e))
+    train.run_script(main, sys.argv[1:])

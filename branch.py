@@ -25,8 +25,8 @@ from pathlib import Path
 
 import checkpoint
 import train
-from config import ConfigError, fail, parse_args
-from schedules import ScheduleError, resolve_cooldown_steps, validate_schedule
+from config import ConfigError, parse_args
+from schedules import ScheduleError, resolve_cooldown_steps, schedule_args, validate_schedule
 
 BRANCH_DEFAULTS = dict(trunk="", lengths=[], cooldown_fracs=[0.2], cooldown_steps_list=[], plan=False)
 
@@ -69,7 +69,7 @@ def main(argv):
     if not cfg["trunk"]:
         raise ConfigError("give the trunk run's out_dir: --trunk=out/trunk")
     branches = plan_branches(cfg["trunk"], cfg["lengths"], cfg["cooldown_fracs"], cfg["cooldown_steps_list"],
-                             train.schedule_args(cfg))
+                             schedule_args(cfg))
     points = sorted({start for _, _, start, _ in branches})
     print(f"{len(branches)} branches off {cfg['trunk']}; the trunk must keep checkpoints at "
           f"--keep_ckpt_steps=[{','.join(map(str, points))}] and run to step {max(points)} at least")
@@ -96,7 +96,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except train.USER_ERRORS as e:
-        fail(str(e))
+    train.run_script(main, sys.argv[1:])

@@ -61,13 +61,18 @@ def load(path, previous_hint="", required=("model", "step")):
     return state
 
 
-def load_latest(out_dir, required=("model", "step")):
-    """The newest checkpoint of out_dir; if it is corrupt, say which older one is still good."""
+def latest(out_dir):
+    """(path, hint) of out_dir's newest checkpoint; the hint names the previous one, should this one be corrupt."""
     found = list_checkpoints(out_dir)
     if not found:
         raise CheckpointError(f"{out_dir} holds no checkpoint (ckpt_*.pt)")  # train.py (resume) and sample.py
-    step, path = found[-1]
     hint = f"; the previous one is {found[-2][1]}, use init_from={found[-2][1]}" if len(found) > 1 else ""
+    return found[-1][1], hint
+
+
+def load_latest(out_dir, required=("model", "step")):
+    """The newest checkpoint of out_dir; if it is corrupt, say which older one is still good."""
+    path, hint = latest(out_dir)
     return load(path, hint, required)
 
 

@@ -2,7 +2,8 @@
 Token batches from the shards that prepare_data.py writes (or a plain nanoGPT train.bin/val.bin pair).
 
     data = Dataset("data/stdlib-bytes")
-    x, y = data.train_batch(step=12, seed=1337, batch_size=32, seq_len=256)
+    rows = data.train_batch(step=12, seed=1337, batch_size=32, seq_len=256)   # (32, 257) token ids
+    x, y = rows[:, :-1], rows[:, 1:]                                            # inputs and targets
 
 The batch of a step is a pure function of (seed, step): a resumed run, a cooldown branched off a checkpoint,
 and a run on any number of processes all see exactly the same sequences, so no loader state is saved but the
@@ -62,12 +63,16 @@ class Dataset:
         if not self.train or not self.val:
             raise DataError(f"dataset {data_dir} has an empty train or val split")
         self._windows = {}  # seq_len -> (first, end) window index per train shard
+        self.train_tokens = sum(len(s) for s in self.train)
         self.val_tokens = sum(len(s) for s in self.val)
 
     def train_batch(self, step, seed, batch_size, seq_len, rank=0, world_size=1, pin_memory=False):
-        """This rank's rows of the global batch of `batch_size` sequences for `step`: inputs and targets.
+        """This rank's rows of the global batch of `batch_size` sequences for `step`, each seq_len + 1 tokens: the
+        inputs are rows[:, :-1], the targets rows[:, 1:].
 
-        pin_memory (for a CUDA device) lets the copy to the GPU run asynchronously with non_blocking=True.
+        One contiguous tensor, so that with pin_memory (for a CUDA device) a single copy to the GPU runs
+        asynchronously with non_blocking=True; slice inputs, targets and micro-batches on the device (slices of
+        a pinned tensor that are not contiguous would be copied through pageable memory).
         """
         window_starts, window_ends = self._shard_windows(seq_len)
         rng = np.random.default_rng([seed, step])
@@ -80,7 +85,7 @@ class Dataset:
         out = chunk.numpy()
         for row, (i, o) in enumerate(zip(shard_index[rows], offset[rows])):
             out[row] = self.train[i][o:o + seq_len + 1]
-        return chunk[:, :-1], chunk[:, 1:]
+        return chunk
 
     def _shard_windows(self, seq_len):
         """Index of the first and one past the last window of each train shard, computed once per seq_len.

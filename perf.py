@@ -6,12 +6,42 @@ datasheet figure we can trust, so its peak is measured: the best of a few matmul
 shapes the model's linear layers have (`model_matmul_shapes`), since a CPU's speed depends a lot on the shape.
 """
 
+import re
 import time
 
 import torch
 
-# Dense tensor-core TFLOP/s per GPU, bf16/fp16 (float32 runs use TF32 on these, about half).
-GPU_PEAK_TFLOPS = {"H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0, "V100": 125.0}
+# Dense (no sparsity) bf16/fp16 tensor-core TFLOP/s per GPU, from the vendors' datasheets; float32 runs use TF32,
+# half of it. Matched against torch.cuda.get_device_name as whole words, so 'L4' is not 'L40' nor 'L40S', and the
+# H100's three forms are told apart by what their names say (SXM5 boards report "H100 80GB HBM3").
+GPU_PEAK_TFLOPS = (
+    (r"H200 NVL", 835.0),
+    (r"H200", 989.0),
+    (r"H100 PCIe", 756.0),
+    (r"H100 NVL", 835.0),
+    (r"H100( SXM5?)? (80|94|96)GB HBM3|H100 SXM5?", 989.0),
+    (r"A100(-SXM4|-PCIE)?(-\d+GB)?", 312.0),  # SXM4 and PCIe, 40 and 80 GB: the same tensor cores and clocks
+    (r"L40S", 362.0),
+    (r"L40", 181.0),
+    (r"L4", 121.0),
+    (r"A10G", 70.0),  # AWS's A10 variant
+    (r"A10", 125.0),
+    (r"V100(-SXM2|-PCIE|S)?(-\d+GB)?", 125.0),  # fp16 only: V100 has no bf16
+)
+
+
+def gpu_peak_tflops(name):
+    """The table's bf16 TFLOP/s for a GPU named `name` (as torch.cuda.get_device_name says it), or None."""
+    for pattern, tflops in GPU_PEAK_TFLOPS:
+        if re.search(rf"(?<![\w-])(?:{pattern})(?![\w-])", name):
+            return tflops
+    return None
+
+
+def no_peak_note(device):
+    """What to do when the device's peak is not known (MFU is then not reported)."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return f"MFU not reported: no peak FLOP/s known for '{name}'; pass peak_tflops=<dense bf16 TFLOP/s per device>"
 
 
 def model_matmul_shapes(config, tokens):
@@ -51,11 +81,8 @@ def peak_flops(device, dtype, override_tflops, shapes, seconds=0.3):
     if override_tflops:
         return override_tflops * 1e12
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for key, tflops in GPU_PEAK_TFLOPS.items():
-            if key in name:
-                return tflops * 1e12 * (0.5 if dtype == torch.float32 else 1.0)
-        return None
+        tflops = gpu_peak_tflops(torch.cuda.get_device_name(device))
+        return tflops and tflops * 1e12 * (0.5 if dtype == torch.float32 else 1.0)
     if device.type == "cpu":
         return max(measure_matmul_flops(dtype, shape, seconds / len(shapes)) for shape in shapes)
     return None

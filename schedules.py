@@ -249,3 +249,20 @@ def lr_multiplier(step, *, schedule, max_steps, warmup_steps=0, cooldown_frac=0.
         return linear(step, max_steps, warmup_steps, final)
     cooldown = resolve_cooldown_steps(max_steps, cooldown_frac, cooldown_steps)
     return wsd(step, max_steps, warmup_steps, cooldown, cooldown_shape, final)
+
+
+SCHEDULE_KEYS = ("schedule", "max_steps", "warmup_steps", "cooldown_frac", "cooldown_steps", "cooldown_shape",
+                 "final_lr_frac", "cycle_steps")
+
+
+def schedule_args(cfg):
+    """The schedule's settings out of a train.py config, as lr_multiplier and validate_schedule take them."""
+    return {key: cfg[key] for key in SCHEDULE_KEYS}
+
+
+def learning_rate(cfg, step):
+    """The LR of `step` for a train.py config. Schedule-free AdamW warms up and averages by itself: it gets the
+    peak LR throughout."""
+    if cfg["optimizer"] == "adamw_schedulefree":
+        return cfg["lr"]
+    return cfg["lr"] * lr_multiplier(step, **schedule_args(cfg))

@@ -251,10 +251,10 @@ def average_checkpoints(paths):
 
 
 def main(argv):
-    # train.py imports this module for SWA/EMA: importing it here, not at the top, avoids a circular import.
-    from train import autocast_for, evaluate, setup_device
     from data import Dataset
+    from evaluation import autocast_for, evaluate
     from model import GPT, GPTConfig
+    from parallel import setup_device
 
     cfg = parse_args(argv, OFFLINE_DEFAULTS, OFFLINE_TYPES)
     run = Path(cfg["run"])

@@ -65,9 +65,12 @@ import torch
 import checkpoint
 import train
 from branch import launch_settings, plan_branches
-from config import ConfigError, fail, parse_args, read_json
+from config import ConfigError, parse_args, read_json
 from data import Dataset
+from evaluation import autocast_for
 from model import GPT, flops_per_token
+import parallel
+from parallel import setup_device
 
 REPO = Path(__file__).resolve().parent
 
@@ -242,12 +245,12 @@ def estimate_flops(cfg, vocab_size, start=0):
 def measure_flops_per_s(cfg, vocab_size, steps=3):
     """FLOP/s of the fastest of `steps` training steps (after an untimed one) of cfg's model on random tokens: the
     fastest, because another process can slow any one step down."""
-    device = train.setup_device(cfg["device"], 0)
+    device = setup_device(cfg["device"], 0)
     mconf = train.model_config(cfg, vocab_size)
     model = GPT(mconf).to(device)
     optimizer = train.make_optimizer(dict(cfg, optimizer="adamw"), model, device)  # the model's rate, any optimizer
     tokens = torch.randint(0, vocab_size, (cfg["batch_size"], cfg["seq_len"] + 1), device=device)
-    autocast = train.autocast_for(device, getattr(torch, cfg["dtype"]))
+    autocast = autocast_for(device, getattr(torch, cfg["dtype"]))
 
     def step():
         with autocast:
@@ -334,34 +337,72 @@ def publish(out_dir, result_dir, error=None):
     os.replace(partial, result_dir)
 
 
-def execute(suite, run, cfg, results, out_root):
-    """Run (or resume, or skip) one run and publish it. Returns its error message if its loss diverged."""
+def decide(suite, run, cfg, results, out_root):
+    """What to do with one run: 'skip' (its result exists), None (finished: publish it) or the settings that
+    launch it (resume it, or start it, from its trunk for a branch). ConfigError if the folders hold another run."""
     result_dir, out_dir = Path(results) / suite / run.name, Path(cfg["out_dir"])
     check_same_settings(cfg, result_dir / "config.json")
     if result_dir.exists():
-        print(f"{suite}/{run.name}: done, skipped")
-        return None
+        return "skip"
     check_same_settings(cfg, out_dir / "config.json")
     source = checkpoint.path_for(Path(out_root) / suite / run.trunk, run.branch_step) if run.trunk else "scratch"
     launch = launch_settings(out_dir, cfg["max_steps"], source)
+    if launch and launch["init_from"] != "resume" and run.trunk and not source.exists():
+        raise ConfigError(f"{suite}/{run.name} branches off {run.trunk} at step {run.branch_step}, but "
+                          f"{source} does not exist: delete {Path(results) / suite / run.trunk} to re-run the trunk")
+    return launch
+
+
+def decided_by_master(decide_now, procs):
+    """Under torchrun rank 0 alone reads the folders and decides; every process follows its decision (and its
+    error), so that no two processes skip, resume or start differently."""
+    try:
+        decision = ("ok", decide_now()) if procs.master else None
+    except ConfigError as e:
+        decision = ("error", str(e))
+    kind, value = parallel.from_master(decision)
+    if kind == "error":
+        raise ConfigError(value)
+    return value
+
+
+def execute(suite, run, cfg, results, out_root, procs):
+    """Run (or resume, or skip) one run and publish it. Returns its error message if its loss diverged."""
+    say = print if procs.master else lambda *args, **kwargs: None
+    launch = decided_by_master(lambda: decide(suite, run, cfg, results, out_root), procs)
+    if launch == "skip":
+        say(f"{suite}/{run.name}: done, skipped")
+        return None
+    result_dir, out_dir = Path(results) / suite / run.name, Path(cfg["out_dir"])
     error = None
-    if launch:  # not finished: resume it, or start it (from its trunk for a branch)
-        if launch["init_from"] != "resume" and run.trunk and not source.exists():
-            raise ConfigError(f"{suite}/{run.name} branches off {run.trunk} at step {run.branch_step}, but "
-                              f"{source} does not exist: delete {Path(results) / suite / run.trunk} to re-run "
-                              f"the trunk")
+    if launch:
         cfg = dict(cfg, **launch)
-        saved = checkpoint.list_checkpoints(out_dir)
-        print(f"{suite}/{run.name}: " + (f"resuming from step {saved[-1][0]}" if saved else "starting"), flush=True)
+        if procs.master:
+            saved = checkpoint.list_checkpoints(out_dir)
+            print(f"{suite}/{run.name}: " + (f"resuming from step {saved[-1][0]}" if saved else "starting"), flush=True)
         try:
             if not train.train(cfg):  # a signal stopped it, after a checkpoint
                 raise Interrupted(f"{suite}/{run.name} stopped before step {cfg['max_steps']}: run the same command "
                                   f"again to resume")
         except FloatingPointError as e:  # e.g. too high an LR: a finding of the LR sweep, kept as a result
-            error = str(e)
-            print(f"{suite}/{run.name}: {error}", flush=True)
-    publish(out_dir, result_dir, error)
+            error = str(e)  # every process finds it at the same step: the losses are averaged before the check
+            say(f"{suite}/{run.name}: {error}", flush=True)
+    if procs.master:
+        publish(out_dir, result_dir, error)
+    parallel.barrier()  # the result exists before any process looks at the next run
     return error
+
+
+def plan_rates(entries, scale, given_gflops):
+    """({model: FLOP/s} for the plan's estimate, where the rates come from)."""
+    gflops = given_gflops or scale.gflops
+    if gflops:
+        return ({cfg["model"]: gflops * 1e9 for _, _, cfg in entries},
+                "given" if given_gflops else "assumed for this scale; set --gflops")
+    rates = {}  # small models reach fewer FLOP/s than large ones: time each model of the plan once
+    for _, _, cfg in entries:
+        rates[cfg["model"]] = rates.get(cfg["model"]) or measure_flops_per_s(cfg, scale.vocab_size)
+    return rates, "timed just now, per model, the best of 3 training steps; a busy machine makes the estimate pessimistic"
 
 
 SWEEP_DEFAULTS = dict(scale="cpu", plan=False, results=None, out_root=None, data_dir=None, gflops=None)
@@ -384,32 +425,27 @@ def main(argv):
     entries = [(suite, run, run_config(scale, suite, run, out_root, opts["data_dir"]))
                for suite in suites for run in SUITES[suite](scale)]
 
-    gflops = opts["gflops"] or scale.gflops
-    if gflops:
-        rates = {cfg["model"]: gflops * 1e9 for _, _, cfg in entries}
-        source = "given" if opts["gflops"] else "assumed for this scale; set --gflops"
-    else:  # small models reach fewer FLOP/s than large ones: time each model of the plan once
-        rates = {cfg["model"]: None for _, _, cfg in entries}
-        for _, _, cfg in entries:
-            rates[cfg["model"]] = rates[cfg["model"]] or measure_flops_per_s(cfg, scale.vocab_size)
-        source = ("timed just now, per model, the best of 3 training steps; a busy machine makes the estimate "
-                  "pessimistic")
-    print(f"scale {opts['scale']}: {results}/<suite>/<run>/ from {out_root}/<suite>/<run>/")
+    procs = parallel.Processes.from_env()
     done = {(suite, run.name) for suite, run, _ in entries if (Path(results) / suite / run.name).exists()}
-    print_plan(entries, scale, rates, source, done)
+    if procs.master:  # the other processes neither time nor print the plan
+        print(f"scale {opts['scale']}: {results}/<suite>/<run>/ from {out_root}/<suite>/<run>/")
+        print_plan(entries, scale, *plan_rates(entries, scale, opts["gflops"]), done)
     if opts["plan"]:
         return entries
 
     Dataset(entries[0][2]["data_dir"])  # a missing dataset fails now, not after the first runs
+    # under torchrun, one process group for the whole suite: each run's train.train joins it
+    owned = parallel.init(procs, parallel.setup_device(entries[0][2]["device"], procs.local_rank),
+                          entries[0][2]["dist_timeout_s"])
     started = time.perf_counter()
-    diverged = [f"{suite}/{run.name}" for suite, run, cfg in entries if execute(suite, run, cfg, results, out_root)]
-    print(f"all {len(entries)} runs done in {duration(time.perf_counter() - started)}; results in {results}/"
-          + (f"; diverged (kept with error.txt): {', '.join(diverged)}" if diverged else ""))
+    diverged = [f"{suite}/{run.name}" for suite, run, cfg in entries
+                if execute(suite, run, cfg, results, out_root, procs)]
+    parallel.shutdown(owned)
+    if procs.master:
+        print(f"all {len(entries)} runs done in {duration(time.perf_counter() - started)}; results in {results}/"
+              + (f"; diverged (kept with error.txt): {', '.join(diverged)}" if diverged else ""))
     return entries
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except (*train.USER_ERRORS, Interrupted) as e:
-        fail(str(e))
+    train.run_script(main, sys.argv[1:], (*train.USER_ERRORS, Interrupted))

@@ -5,33 +5,35 @@ Train the paper's GPT with any of its learning-rate schedules, on one CPU, one G
     python train.py configs/cpu_tiny.py                               # a ~1M model, constant LR + cooldown
     python train.py configs/124m_cooldown.py                          # the paper's 124M setup on a GPU
     torchrun --standalone --nproc_per_node=8 train.py configs/124m_cooldown.py
+    python train.py configs/124m_cooldown.py --dry_run=True           # the plan: batches, memory, time; trains nothing
     python train.py configs/cpu_tiny.py --init_from=resume            # continue out_dir's latest checkpoint
     python train.py configs/cpu_tiny.py --init_from=out/trunk/ckpt_0000300.pt --out_dir=out/branch
                                                                        # a cooldown branched off a checkpoint
 
 Settings: DEFAULTS below, then config files, then --key=value (see config.py). Writes to out_dir:
-config.json (the resolved config), metrics.jsonl (one JSON object per logged step) and ckpt_<step>.pt.
+config.json (the resolved config and the run's history of starts, resumes and branches), metrics.jsonl (one
+JSON object per logged step) and ckpt_<step>.pt. Processes, DDP and compile are parallel.py's; what a resume
+or a branch may change is rundir.py's.
 """
 
 import json
 import math
-import os
 import signal
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 import checkpoint
+import parallel
 import perf
-from config import ConfigError, fail, parse_args, write_atomically
+import rundir
+from config import ConfigError, fail, parse_args
 from data import DataError, Dataset
+from evaluation import autocast_for, evaluate
 from model import GPT, PRESETS, GPTConfig, flops_per_token, padded_vocab_size
-from schedules import ScheduleError, lr_multiplier, resolve_cooldown_steps, validate_schedule
+from schedules import ScheduleError, learning_rate, resolve_cooldown_steps, schedule_args, validate_schedule
 from swa import EMA, SWA, save_weights, swapped_weights
 
 DEFAULTS = dict(
@@ -39,11 +41,15 @@ DEFAULTS = dict(
     out_dir="out/run", data_dir="data/stdlib-bytes",
     init_from="scratch",  # 'scratch', 'resume' (out_dir's latest checkpoint) or the path of a checkpoint file
     overwrite=False,  # allow starting from scratch in an out_dir that already holds a run
+    allow_data_change=False,  # a branch may read another data stream (data_dir, seed, batch_size, seq_len)
+    dry_run=False,  # print the plan (processes, micro-batches, memory, time) and train nothing
     seed=1337, device="auto", dtype="bfloat16", compile=False,
+    dist_timeout_s=600,  # under torchrun, a collective that waits longer fails (a process died or hangs)
     # model: a preset from model.PRESETS; the shape keys, when set, override the preset's values
     model="cpu_tiny", n_layer=None, n_head=None, n_embd=None, ffw_size=None,
-    # batch: batch_size sequences per optimizer step in total, whatever the number of processes
-    batch_size=32, seq_len=256, grad_accum=1,
+    # batch: batch_size sequences per optimizer step in total, whatever the number of processes;
+    # micro_batch_size: at most this many sequences per forward of one process (None: its share in one forward)
+    batch_size=32, seq_len=256, micro_batch_size=None,
     # optimizer and schedule
     max_steps=200, lr=2e-3, schedule="wsd", warmup_steps=20, cycle_steps=None,
     cooldown_frac=0.2, cooldown_steps=None, cooldown_shape="1-sqrt", final_lr_frac=None,
@@ -55,8 +61,9 @@ DEFAULTS = dict(
     swa=False, swa_interval=5, swa_window=500, ema=False, ema_decay=0.999, ema_interval=1,
     peak_tflops=None,  # device peak for MFU; None: GPU table, or a matmul probe on CPU
 )
-TYPES = {k: (int, type(None)) for k in ("n_layer", "n_head", "n_embd", "ffw_size", "cooldown_steps", "cycle_steps")}
-TYPES.update(final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)))
+TYPES = {k: (int, type(None)) for k in ("n_layer", "n_head", "n_embd", "ffw_size", "cooldown_steps", "cycle_steps",
+                                        "micro_batch_size")}
+TYPES.update(final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)), dist_timeout_s=(int, float))
 
 
 # Errors that mean "bad input or a run that cannot go on": one line for the user, no traceback.
@@ -74,15 +81,27 @@ def model_config(cfg, vocab_size):
         raise ConfigError(str(e)) from None
 
 
+def micro_batching(cfg, world_size):
+    """(sequences per forward, micro-steps per optimizer step) of each process: the global batch_size split
+    over the processes, then into micro-batches of at most micro_batch_size, so results depend on neither. At
+    most: the paper configs' 50 runs 4 micro-steps on one GPU and one of 25 on each of 8."""
+    per_process, rest = divmod(cfg["batch_size"], world_size)
+    if rest:
+        raise ConfigError(f"batch_size={cfg['batch_size']} does not split evenly over {world_size} processes")
+    micro = min(cfg["micro_batch_size"] or per_process, per_process)
+    if micro < 1 or per_process % micro:
+        raise ConfigError(f"micro_batch_size={micro} does not divide the {per_process} sequences per process "
+                          f"(batch_size={cfg['batch_size']} over {world_size} processes)")
+    return micro, per_process // micro
+
+
 def check_config(cfg, world_size):
     """Settings that cannot work, found before anything is written."""
-    for key in ("batch_size", "seq_len", "grad_accum", "max_steps", "eval_interval", "log_interval",
-                "ckpt_interval", "eval_tokens", "eval_batch_size"):
+    for key in ("batch_size", "seq_len", "max_steps", "eval_interval", "log_interval", "ckpt_interval",
+                "eval_tokens", "eval_batch_size", "dist_timeout_s"):
         if cfg[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
-    if cfg["batch_size"] % (world_size * cfg["grad_accum"]):
-        raise ConfigError(f"batch_size={cfg['batch_size']} is not divisible by processes ({world_size}) x "
-                          f"grad_accum ({cfg['grad_accum']})")
+    micro_batching(cfg, world_size)
     if cfg["dtype"] not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"dtype must be float32, bfloat16 or float16, got '{cfg['dtype']}'")
     if cfg["optimizer"] not in ("adamw", "adamw_schedulefree"):
@@ -91,44 +110,6 @@ def check_config(cfg, world_size):
         raise ConfigError(f"optimizer=adamw_schedulefree replaces the LR schedule: set schedule=constant, "
                           f"not '{cfg['schedule']}'")
     validate_schedule(**schedule_args(cfg))
-
-
-def schedule_args(cfg):
-    keys = ("schedule", "max_steps", "warmup_steps", "cooldown_frac", "cooldown_steps", "cooldown_shape",
-            "final_lr_frac", "cycle_steps")
-    return {k: cfg[k] for k in keys}
-
-
-def learning_rate(cfg, step):
-    """The LR of `step`. Schedule-free AdamW warms up and averages by itself: it gets the peak LR throughout."""
-    if cfg["optimizer"] == "adamw_schedulefree":
-        return cfg["lr"]
-    return cfg["lr"] * lr_multiplier(step, **schedule_args(cfg))
-
-
-def autocast_for(device, ptdtype):
-    """Mixed precision for the forward pass; weights stay float32."""
-    return nullcontext() if ptdtype == torch.float32 else torch.autocast(device_type=device.type, dtype=ptdtype)
-
-
-def setup_device(name, local_rank):
-    """This process's device, set up for speed: on CUDA the current device and TF32 matmuls; on a CPU subnormal
-    floats flushed to zero (tiny gradients and Adam's second moments make x86 CPUs ~100x slower otherwise)."""
-    if name != "auto":
-        device = torch.device(name)
-    elif torch.cuda.is_available():
-        device = torch.device("cuda", local_rank)
-    elif torch.backends.mps.is_available():
-        device = torch.device("mps")
-    else:
-        device = torch.device("cpu")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    if device.type == "cpu":
-        torch.set_flush_denormal(True)
-    return device
 
 
 def make_optimizer(cfg, model, device):
@@ -140,57 +121,52 @@ def make_optimizer(cfg, model, device):
     return torch.optim.AdamW(groups, lr=cfg["lr"], betas=betas, fused=device.type == "cuda")
 
 
-def prepare_out_dir(cfg, master):
-    """Refuse to mix two runs in one out_dir; on resume, drop log lines written after the checkpoint."""
-    out_dir = Path(cfg["out_dir"])
-    previous = out_dir / "config.json"
-    source = Path(cfg["init_from"]).resolve()
-    if cfg["init_from"] not in ("scratch", "resume") and source.parent == out_dir.resolve():
-        raise ConfigError(f"init_from={cfg['init_from']} lies in out_dir {out_dir}: a branch needs its own out_dir")
-    if cfg["init_from"] != "resume" and previous.exists() and not cfg["overwrite"]:
-        raise ConfigError(f"{out_dir} already holds a run: use --init_from=resume to continue it, "
-                          f"--overwrite=True to replace it, or another out_dir")
-    if master:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if cfg["init_from"] != "resume":
-            for _, path in checkpoint.list_checkpoints(out_dir):
-                path.unlink()
-            for name in ("metrics.jsonl", "swa.pt", "ema.pt"):  # nothing of the replaced run may pass for this one's
-                (out_dir / name).unlink(missing_ok=True)
+def load_optimizer_state(optimizer, saved, device):
+    """The checkpoint's optimizer state under this run's implementation: load_state_dict takes every group
+    setting from the file, `fused` too, so a CPU trunk branched on a GPU would otherwise run unfused. Set before
+    loading, so that the step counters are placed where the fused kernel wants them."""
+    if isinstance(optimizer, torch.optim.AdamW):
+        saved = dict(saved, param_groups=[dict(g, fused=device.type == "cuda") for g in saved["param_groups"]])
+    optimizer.load_state_dict(saved)
 
 
-def truncate_metrics(path, step):
-    """After resuming from `step`, the lines logged past it belong to the lost future: remove them, and a last
-    line cut short by a kill mid-write with them (logged after the last checkpoint, it is past `step` too)."""
-    if path.exists():
-        lines = [l for l in path.read_text().splitlines() if l.strip()]
-        try:
-            json.loads(lines[-1] if lines else "{}")
-        except json.JSONDecodeError:
-            lines.pop()
-        kept = "".join(l + "\n" for l in lines if json.loads(l)["step"] <= step)
-        write_atomically(path, lambda tmp: tmp.write_text(kept))
-
-
-@torch.no_grad()
-def evaluate(model, val_x, val_y, eval_batch_size, autocast, rank, world_size):
-    """Mean loss over the fixed validation windows, shared out across processes."""
-    model.eval()
-    total = torch.zeros(2, device=val_x.device, dtype=torch.float64)
-    with autocast:  # one region for all batches: autocast casts each weight to bf16 once, not once per batch
-        for start in range(rank * eval_batch_size, len(val_x), world_size * eval_batch_size):
-            x, y = val_x[start:start + eval_batch_size], val_y[start:start + eval_batch_size]
-            _, loss = model(x, y)
-            total[0] += loss.double() * y.numel()
-            total[1] += y.numel()
-    if world_size > 1:
-        dist.all_reduce(total)
-    model.train()
-    return (total[0] / total[1]).item()
+def load_start(cfg, procs, mconf, model, optimizer, scaler, device):
+    """Continue from init_from's checkpoint: weights, optimizer, scaler, RNG. Returns (state, changed settings,
+    the checkpoint's path)."""
+    path, hint = rundir.starting_checkpoint(cfg, procs)
+    state = checkpoint.load(path, hint, required=("model", "optimizer", "scaler", "rng", "step", "config",
+                                                  "model_config"))
+    # block_size only sizes the rotary tables: a checkpoint's weights serve any seq_len
+    differ = [f"{k}={v} (this run: {mconf.__dict__.get(k)})" for k, v in state["model_config"].items()
+              if k != "block_size" and v != mconf.__dict__.get(k)]
+    if differ:
+        raise checkpoint.CheckpointError(f"the checkpoint's model does not match this run's model: {', '.join(differ)}")
+    changed = rundir.check_changes(state["config"], cfg, state["step"], branch=cfg["init_from"] != "resume")
+    model.load_state_dict(state["model"])
+    load_optimizer_state(optimizer, state["optimizer"], device)
+    scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"])
+    return state, changed, path
 
 
 def main(argv):
-    train(parse_args(argv, DEFAULTS, TYPES))
+    cfg = parse_args(argv, DEFAULTS, TYPES)
+    if cfg["dry_run"]:
+        return print_plan(cfg)
+    return train(cfg)
+
+
+def print_plan(cfg):
+    """--dry_run: what the run would be, from the config, the data's meta and a model on the meta device."""
+    import plan
+    world_size = parallel.Processes.from_env().world_size  # as torchrun sets it; no process group is made
+    check_config(cfg, world_size)
+    try:
+        data = Dataset(cfg["data_dir"])
+    except DataError:  # a plan is worth having before the data is downloaded: GPT-2's vocabulary then
+        data = None
+    mconf = model_config(cfg, data.vocab_size if data else 50257)
+    print("\n".join(plan.dry_run(cfg, mconf, world_size, *micro_batching(cfg, world_size), data)))
 
 
 def train(cfg):
@@ -211,14 +187,12 @@ def train(cfg):
 
 def run(cfg, stop_signal):
     # ---- set-up: config, processes, device, data, model, optimizer, starting point ----
-    ddp = "RANK" in os.environ
-    rank, local_rank, world_size = (int(os.environ.get(k, d)) for k, d in
-                                    (("RANK", 0), ("LOCAL_RANK", 0), ("WORLD_SIZE", 1)))
-    master = rank == 0
+    procs = parallel.Processes.from_env()
+    rank, world_size, master = procs.rank, procs.world_size, procs.master
     check_config(cfg, world_size)
-    device = setup_device(cfg["device"], local_rank)
-    if ddp:
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    micro_batch, grad_accum = micro_batching(cfg, world_size)
+    device = parallel.setup_device(cfg["device"], procs.local_rank)
+    owned = parallel.init(procs, device, cfg["dist_timeout_s"])
     torch.manual_seed(cfg["seed"])
     ptdtype = getattr(torch, cfg["dtype"])
     autocast = autocast_for(device, ptdtype)
@@ -231,20 +205,9 @@ def run(cfg, stop_signal):
     optimizer = make_optimizer(cfg, model, device)
     schedule_free = cfg["optimizer"] == "adamw_schedulefree"
 
-    start_step, origin = 0, None
+    start_step, origin, state, changed, source = 0, None, {}, {}, None
     if cfg["init_from"] != "scratch":
-        needed = ("model", "optimizer", "scaler", "rng", "step", "config", "model_config")
-        state = (checkpoint.load_latest(cfg["out_dir"], needed) if cfg["init_from"] == "resume"
-                 else checkpoint.load(cfg["init_from"], required=needed))
-        # block_size only sizes the rotary tables: a checkpoint's weights serve any seq_len
-        differ = [f"{k}={v} (this run: {mconf.__dict__.get(k)})" for k, v in state["model_config"].items()
-                  if k != "block_size" and v != mconf.__dict__.get(k)]
-        if differ:
-            raise checkpoint.CheckpointError(f"the checkpoint's model does not match this run's model: {', '.join(differ)}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"])
+        state, changed, source = load_start(cfg, procs, mconf, model, optimizer, scaler, device)
         start_step = state["step"]
         # a branch records its trunk; a resumed run keeps whatever origin it had
         origin = (state.get("origin") if cfg["init_from"] == "resume"
@@ -253,49 +216,46 @@ def run(cfg, stop_signal):
     swa = SWA(model, cfg["swa_interval"], cfg["swa_window"]) if cfg["swa"] else None
     ema = EMA(model, cfg["ema_decay"], cfg["ema_interval"]) if cfg["ema"] else None
     for key, average in (("swa", swa), ("ema", ema)):
-        if average and cfg["init_from"] != "scratch" and state.get(key) is not None:
+        if average and state.get(key) is not None:
             average.load_state_dict(state[key])
     if start_step >= cfg["max_steps"]:
         raise ConfigError(f"the starting checkpoint is at step {start_step}, not before max_steps={cfg['max_steps']}")
-    prepare_out_dir(cfg, master)
-
-    raw_model = model
-    if cfg["compile"]:
-        model = torch.compile(model)
-    if ddp:
-        model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    rundir.prepare_out_dir(cfg, master)
+    wrapped = parallel.wrap(model, procs, device, cfg["compile"])
+    stop = parallel.StopAgreement(procs)
 
     out_dir = Path(cfg["out_dir"])
     metrics_path = out_dir / "metrics.jsonl"
     flops = flops_per_token(mconf, cfg["seq_len"])
     # on a CPU the peak is probed at the model's own matmul shapes, as bench.py does
-    micro_batch = cfg["batch_size"] // world_size // cfg["grad_accum"]  # sequences per forward of one process
-    peak = perf.peak_flops(device, ptdtype, cfg["peak_tflops"],
-                           perf.model_matmul_shapes(mconf, micro_batch * cfg["seq_len"]))
+    peak = perf.peak_flops(device, ptdtype, cfg["peak_tflops"], perf.model_matmul_shapes(mconf, micro_batch * cfg["seq_len"]))
     tokens_per_step = cfg["batch_size"] * cfg["seq_len"]
     if master:
-        truncate_metrics(metrics_path, start_step)
-        run_info = dict(config=cfg, origin=origin, world_size=world_size, device=str(device),
-                        model_config=mconf.__dict__, params=raw_model.num_params(), flops_per_token=flops,
+        rundir.truncate_metrics(metrics_path, start_step)
+        run_info = dict(config=cfg, origin=origin, world_size=world_size, device=str(device), peak_flops=peak,
+                        model_config=mconf.__dict__, params=model.num_params(), flops_per_token=flops,
                         vocab_size=data.vocab_size, tokenizer=data.meta.get("tokenizer"), torch=torch.__version__)
-        (out_dir / "config.json").write_text(json.dumps(run_info, indent=2) + "\n")
-        print(f"device {device} x{world_size}, dtype {cfg['dtype']}, {raw_model.num_params() / 1e6:.2f}M params, "
+        kind = {"scratch": "start", "resume": "resume"}.get(cfg["init_from"], "branch")
+        rundir.write_config(out_dir, run_info, rundir.history_event(kind, start_step, changed, source, world_size, device))
+        print(f"device {device} x{world_size}, dtype {cfg['dtype']}, {model.num_params() / 1e6:.2f}M params, "
               f"{flops['chinchilla'] / 1e6:.1f} MFLOPs/token (6N: {flops['six_n'] / 1e6:.1f}), "
-              f"steps {start_step}->{cfg['max_steps']}, {tokens_per_step} tokens/step")
+              f"steps {start_step}->{cfg['max_steps']}, {tokens_per_step} tokens/step, "
+              f"micro-batch {micro_batch} x {grad_accum}" + ("" if peak else f"; {perf.no_peak_note(device)}"))
 
     def non_finite(what):
+        stop.finish()  # every process finds the same non-finite value: end the pending agreement together
         saved = checkpoint.list_checkpoints(out_dir)
         kept = f"the last good checkpoint {saved[-1][1]} is kept" if saved else "no checkpoint was written"
         raise FloatingPointError(f"non-finite {what}; {kept}")
 
     def save_checkpoint(step):
         # a finite loss can still be followed by an update that overflows: never save such weights
-        if not all(torch.isfinite(p).all() for p in raw_model.parameters()):
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
             non_finite(f"weights after step {step}")
         if schedule_free:
             optimizer.eval()  # store the averaged weights, the ones we evaluate
         if master:
-            state = dict(model=raw_model.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
+            state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
                          step=step, config=cfg, model_config=mconf.__dict__, origin=origin,
                          rng=torch.get_rng_state(), data=dict(seed=cfg["seed"], next_step=step),
                          swa=swa and swa.state_dict(), ema=ema and ema.state_dict())
@@ -316,13 +276,13 @@ def run(cfg, stop_signal):
         losses = {}
         if schedule_free:
             optimizer.eval()  # schedule-free evaluates its averaged weights, not the training iterate
-        losses["val_loss"] = evaluate(model, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
+        losses["val_loss"] = evaluate(wrapped.eval, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
         if schedule_free:
             optimizer.train()  # the SWA/EMA averages below are of the training iterate, like their updates
         for key, weights in (("val_loss_swa", swa and swa.completed()), ("val_loss_ema", ema and ema.average())):
             if weights is not None:
-                with swapped_weights(raw_model, weights):
-                    losses[key] = evaluate(model, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
+                with swapped_weights(model, weights):
+                    losses[key] = evaluate(wrapped.eval, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
         losses["val_ppl"] = math.exp(losses["val_loss"])
         return losses
 
@@ -349,21 +309,19 @@ def run(cfg, stop_signal):
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x_all, y_all = data.train_batch(step, cfg["seed"], cfg["batch_size"], cfg["seq_len"], rank, world_size,
-                                        pin_memory=device.type == "cuda")
-        for micro in range(cfg["grad_accum"]):
-            rows = slice(micro * micro_batch, (micro + 1) * micro_batch)
-            x = x_all[rows].to(device, non_blocking=True)
-            y = y_all[rows].to(device, non_blocking=True)
-            if ddp:  # gradients are averaged across processes only once, on the last micro-step
-                model.require_backward_grad_sync = micro == cfg["grad_accum"] - 1
-            with autocast:
-                _, loss = model(x, y)
-            losses[step - logged_step] += loss.detach() / cfg["grad_accum"]
-            scaler.scale(loss / cfg["grad_accum"]).backward()
+        # one copy of this process's rows (pinned on CUDA: asynchronous); micro-batches are sliced on the device
+        rows = data.train_batch(step, cfg["seed"], cfg["batch_size"], cfg["seq_len"], rank, world_size,
+                                pin_memory=device.type == "cuda").to(device, non_blocking=True)
+        for micro in range(grad_accum):
+            batch = rows[micro * micro_batch:(micro + 1) * micro_batch]
+            with wrapped.gradient_sync(micro == grad_accum - 1):  # averaged across processes once per step
+                with autocast:
+                    loss = wrapped.train(batch[:, :-1], batch[:, 1:])[1]  # the logits are freed at once
+                losses[step - logged_step] += loss.detach() / grad_accum
+                scaler.scale(loss / grad_accum).backward()
         if cfg["grad_clip"] > 0:
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg["grad_clip"])
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
         scaler.step(optimizer)
         scaler.update()
         if schedule_free:  # the LR it really used, its own warmup included
@@ -372,34 +330,27 @@ def run(cfg, stop_signal):
         done = step + 1
         for average in (swa, ema):
             if average:
-                average.update(done, raw_model)
+                average.update(done, model)
 
-        stop_requested = bool(stop_signal)
-        if ddp:  # every process must stop after the same step, whichever of them got the signal; they agree
-            # at log steps only, since reading the all-reduced flag waits for the GPU
-            stop_requested = False
-            if done % cfg["log_interval"] == 0:
-                flag = torch.tensor(float(bool(stop_signal)), device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stop_requested = flag.item() > 0
-        stopping = done == cfg["max_steps"] or stop_requested
+        # every process stops after the same step, whichever got the signal (one step later under torchrun)
+        stopping = stop.step(bool(stop_signal)) or done == cfg["max_steps"]
         evaluate_now = done % cfg["eval_interval"] == 0 or done in eval_steps
         checkpoint_now = done % cfg["ckpt_interval"] == 0 or stopping or done in cfg["keep_ckpt_steps"]
         # logging checks the losses for NaN/inf, so it runs before every checkpoint too
         if done % cfg["log_interval"] == 0 or evaluate_now or checkpoint_now:
             window = losses[:done - logged_step] if done - logged_step < cfg["log_interval"] else losses
-            if ddp:
-                dist.all_reduce(window, op=dist.ReduceOp.AVG)
-            step_losses = window.tolist()
+            step_losses = parallel.mean_over_processes(window).tolist()
             losses.zero_()
             bad = [i for i, v in enumerate(step_losses) if not math.isfinite(v)]
             if bad:
                 non_finite(f"training loss at step {logged_step + bad[0] + 1}")
-            elapsed = time.perf_counter() - t_log
-            tokens_per_s = (done - logged_step) * tokens_per_step / elapsed
+            # training time only: evaluations and checkpoints happen after t_log is read, before it is reset
+            tokens_per_s = (done - logged_step) * tokens_per_step / (time.perf_counter() - t_log)
             record = dict(step=done, tokens=done * tokens_per_step, lr=lr, train_loss=sum(step_losses) / len(step_losses),
-                          tokens_per_s=tokens_per_s, mfu=peak and tokens_per_s * flops["chinchilla"] / peak,
+                          tokens_per_s=tokens_per_s, mfu=peak and tokens_per_s / world_size * flops["chinchilla"] / peak,
                           elapsed_s=time.perf_counter() - t_start)
+            if device.type == "cuda":
+                record["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
             if evaluate_now:
                 record.update(validation_losses())
                 val_history[done] = record["val_loss"]
@@ -408,9 +359,9 @@ def run(cfg, stop_signal):
                 val = f", val {record['val_loss']:.4f}" if "val_loss" in record else ""
                 print(f"step {done}/{cfg['max_steps']}: loss {record['train_loss']:.4f}{val}, lr {lr:.2e}, "
                       f"{tokens_per_s:,.0f} tok/s" + (f", mfu {record['mfu']:.1%}" if record["mfu"] else ""), flush=True)
+            if checkpoint_now:
+                save_checkpoint(done)
             logged_step, t_log = done, time.perf_counter()
-        if checkpoint_now:
-            save_checkpoint(done)
         if stopping and done < cfg["max_steps"]:
             if master:
                 print(f"stopped by a signal after step {done}; checkpoint saved, "
@@ -419,15 +370,24 @@ def run(cfg, stop_signal):
     if master and cooldown_start in val_history and cfg["max_steps"] in val_history:
         print(f"val loss {val_history[cooldown_start]:.4f} before the cooldown (step {cooldown_start}), "
               f"{val_history[cfg['max_steps']]:.4f} after it (step {cfg['max_steps']})")
-    if ddp:  # wait for every process, and drop DDP's hold on the group first: gloo aborts at exit otherwise
-        dist.barrier()
-        del model
-        dist.destroy_process_group()
+    stop.finish()
+    wrapped.release()
+    parallel.shutdown(owned)
     return done == cfg["max_steps"]
 
 
-if __name__ == "__main__":
+def run_script(main, argv, errors=USER_ERRORS):
+    """A script's entry point: bad input, or a collective that failed under torchrun, is one line and exit 1."""
     try:
-        main(sys.argv[1:])
-    except USER_ERRORS as e:
+        main(argv)
+    except errors as e:
         fail(str(e))
+    except RuntimeError as e:
+        line = parallel.collective_failure(e, parallel.Processes.from_env())
+        if line is None:
+            raise
+        fail(line)
+
+
+if __name__ == "__main__":
+    run_script(main, sys.argv[1:])

@@ -14,3 +14,5 @@ eval_tokens = 200 * 512 * 20           # 20 fixed validation batches (~2M tokens
 eval_batch_size = 50
 log_interval = 50
 ckpt_interval = 2000
+micro_batch_size = 50                  # at most 50 sequences per forward, as the authors ran it: 4 micro-steps on one
+                                       # GPU, one of 25 on each of 8; every size fits 80 GB (--dry_run=True shows it)

@@ -1,8 +1,9 @@
-"""data.py's Dataset on malformed input: every bad meta.json or shard is one DataError line, never a traceback."""
+"""data.py's Dataset: every bad meta.json or shard is one DataError line, never a traceback; a batch's layout."""
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import write_bytes_dataset
 from data import DataError, Dataset
@@ -57,3 +58,15 @@ def test_nanogpt_pair_is_read_as_gpt2_tokens(tmp_path):
     data = Dataset(tmp_path)
     assert data.vocab_size == 50257 and data.val_tokens == 2
     assert [s.tolist() for s in data.train] == [[50256, 1, 2, 3]] and [s.tolist() for s in data.val] == [[7, 50256]]
+
+
+def test_a_batch_is_one_contiguous_tensor_of_inputs_and_targets(tiny_data):
+    """One copy to the device per step: the rows come as one contiguous (rows, seq_len + 1) tensor, inputs and
+    targets are its overlapping slices, and the ranks' rows tile the global batch."""
+    data = Dataset(tiny_data)
+    rows = data.train_batch(step=3, seed=1, batch_size=6, seq_len=16)
+    assert rows.shape == (6, 17) and rows.is_contiguous() and rows.dtype == torch.int64
+    assert torch.equal(torch.cat([data.train_batch(3, 1, 6, 16, rank, 3) for rank in range(3)]), rows)
+    corpus = np.asarray(data.train[0]).tobytes()
+    for row in rows.numpy():  # every row is a window of the corpus, at a whole token
+        assert corpus.find(row.astype(np.uint16).tobytes()) % 2 == 0

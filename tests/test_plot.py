@@ -14,7 +14,7 @@ import train
 from config import ConfigError
 from conftest import REPO
 from model import GPTConfig, flops_per_token
-from schedules import lr_multiplier
+from schedules import lr_multiplier, schedule_args
 
 SEQ_LEN, BATCH = 64, 8
 SUITES = ("c1_cosine_lengths", "c2_c3_lr_sweep", "c4_cooldown_shapes", "c5_cooldown_lengths", "c6_swa",
@@ -25,7 +25,7 @@ def synthetic_losses(cfg, non_embedding_params):
     """Validation loss after each step 0..max_steps: falls with N and with the LR-weighted tokens seen, carries
     a noise term proportional to the recent LR that a cooldown (or averaging) removes, and a penalty for
     leaving the best LR (2e-3 for cosine, 1e-3 otherwise). Returns (losses, noise terms, LR multipliers)."""
-    multiplier = np.array([lr_multiplier(s, **train.schedule_args(cfg)) for s in range(cfg["max_steps"])])
+    multiplier = np.array([lr_multiplier(s, **schedule_args(cfg)) for s in range(cfg["max_steps"])])
     best_lr = 2e-3 if cfg["schedule"] == "cosine" else 1e-3
     progress = np.concatenate([[0], np.cumsum(multiplier)]) * BATCH * SEQ_LEN
     recent = np.array([multiplier[max(0, s - 20):s].mean() if s else 1.0 for s in range(cfg["max_steps"] + 1)])

@@ -3,16 +3,18 @@
 import json
 import os
 import signal
-from dataclasses import replace
+import subprocess
+import sys
 
 import pytest
 
 import data
 import sweep
 import train
-from config import ConfigError, parse_args
-from conftest import TINY_MODEL
+from config import ConfigError
+from conftest import REPO
 from model import GPTConfig, flops_per_token
+from sweep_mini import mini_suite, tiny_scale
 
 
 def plan(suite, scale="cpu"):
@@ -128,22 +130,16 @@ def test_bad_command_lines_are_one_line_errors():
 
 # ---- a miniature suite, end to end ----
 
-def mini_suite(s):
-    return [sweep.Run("cosine_16", dict(schedule="cosine", max_steps=16)),
-            *sweep.trunk_and_branches("constant", {}, [16], [0.25], ["linear"])]
+def mini_args(tiny_data, folder):
+    return ["mini", "--scale=tiny", f"--data_dir={tiny_data}", f"--results={folder}/results", f"--out_root={folder}/out",
+            "--gflops=10"]
 
 
 @pytest.fixture
 def mini(monkeypatch, tiny_data, tmp_path):
-    common = parse_args([*TINY_MODEL, "--eval_interval=8", "--log_interval=4", "--ckpt_interval=8",
-                         "--keep_last_ckpts=1"], train.DEFAULTS, train.TYPES)
-    monkeypatch.setitem(sweep.SCALES, "tiny", replace(sweep.SCALES["quick"], common=common))
+    monkeypatch.setitem(sweep.SCALES, "tiny", tiny_scale())
     monkeypatch.setitem(sweep.SUITES, "mini", mini_suite)
-
-    def invoke(where="a"):
-        return sweep.main(["mini", "--scale=tiny", f"--data_dir={tiny_data}", f"--results={tmp_path / where}/results",
-                           f"--out_root={tmp_path / where}/out", "--gflops=10"])
-    return invoke
+    return lambda where="a": sweep.main(mini_args(tiny_data, tmp_path / where))
 
 
 def records(path):
@@ -210,6 +206,33 @@ def test_changed_settings_are_refused_and_divergence_is_kept(mini, tmp_path, mon
     result = tmp_path / "a" / "results" / "mini" / "huge_lr"
     assert "non-finite" in (result / "error.txt").read_text() and records(result / "metrics.jsonl")[-1]["step"] < 16
     assert "diverged (kept with error.txt): mini/huge_lr" in capsys.readouterr().out
+
+
+def test_a_suite_under_torchrun_is_run_as_rank_0_decides(mini, tmp_path, tiny_data):
+    """Rank 0 alone decides skip/resume/start and publishes; the other process follows: the results equal one
+    process's, each run is announced once, and a second invocation skips every run on both processes."""
+    mini()
+
+    def torchrun():
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                                 str(REPO / "tests" / "sweep_mini.py"), *mini_args(tiny_data, tmp_path / "ddp")],
+                                capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    out = torchrun()
+    for run in ("cosine_16", "constant", "constant-to16-cd4"):
+        assert out.count(f"mini/{run}: starting") == 1
+        one, two = (records(tmp_path / w / "results" / "mini" / run / "metrics.jsonl") for w in ("a", "ddp"))
+        assert [r["step"] for r in two] == [r["step"] for r in one]
+        for mine, theirs in zip(two, one):
+            for key in ("train_loss", "val_loss"):
+                if key in theirs:
+                    assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=0)
+    assert not list((tmp_path / "ddp" / "results" / "mini").glob("*.partial"))
+    out = torchrun()
+    assert all(out.count(f"mini/{run}: done, skipped") == 1 for run in ("cosine_16", "constant", "constant-to16-cd4"))
+    assert "starting" not in out
 
 
 def test_publish_renames_a_copy_made_beside_the_result(tmp_path, monkeypatch):

@@ -132,7 +132,8 @@ def test_checkpoints_are_pruned_but_permanent_ones_kept(tmp_path, tiny_data):
     (["configs/nope.py"], ConfigError, "config file 'configs/nope.py' does not exist"),
     (["--model=7b"], ConfigError, "unknown model preset '7b'"),
     (["--n_head=3"], ConfigError, "n_embd 64 is not divisible by n_head 3"),
-    (["--batch_size=6", "--grad_accum=4"], ConfigError, "batch_size=6 is not divisible by processes (1) x grad_accum (4)"),
+    (["--batch_size=6", "--micro_batch_size=4"], ConfigError,
+     "micro_batch_size=4 does not divide the 6 sequences per process (batch_size=6 over 1 processes)"),
     (["--max_steps=10", "--cooldown_steps=20"], ScheduleError, "cooldown_steps=20"),
     (["--cooldown_shape=1-cube"], ScheduleError, "1-cube"),
     (["--optimizer=sgd"], ConfigError, "optimizer must be adamw or adamw_schedulefree"),
@@ -146,17 +147,6 @@ def test_bad_config_is_one_clear_error(tmp_path, tiny_data, args, error, message
         train.main([*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'out'}", "--max_steps=10", *args])
     assert message in str(info.value)
     assert not (tmp_path / "out").exists()  # nothing written before the error
-
-
-def test_resume_drops_log_lines_past_the_checkpoint_and_a_line_cut_short(tmp_path):
-    log = tmp_path / "metrics.jsonl"
-    log.write_text('{"step": 0}\n{"step": 5, "origin": {"step": 3}}\n\n{"step": 10}\n{"step": 15, "origin": {"st')
-    train.truncate_metrics(log, 5)
-    assert log.read_text() == '{"step": 0}\n{"step": 5, "origin": {"step": 3}}\n'
-    assert not (tmp_path / "metrics.jsonl.tmp").exists()
-    log.write_text('{"step": 0}\n{"step": 5}\n{"st')  # the cut line is the last one logged, past the checkpoint
-    train.truncate_metrics(log, 10)
-    assert log.read_text() == '{"step": 0}\n{"step": 5}\n'
 
 
 def test_out_dir_of_another_run_is_refused_and_kept(tmp_path, tiny_data):
@@ -217,14 +207,14 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
         sample.main([f"--ckpt={out}"])
 
 
-def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
-    """The global batch is the same whatever the split: torchrun x2 (gloo) and grad_accum=2 agree with one
+def test_two_processes_and_micro_batches_match_one_process(tmp_path, tiny_data):
+    """The global batch is the same whatever the split: torchrun x2 (gloo) and micro-batches of 4 agree with one
     process up to float32 summation order (measured differences ~1e-7; tolerance 1e-5), SWA averages included;
     both resume exactly."""
     common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--max_steps=8", "--log_interval=1", "--eval_interval=4",
               "--dtype=float32", "--swa=True", "--swa_interval=1", "--swa_window=4"]
     single = run(tmp_path, "single", tiny_data, *common)
-    accum = run(tmp_path, "accum", tiny_data, *common, "--grad_accum=2", "--keep_ckpt_steps=[4]")
+    accum = run(tmp_path, "accum", tiny_data, *common, "--micro_batch_size=4", "--keep_ckpt_steps=[4]")
     env = dict(os.environ, OMP_NUM_THREADS="1")
 
     def torchrun(*args):
@@ -249,7 +239,7 @@ def test_two_processes_and_grad_accum_match_one_process(tmp_path, tiny_data):
     assert metrics(tmp_path / "ddp_resumed")[-1] | TIMING == metrics(tmp_path / "ddp")[-1] | TIMING
     # and so does gradient accumulation
     accum_resumed = out_dir_holding(tmp_path / "accum_resumed", accum, 4)
-    run(tmp_path, "accum_resumed", tiny_data, *common, "--grad_accum=2", "--init_from=resume")
+    run(tmp_path, "accum_resumed", tiny_data, *common, "--micro_batch_size=4", "--init_from=resume")
     assert train_losses(accum_resumed) == {s: v for s, v in train_losses(accum).items() if s > 4}
 
 
@@ -336,8 +326,69 @@ def test_weight_averages_are_logged_saved_and_resume_exactly(tmp_path, tiny_data
     assert metrics(full)[0]["step"] == 0 and metrics(full)[-1]["step"] == 6
 
 
-def test_batch_must_split_evenly_over_processes():
-    cfg = dict(train.DEFAULTS, batch_size=30, grad_accum=1)
-    train.check_config(cfg, world_size=2)  # 15 sequences each
-    with pytest.raises(ConfigError, match=r"batch_size=30 is not divisible by processes \(4\) x grad_accum \(1\)"):
+def test_batch_splits_over_processes_then_micro_batches():
+    cfg = dict(train.DEFAULTS, batch_size=30)
+    assert train.micro_batching(cfg, world_size=2) == (15, 1)  # 15 sequences each, one forward
+    assert train.micro_batching(dict(cfg, micro_batch_size=5), world_size=3) == (5, 2)
+    paper = dict(cfg, batch_size=200, micro_batch_size=25)
+    assert [train.micro_batching(paper, n) for n in (1, 2, 4, 8)] == [(25, 8), (25, 4), (25, 2), (25, 1)]
+    at_most = dict(paper, micro_batch_size=50)  # the paper configs': 4 x 50 on one GPU, 1 x 25 on each of 8
+    assert [train.micro_batching(at_most, n) for n in (1, 2, 4, 8)] == [(50, 4), (50, 2), (50, 1), (25, 1)]
+    with pytest.raises(ConfigError, match=r"batch_size=30 does not split evenly over 4 processes"):
         train.check_config(cfg, world_size=4)
+    with pytest.raises(ConfigError, match=r"micro_batch_size=4 does not divide the 10 sequences per process "
+                                          r"\(batch_size=30 over 3 processes\)"):
+        train.check_config(dict(cfg, micro_batch_size=4), world_size=3)
+
+
+def test_optimizer_state_follows_this_runs_device_not_the_checkpoints():
+    """load_state_dict takes `fused` from the file: a GPU checkpoint (fused) continued on a CPU, or a CPU trunk
+    branched on a GPU, would keep the other device's implementation."""
+    model = torch.nn.Linear(3, 3)
+    trained = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.ones(2, 3)).sum().backward()
+    trained.step()
+    saved = trained.state_dict()
+    saved["param_groups"][0]["fused"] = True  # as a CUDA run writes it
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    train.load_optimizer_state(optimizer, saved, torch.device("cpu"))
+    assert optimizer.param_groups[0]["fused"] is False
+    assert optimizer.param_groups[0]["betas"] == saved["param_groups"][0]["betas"]  # the rest is the file's
+    assert torch.equal(optimizer.state[model.weight]["exp_avg"], trained.state[model.weight]["exp_avg"])
+    assert saved["param_groups"][0]["fused"] is True  # the caller's dict is left as it was
+    optimizer.step()  # and it runs
+
+
+def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatch):
+    """A checkpoint written after a log line used to count in the next window's time."""
+    save = checkpoint.save
+
+    def slow_save(*args):
+        time.sleep(1.0)
+        return save(*args)
+
+    monkeypatch.setattr(checkpoint, "save", slow_save)
+    out = run(tmp_path, "run", tiny_data, "--max_steps=8", "--log_interval=2", "--ckpt_interval=2",
+              "--eval_interval=100")
+    for r in metrics(out)[2:]:  # each window of 2 steps follows a 1 s checkpoint; 2 tiny steps take ~0.05 s
+        assert r["tokens_per_s"] > 2 * 8 * 64 / 0.5, r
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_data, capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "4")  # as torchrun sets it; no process group is made
+    out = tmp_path / "out"
+    train.main([*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={out}", "--batch_size=16",
+                "--micro_batch_size=2", "--max_steps=100", "--dry_run=True"])
+    lines = capsys.readouterr().out.splitlines()
+    assert not out.exists()
+    assert lines[1].startswith("processes: 4 (WORLD_SIZE), device cpu, bfloat16")
+    assert lines[2] == "micro-batch: 2 sequences x grad_accum 2 per process (batch 16 x 64 tokens = 1,024 tokens per step)"
+    assert re.fullmatch(r"parameters: 0\.\d+M \(0\.\d+M without the embedding\)", lines[3])
+    assert re.fullmatch(r"FLOPs per token: [\d.]+M \(Chinchilla count\), [\d.]+M \(6N\), forward and backward", lines[4])
+    assert lines[5].startswith("tokens: 0.102M in 100 steps, ")
+    assert re.match(r"memory: ~[\d.]+ GB per device \(weights [\d.e-]+ GB, gradients [\d.e-]+ GB, optimizer "
+                    r"[\d.e-]+ GB, activations [\d.e-]+ GB\)", lines[6])
+    assert lines[-1].startswith("time: ~") and "MFU" in lines[-1]
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ConfigError, match="batch_size=16 does not split evenly over 3 processes"):
+        train.main([*TINY_MODEL, f"--data_dir={tiny_data}", "--batch_size=16", "--dry_run=True"])

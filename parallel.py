@@ -1,0 +1,203 @@
+"""
+Several processes (torchrun, or any launcher that sets RANK, LOCAL_RANK, WORLD_SIZE and MASTER_ADDR/PORT): the
+process group, this process's device, DDP and torch.compile in the order PyTorch recommends, and the few
+collectives the training loop needs, each with a bounded wait. train.py's loop calls these and nothing of
+torch.distributed itself, as torchtitan keeps its parallelisms apart from its loop.
+
+    procs = Processes.from_env()
+    device = setup_device("auto", procs.local_rank)
+    owned = init(procs, device, timeout_s=600)          # False when not distributed, or a caller already did it
+    wrapped = wrap(model, procs, device, compile=True)  # wrapped.train for steps, wrapped.eval for evaluation
+    stop = StopAgreement(procs)                         # each step: stop.step(got_signal) -> stop now?
+    shutdown(owned)
+"""
+
+import datetime
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+@dataclass(frozen=True)
+class Processes:
+    """Where this process stands among the processes of a run: launched by torchrun or alone."""
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    distributed: bool = False  # under a launcher (RANK set), even with one process
+
+    @classmethod
+    def from_env(cls):
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1)),
+                   "RANK" in env)
+
+    @property
+    def master(self):
+        return self.rank == 0
+
+
+def device_for(name, local_rank):
+    """The device a `device` setting means for the process of LOCAL_RANK `local_rank`. 'auto' is cuda, then mps,
+    then cpu. A bare 'cuda' is this process's GPU, cuda:LOCAL_RANK: under torchrun each process of a node has its
+    own, where torch.device('cuda') would put them all on cuda:0. 'cuda:N' is taken as given."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
+
+
+def setup_device(name, local_rank):
+    """This process's device (device_for), set up for speed: on CUDA the current device and TF32 matmuls; on a
+    CPU subnormal floats flushed to zero (tiny gradients and Adam's second moments make x86 CPUs ~100x slower
+    otherwise)."""
+    device = device_for(name, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    return device
+
+
+def init(procs, device, timeout_s):
+    """Join the process group; True if this call created it (and shutdown should end it).
+
+    On GPUs the group has two backends: NCCL for CUDA tensors (gradients, losses) and gloo for CPU tensors, so
+    that the stop flag is agreed on the host without waiting for the GPU. Every collective gives up after
+    timeout_s seconds: a process that died or hangs makes the others fail, not wait forever.
+    """
+    if not procs.distributed or dist.is_initialized():
+        return False
+    backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    return True
+
+
+def shutdown(owned):
+    """Wait for every process, then end the group this process created."""
+    if owned and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+@dataclass
+class Wrapped:
+    train: torch.nn.Module  # runs the training forward and backward (DDP, compiled)
+    eval: torch.nn.Module  # the model without DDP: its forward runs no collective (see wrap)
+    ddp: DDP = None
+
+    def gradient_sync(self, last_micro_step):
+        """Average gradients across processes on the last micro-step of an optimizer step only."""
+        return self.ddp.no_sync() if self.ddp is not None and not last_micro_step else nullcontext()
+
+    def release(self):
+        """Drop DDP before the process group ends: gloo aborts at exit otherwise."""
+        self.train = self.eval = self.ddp = None
+
+
+def wrap(model, procs, device, compile):
+    """DDP first, then torch.compile, as PyTorch recommends: compiling the DDP module lets Dynamo's DDPOptimizer
+    split the graph at DDP's gradient buckets, so each bucket's all-reduce overlaps the backward of the layers
+    before it. Compiled first and wrapped after, the backward is one opaque function and every all-reduce waits
+    for its end.
+
+    Evaluation uses the model without DDP: DDP's forward may run collectives (buffer broadcasts), and when the
+    validation windows do not split evenly, a process with fewer batches would wait in the loss all-reduce while
+    the others wait in a forward. The rotary tables are buffers computed from the config, the same on every
+    process, so DDP broadcasts no buffers at all. gradient_as_bucket_view: the gradients live in DDP's buckets,
+    not in a second copy.
+    """
+    train_model = model
+    ddp = None
+    if procs.distributed:
+        ddp = train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                broadcast_buffers=False, gradient_as_bucket_view=True)
+    eval_model = model
+    if compile:
+        train_model = torch.compile(train_model)
+        # one process: the same compiled module serves both (it compiles a no-grad graph for evaluation)
+        eval_model = torch.compile(model) if ddp is not None else train_model
+    return Wrapped(train_model, eval_model, ddp)
+
+
+def sum_over_processes(tensor):
+    """In place: the sum over all processes (a no-op alone)."""
+    if dist.is_initialized():
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def mean_over_processes(tensor):
+    if dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.AVG)
+    return tensor
+
+
+def from_master(value):
+    """Rank 0's `value` on every process: what rank 0 decided, the others follow."""
+    if not dist.is_initialized():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather(value):
+    """Every process's `value`, in rank order, on every process."""
+    if not dist.is_initialized():
+        return [value]
+    values = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def barrier():
+    if dist.is_initialized():
+        dist.barrier()
+
+
+class StopAgreement:
+    """Every process must stop after the same step, whichever of them got SIGTERM. Each step starts an
+    asynchronous all-reduce (max) of this process's flag, on a CPU tensor, and reads the one started a step
+    earlier: the processes agree at every step, one step after the signal, with no wait for the GPU in the
+    step and no wait for the network beyond a step's time."""
+
+    def __init__(self, procs):
+        self.distributed = procs.distributed
+        self.pending = None
+
+    def step(self, signalled):
+        if not self.distributed:
+            return signalled
+        agreed = self.finish()
+        flag = torch.tensor([float(signalled)])
+        self.pending = (dist.all_reduce(flag, op=dist.ReduceOp.MAX, async_op=True), flag)
+        return agreed
+
+    def finish(self):
+        """The flag of the last step started (False if none): every all-reduce begun must end before the group."""
+        if self.pending is None:
+            return False
+        work, flag = self.pending
+        self.pending = None
+        work.wait()
+        return flag.item() > 0
+
+
+def collective_failure(error, procs):
+    """One line for `error` if it is a collective that failed under torchrun (a peer died, or a wait ran past
+    the timeout), else None. Such errors are plain RuntimeErrors from gloo or NCCL, not a type of their own."""
+    text = str(error).strip()
+    if not procs.distributed or not isinstance(error, RuntimeError):
+        return None
+    if not (isinstance(error, dist.DistError) or "gloo" in text or "NCCL" in text):
+        return None
+    first = text.splitlines()[0] if text else type(error).__name__
+    first = first.split("] ", 1)[-1] if first.startswith("[") else first  # drop gloo's source-file prefix
+    return (f"rank {procs.rank}: a collective with the other processes failed ({first}); another process "
+            f"failed or hung: its own error says why")

@@ -1,0 +1,155 @@
+"""
+A run's folder (out_dir): what may change when a run is resumed or branched, config.json with the run's history,
+the metrics log on resume, and the checkpoint a run starts from, chosen by rank 0 for every process.
+
+    changed = check_changes(previous_cfg, cfg, start_step, branch=False)   # ConfigError naming every refused key
+    write_config(out_dir, run_info, event)                                  # config.json, with the history
+
+What a run *is*: its data stream (data_dir, seed, batch_size, seq_len), its model, its precision, its optimizer
+and that optimizer's hyperparameters, its validation set, its weight averages, and the LR of every step it has
+taken. A resume (init_from=resume) must keep all of that; it may change the bookkeeping (intervals, keep_*,
+device, compile, micro_batch_size, ...) and the schedule of steps not taken yet: raising max_steps of a
+constant-LR run continues the trunk, the paper's whole point. A branch (init_from=<checkpoint>) starts a new
+run from a checkpoint: it may change the schedule, the peak LR and the averages (a cooldown is just that), but
+reads the same data stream unless allow_data_change=True says otherwise.
+"""
+
+import datetime
+import json
+from pathlib import Path
+
+import checkpoint
+import parallel
+from config import ConfigError, read_json, write_atomically
+from schedules import SCHEDULE_KEYS, ScheduleError, learning_rate
+
+DATA_STREAM = ("data_dir", "seed", "batch_size", "seq_len")
+# the model shape is checked against the checkpoint's weights as well (train.load_start)
+IDENTITY = (*DATA_STREAM, "model", "n_layer", "n_head", "n_embd", "ffw_size", "dtype", "optimizer", "beta1",
+            "beta2", "weight_decay", "grad_clip", "eval_tokens")
+AVERAGES = ("swa", "swa_interval", "swa_window", "ema", "ema_decay", "ema_interval")
+LAUNCH = ("init_from", "overwrite", "out_dir")  # how this start was asked for, not what the run is
+
+
+def changed_settings(previous, cfg):
+    """{key: [previous value, this value]} for every setting that differs, the launch keys left out."""
+    return {key: [previous[key], value] for key, value in cfg.items()
+            if key in previous and key not in LAUNCH and previous[key] != value}
+
+
+def first_step_with_other_lr(previous, cfg, steps_taken):
+    """The first of the steps already taken whose LR the new settings change (0 if they are no schedule), or None."""
+    try:
+        for step in range(steps_taken):
+            if learning_rate(previous, step) != learning_rate(cfg, step):
+                return step
+    except ScheduleError:  # e.g. one key changed alone, without the other that makes it valid
+        return 0
+    return None
+
+
+def check_changes(previous, cfg, start_step, branch):
+    """The settings that changed since the checkpoint's run (`previous`), after refusing, in one line naming
+    each, those that would make it another run. Returns changed_settings."""
+    changed = changed_settings(previous, cfg)
+    if branch:
+        frozen = [k for k in IDENTITY if not (cfg["allow_data_change"] and k in DATA_STREAM)]
+        why = ("a branch continues its trunk's run: its data stream (unless allow_data_change=True), model, "
+               "precision, optimizer and validation set")
+    else:
+        frozen = [*IDENTITY, *AVERAGES]
+        if cfg["optimizer"] == "adamw_schedulefree":  # its own warmup and LR shape its averaged weights
+            frozen += ["lr", "warmup_steps"]
+        why = ("resuming continues the same run: start a new one, or branch off a checkpoint "
+               "(init_from=<out_dir>/ckpt_*.pt) with its own out_dir")
+    refused = [k for k in changed if k in frozen]
+    schedule = [k for k in changed if k in (*SCHEDULE_KEYS, "lr") and k not in refused]
+    step = None if branch or not schedule else first_step_with_other_lr(previous, cfg, start_step)
+    if step is not None:  # name the keys that change a past LR on their own (all of them if only together)
+        alone = [k for k in schedule if first_step_with_other_lr(previous, {**previous, k: cfg[k]}, start_step) is not None]
+        refused += alone or schedule
+        why += (f"; the schedule change alters the LR of step {step}, already taken "
+                f"({learning_rate(previous, step):.3g} -> {learning_rate(cfg, step):.3g})")
+    if refused:
+        what = "branch off" if branch else "resume"
+        settings = ", ".join(f"{k}={changed[k][1]!r} (the run's: {changed[k][0]!r})" for k in refused)
+        raise ConfigError(f"cannot {what} a run with other settings: {settings}; {why}")
+    return changed
+
+
+def history_event(kind, step, changed, source, world_size, device):
+    """One entry of config.json's history: a start, a resume or a branch, and what it changed."""
+    event = dict(event=kind, step=step, time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                 world_size=world_size, device=str(device), changed=changed)
+    if source:
+        event["from"] = str(source)
+    return event
+
+
+def write_config(out_dir, run_info, event):
+    """config.json: the run's current settings and, in `history`, every start, resume and branch with what it
+    changed, so that no earlier value is lost when a resume extends the run. Written atomically."""
+    path = Path(out_dir) / "config.json"
+    history = []
+    if event["event"] == "resume" and path.exists():
+        try:
+            history = read_json(path).get("history", [])
+        except (ConfigError, AttributeError):  # unreadable: the checkpoint still says what the run was
+            history = []
+    info = dict(run_info, history=[*history, event])
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(info, indent=2) + "\n"))
+
+
+def prepare_out_dir(cfg, master):
+    """Refuse to mix two runs in one out_dir; on a fresh start, clear what a replaced run left."""
+    out_dir = Path(cfg["out_dir"])
+    source = Path(cfg["init_from"]).resolve()
+    if cfg["init_from"] not in ("scratch", "resume") and source.parent == out_dir.resolve():
+        raise ConfigError(f"init_from={cfg['init_from']} lies in out_dir {out_dir}: a branch needs its own out_dir")
+    if cfg["init_from"] != "resume" and (out_dir / "config.json").exists() and not cfg["overwrite"]:
+        raise ConfigError(f"{out_dir} already holds a run: use --init_from=resume to continue it, "
+                          f"--overwrite=True to replace it, or another out_dir")
+    if master:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if cfg["init_from"] != "resume":
+            for _, path in checkpoint.list_checkpoints(out_dir):
+                path.unlink()
+            for name in ("metrics.jsonl", "swa.pt", "ema.pt"):  # nothing of the replaced run may pass for this one's
+                (out_dir / name).unlink(missing_ok=True)
+
+
+def truncate_metrics(path, step):
+    """After resuming from `step`, the lines logged past it belong to the lost future: remove them, and a last
+    line cut short by a kill mid-write with them (logged after the last checkpoint, it is past `step` too)."""
+    if path.exists():
+        lines = [l for l in path.read_text().splitlines() if l.strip()]
+        try:
+            json.loads(lines[-1] if lines else "{}")
+        except json.JSONDecodeError:
+            lines.pop()
+        kept = "".join(l + "\n" for l in lines if json.loads(l)["step"] <= step)
+        write_atomically(path, lambda tmp: tmp.write_text(kept))
+
+
+def starting_checkpoint(cfg, procs):
+    """(path, hint) of the checkpoint this run starts from. Rank 0 picks out_dir's latest for a resume, and
+    every process loads that one file: on several nodes, out_dir must be on a filesystem they all share, and a
+    process that cannot see the file says so, on every process, instead of starting from something else."""
+    if cfg["init_from"] == "resume":
+        try:
+            choice = checkpoint.latest(cfg["out_dir"]) if procs.master else None
+        except checkpoint.CheckpointError as e:
+            choice = str(e)
+        choice = parallel.from_master(choice)
+        if isinstance(choice, str):
+            raise checkpoint.CheckpointError(choice)
+        path, hint = choice
+    else:
+        path, hint = Path(cfg["init_from"]), ""
+    seen = parallel.gather(Path(path).is_file())
+    blind = [rank for rank, ok in enumerate(seen) if not ok]
+    if blind and len(blind) < len(seen):
+        raise checkpoint.CheckpointError(
+            f"process(es) of rank {', '.join(map(str, blind))} cannot see {path}, which rank 0 can: out_dir and "
+            f"init_from must be on a filesystem that every node shares")
+    return Path(path), hint

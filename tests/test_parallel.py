@@ -1,0 +1,182 @@
+"""parallel.py and train.py under several processes (gloo on the CPU): evaluation with a process that gets no
+batch, MFU per device, stop signals agreed at every step, a failing or hanging process, a node that cannot see the
+checkpoint, DDP then compile, the device of each process."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+
+import parallel
+import train
+from conftest import REPO, TINY_MODEL
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+FAULT = str(REPO / "tests" / "torchrun_fault.py")
+
+
+def metrics(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def torchrun(nproc, *args, script=str(REPO / "train.py"), env=None, timeout=240):
+    """torchrun --standalone on this machine; the finished process (a hang fails the test, it does not block it)."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                           script, *args], capture_output=True, text=True, env=env or ENV, timeout=timeout)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_by_hand(nproc, args, env):
+    """The processes of a run started without torchrun (as srun or a hand-written launcher would): nobody kills
+    the others when one fails, so only train.py's own bounded waits can end them."""
+    port = free_port()
+    return [subprocess.Popen([sys.executable, FAULT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(env, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nproc),
+                                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)))
+            for rank in range(nproc)]
+
+
+def test_three_processes_evaluate_an_uneven_split_like_one_process(tmp_path, tiny_data):
+    """32 validation windows in batches of 16 give 2 batches for 3 processes: rank 2 evaluates nothing. It used to
+    wait in the all-reduce while the others waited in DDP's forward, forever. Now every val_loss equals one
+    process's, and so do the training losses with micro-batches of 2 out of 4 sequences per process; MFU is per
+    device."""
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--batch_size=12", "--max_steps=6", "--log_interval=2",
+              "--eval_interval=3", "--dtype=float32", "--eval_tokens=2048", "--eval_batch_size=16"]
+    single = tmp_path / "single"
+    train.main([*common, f"--out_dir={single}"])
+    result = torchrun(3, *common, f"--out_dir={tmp_path / 'ddp'}", "--micro_batch_size=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "x3" in result.stdout and "micro-batch 2 x 2" in result.stdout
+    reference, ddp = metrics(single), metrics(tmp_path / "ddp")
+    assert [r["step"] for r in ddp] == [r["step"] for r in reference] == [0, 2, 3, 4, 5, 6]  # the cooldown starts at 5
+    for mine, theirs in zip(ddp, reference):
+        for key in ("train_loss", "val_loss"):
+            if key in theirs:
+                assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=0)
+    info = json.loads((tmp_path / "ddp" / "config.json").read_text())
+    assert info["world_size"] == 3
+    for r in ddp[1:]:  # achieved FLOP/s per process over one process's peak
+        per_device = r["tokens_per_s"] / 3 * info["flops_per_token"]["chinchilla"] / info["peak_flops"]
+        assert r["mfu"] == pytest.approx(per_device, rel=1e-12)
+
+
+def test_a_signal_on_one_process_stops_every_process_one_step_later(tmp_path, tiny_data):
+    """SIGTERM reaches rank 2 during step 5 (the 6th update); with log_interval 50, the processes used to agree only
+    at step 50. Now they agree at every step, one step later: all stop after update 7, with a checkpoint there."""
+    out = tmp_path / "run"
+    result = torchrun(3, *TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={out}", "--batch_size=6",
+                      "--schedule=constant", "--max_steps=1000", "--log_interval=50", "--eval_interval=1000",
+                      "--ckpt_interval=1000", script=FAULT, env=dict(ENV, FAULT="sigterm:2:5"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "stopped by a signal after step 7; checkpoint saved" in result.stdout
+    assert sorted(p.name for p in out.glob("ckpt_*.pt")) == ["ckpt_0000007.pt"]
+    assert metrics(out)[-1]["step"] == 7
+
+
+@pytest.mark.parametrize("kind", ["error", "hang"])
+def test_a_failing_or_hanging_process_ends_the_others_within_the_timeout(tmp_path, tiny_data, kind):
+    """Rank 1 fails (or hangs) at step 3, with no launcher to kill the others: they end within dist_timeout_s
+    (5 s here) with one clear line each, not a traceback, and not after waiting forever."""
+    procs = launch_by_hand(3, [*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'run'}",
+                               "--batch_size=6", "--max_steps=50", "--log_interval=1", "--dist_timeout_s=5"],
+                           dict(ENV, FAULT=f"{kind}:1:3"))
+    started = time.time()
+    try:
+        for rank in (0, 2):
+            _, stderr = procs[rank].communicate(timeout=90)
+            assert procs[rank].returncode == 1, stderr[-2000:]
+            assert "Traceback" not in stderr
+            line, = [l for l in stderr.splitlines() if l.startswith("error:")]
+            assert line.startswith(f"error: rank {rank}: a collective with the other processes failed (")
+            assert line.endswith("another process failed or hung: its own error says why")
+        assert time.time() - started < 60
+        if kind == "error":
+            _, stderr = procs[1].communicate(timeout=30)
+            assert procs[1].returncode == 1 and "error: injected fault at step 3" in stderr
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.communicate()
+
+
+def test_a_process_that_cannot_see_the_checkpoint_says_so_on_every_process(tmp_path, tiny_data):
+    """Multi-node resume: rank 0 picks the checkpoint, every process loads that file; one that cannot see it
+    (out_dir not on a shared filesystem) stops every process with one line that says why."""
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'run'}", "--batch_size=6",
+              "--schedule=constant", "--log_interval=1"]
+    train.main([*common, "--max_steps=4"])
+    result = torchrun(3, *common, "--max_steps=8", "--init_from=resume", script=FAULT, env=dict(ENV, FAULT="blind:1:0"))
+    assert result.returncode != 0
+    assert 'train.py", line' not in result.stderr  # torchrun's own report follows, but none of our processes' tracebacks
+    expected = (f"error: process(es) of rank 1 cannot see {tmp_path / 'run' / 'ckpt_0000004.pt'}, which rank 0 can: "
+                f"out_dir and init_from must be on a filesystem that every node shares")
+    assert result.stderr.count(expected) == 3
+
+
+def test_compiled_ddp_trains_like_one_compiled_process(tmp_path, tiny_data):
+    """DDP wrapped first, then compiled (parallel.wrap), with gradient accumulation: torchrun x2 matches one
+    compiled process, so the gradients are averaged once per step, through the compiled backward."""
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--max_steps=4", "--log_interval=1", "--eval_interval=2",
+              "--dtype=float32", "--compile=True", "--schedule=constant"]
+    train.main([*common, f"--out_dir={tmp_path / 'single'}"])
+    result = torchrun(2, *common, f"--out_dir={tmp_path / 'ddp'}", "--micro_batch_size=2", timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for mine, theirs in zip(metrics(tmp_path / "ddp"), metrics(tmp_path / "single"), strict=True):
+        for key in ("train_loss", "val_loss"):
+            if key in theirs:
+                assert mine[key] == pytest.approx(theirs[key], rel=1e-4, abs=0)
+
+
+def test_wrap_puts_ddp_inside_compile_and_evaluates_without_ddp(tmp_path):
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        model = torch.nn.Linear(4, 4)
+        procs = parallel.Processes(distributed=True)
+        wrapped = parallel.wrap(model, procs, torch.device("cpu"), compile=True)
+        assert isinstance(wrapped.train._orig_mod, torch.nn.parallel.DistributedDataParallel)
+        assert wrapped.train._orig_mod is wrapped.ddp and wrapped.ddp.module is model
+        assert wrapped.eval._orig_mod is model  # compiled on its own, no DDP in its forward
+        assert not wrapped.ddp.broadcast_buffers and wrapped.ddp.gradient_as_bucket_view
+        with wrapped.gradient_sync(last_micro_step=False):
+            assert not wrapped.ddp.require_backward_grad_sync
+        with wrapped.gradient_sync(last_micro_step=True):
+            assert wrapped.ddp.require_backward_grad_sync
+        alone = parallel.wrap(model, parallel.Processes(), torch.device("cpu"), compile=False)
+        assert alone.train is model and alone.eval is model and alone.ddp is None
+    finally:
+        dist.destroy_process_group()
+
+
+def test_device_of_each_process():
+    assert parallel.device_for("cuda", 3) == torch.device("cuda", 3)  # torchrun's LOCAL_RANK, not cuda:0
+    assert parallel.device_for("cuda:1", 3) == torch.device("cuda", 1)
+    assert parallel.device_for("cpu", 3) == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert parallel.device_for("auto", 3) in (torch.device("cpu"), torch.device("mps"))
+
+
+def test_stop_agreement_alone_is_immediate():
+    stop = parallel.StopAgreement(parallel.Processes())
+    assert stop.step(False) is False and stop.step(True) is True and stop.finish() is False
+
+
+def test_collective_failures_are_told_from_other_errors():
+    procs = parallel.Processes(rank=2, world_size=3, distributed=True)
+    gloo = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+                        "[127.0.0.1]:1234. This is typically caused by a remote worker crashing.")
+    line = parallel.collective_failure(gloo, procs)
+    assert line.startswith("rank 2: a collective with the other processes failed (Connection closed by peer "
+                           "[127.0.0.1]:1234. This is typically")
+    assert parallel.collective_failure(RuntimeError("shape mismatch"), procs) is None
+    assert parallel.collective_failure(gloo, parallel.Processes()) is None  # one process: not a collective
