@@ -1,0 +1,99 @@
+"""
+The prepared GPU check of the paper-scale path, on one GPU in a few minutes: the 124M paper config, compiled, in
+bf16, at its derived micro-batch, trains `steps` steps and `resume_steps` more; then a copy of its checkpoint at
+`steps` is resumed to the same end. It prints tokens/s, MFU by the Chinchilla count and by nanoGPT's
+6N + 12·L·H·Q·T, peak memory against the dry run's estimate, the validation loss and how closely the resumed
+steps repeat the uninterrupted ones. The GPU's name comes first: the README's GPU figures are these lines.
+
+    python prepare_data.py --dataset=stdlib              # GPT-2 tokens of the embedded corpus, no network
+    python gpu_check.py                                  # configs/124m_cooldown.py, 50 + 10 steps
+    python gpu_check.py configs/360m.py configs/paper.py --model=360m --steps=30
+    python gpu_check.py configs/cpu_tiny.py --compile=False --steps=6 --resume_steps=2   # the same, on a CPU
+
+Settings: train.py's (config files, then --key=value; configs/124m_cooldown.py when no file is named), with
+data_dir data/stdlib-gpt2, out_dir out/gpu_check, a constant LR (so that the run can be extended), and
+`steps`, `resume_steps` of its own. Timing skips the first log window (compilation).
+"""
+
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+import checkpoint
+import plan
+import train
+from bench import nanogpt_flops_per_token
+from config import parse_args, read_json
+
+CHECK_DEFAULTS = dict(steps=50, resume_steps=10)
+
+
+def check_config(argv):
+    if not any(not a.startswith("--") for a in argv):
+        argv = ["configs/124m_cooldown.py", *argv]
+    given = {a[2:].partition("=")[0] for a in argv if a.startswith("--")}
+    base = dict(data_dir="data/stdlib-gpt2", out_dir="out/gpu_check", schedule="constant", log_interval=10,
+                eval_tokens=50 * 512 * 4)  # 4 batches: an evaluation that costs seconds
+    cfg = parse_args(argv, {**train.DEFAULTS, **CHECK_DEFAULTS}, train.TYPES)
+    cfg.update({k: v for k, v in base.items() if k not in given})
+    total = cfg["steps"] + cfg["resume_steps"]
+    cfg.update(max_steps=total, eval_interval=cfg["steps"], ckpt_interval=total, keep_ckpt_steps=[cfg["steps"]],
+               overwrite=True, init_from="scratch", warmup_steps=min(cfg["warmup_steps"], cfg["steps"] // 2))
+    return cfg
+
+
+def records(out_dir):
+    return read_json(Path(out_dir) / "metrics.jsonl", lines=True)
+
+
+def main(argv):
+    cfg = check_config(argv)
+    run_cfg = {k: cfg[k] for k in train.DEFAULTS}
+    train.train(run_cfg)
+    resumed = Path(cfg["out_dir"] + "_resumed")
+    shutil.rmtree(resumed, ignore_errors=True)
+    resumed.mkdir(parents=True)
+    shutil.copy(checkpoint.path_for(cfg["out_dir"], cfg["steps"]), resumed)
+    shutil.copy(Path(cfg["out_dir"]) / "config.json", resumed)
+    train.train(dict(run_cfg, out_dir=str(resumed), init_from="resume"))
+    print("\n".join(report(cfg, records(cfg["out_dir"]), records(resumed))))
+
+
+def report(cfg, full, resumed):
+    info = read_json(Path(cfg["out_dir"]) / "config.json")
+    mconf = train.model_config(cfg, info["vocab_size"])
+    world_size, (micro_batch, grad_accum) = 1, train.micro_batching(cfg, 1)
+    device = info["device"]
+    name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else device
+    timed = [r for r in full if "tokens_per_s" in r][1:] or [r for r in full if "tokens_per_s" in r]
+    tokens_per_s = statistics.median(r["tokens_per_s"] for r in timed)
+    peak = info["peak_flops"]
+    mfu = {kind: peak and tokens_per_s * flops / peak for kind, flops in (
+        ("Chinchilla", info["flops_per_token"]["chinchilla"]),
+        ("nanoGPT 6N+12LHQT", nanogpt_flops_per_token(mconf, info["params"], cfg["seq_len"])))}
+    estimate = plan.memory_estimate(mconf, micro_batch, cfg["seq_len"], getattr(torch, cfg["dtype"]),
+                                    device.split(":")[0], cfg["optimizer"], cfg["swa"], cfg["ema"])["total"] / 1e9
+    measured = max((r.get("peak_memory_gb", 0) for r in full), default=0)
+    losses = {r["step"]: r["train_loss"] for r in full if "train_loss" in r}
+    gaps = [abs(r["train_loss"] - losses[r["step"]]) for r in resumed if "train_loss" in r]
+    val = [r["val_loss"] for r in full if "val_loss" in r]
+    pct = lambda v: "n/a (no peak known: pass peak_tflops)" if v is None else f"{v:.1%}"
+    return [
+        f"gpu check on {name}: {cfg['model']} ({info['params'] / 1e6:.1f}M), {cfg['dtype']}, "
+        f"compile={cfg['compile']}, micro-batch {micro_batch} x {grad_accum}, {cfg['batch_size'] * cfg['seq_len']:,} "
+        f"tokens/step, {world_size} process",
+        f"tokens/s: {tokens_per_s:,.0f} (median of {len(timed)} log windows after the first)",
+        "MFU: " + ", ".join(f"{pct(v)} by the {kind} count" for kind, v in mfu.items()),
+        f"peak memory: {measured:.1f} GB measured (torch.cuda.max_memory_allocated), {estimate:.1f} GB estimated by "
+        f"the dry run" if measured else f"peak memory: not measured on {device}; {estimate:.2f} GB estimated",
+        f"val_loss: {', '.join(f'{v:.4f}' for v in val)} (steps 0, {cfg['steps']}, {cfg['max_steps']})",
+        f"resume from step {cfg['steps']}: {len(gaps)} logged steps, largest train_loss gap to the uninterrupted run "
+        f"{max(gaps):.2e}" if gaps else "resume: no steps logged",
+    ]
+
+
+if __name__ == "__main__":
+    train.run_script(main, sys.argv[1:])
