@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import checkpoint
+import parallel
 import train
 from config import ConfigError, parse_args
 from schedules import ScheduleError, resolve_cooldown_steps, schedule_args, validate_schedule
@@ -71,28 +72,40 @@ def main(argv):
     branches = plan_branches(cfg["trunk"], cfg["lengths"], cfg["cooldown_fracs"], cfg["cooldown_steps_list"],
                              schedule_args(cfg))
     points = sorted({start for _, _, start, _ in branches})
-    print(f"{len(branches)} branches off {cfg['trunk']}; the trunk must keep checkpoints at "
-          f"--keep_ckpt_steps=[{','.join(map(str, points))}] and run to step {max(points)} at least")
+    procs = parallel.Processes.from_env()
+    say = print if procs.master else lambda *args, **kwargs: None
+    say(f"{len(branches)} branches off {cfg['trunk']}; the trunk must keep checkpoints at "
+        f"--keep_ckpt_steps=[{','.join(map(str, points))}] and run to step {max(points)} at least")
     for length, steps, start, out_dir in branches:
-        print(f"  {out_dir}: steps {start} -> {length}, cooldown of {steps} steps ({steps / length:.0%})")
+        say(f"  {out_dir}: steps {start} -> {length}, cooldown of {steps} steps ({steps / length:.0%})")
     if cfg["plan"]:
         return branches
-    available = {step: path for step, path in checkpoint.list_checkpoints(cfg["trunk"])}
-    missing = [p for p in points if p not in available]
-    if missing:  # check all before running any: a long sequence should not fail half-way
-        raise ConfigError(f"{cfg['trunk']} has no checkpoint at step(s) {missing} (it has {sorted(available) or 'none'}): "
-                          f"run the trunk with --keep_ckpt_steps=[{','.join(map(str, points))}]")
+    # under torchrun, one process group for all branches; rank 0 reads the folders and decides, the others follow
+    owned = parallel.init(procs, parallel.setup_device(cfg["device"], procs.local_rank), cfg["dist_timeout_s"])
+    available = parallel.decided_by_master(lambda: branch_points(cfg["trunk"], points), procs)
     for length, steps, start, out_dir in branches:
-        launch = launch_settings(out_dir, length, available[start])
+        launch = parallel.decided_by_master(lambda: launch_settings(out_dir, length, available[start]), procs)
         if launch is None:
-            print(f"{out_dir} already finished, skipped")
+            say(f"{out_dir} already finished, skipped")
             continue
         run_cfg = {key: cfg[key] for key in train.DEFAULTS}
         run_cfg.update(schedule="wsd", max_steps=length, cooldown_steps=steps, out_dir=str(out_dir), **launch)
-        print(f"{'resuming' if launch['init_from'] == 'resume' else 'starting'} {out_dir}", flush=True)
+        say(f"{'resuming' if launch['init_from'] == 'resume' else 'starting'} {out_dir}", flush=True)
         if not train.train(run_cfg):
             break  # stopped by a signal: the remaining branches wait for the next invocation
+    parallel.shutdown(owned)
     return branches
+
+
+def branch_points(trunk, points):
+    """{step: checkpoint path} of the trunk at every branch point, all checked before any branch runs: a long
+    sequence should not fail half-way."""
+    available = {step: path for step, path in checkpoint.list_checkpoints(trunk)}
+    missing = [p for p in points if p not in available]
+    if missing:
+        raise ConfigError(f"{trunk} has no checkpoint at step(s) {missing} (it has {sorted(available) or 'none'}): "
+                          f"run the trunk with --keep_ckpt_steps=[{','.join(map(str, points))}]")
+    return available
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from config import ConfigError
+
 
 @dataclass(frozen=True)
 class Processes:
@@ -145,6 +147,19 @@ def from_master(value):
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def decided_by_master(decide, procs):
+    """decide() on rank 0 alone, its result (or its ConfigError) on every process: rank 0 reads the folders and
+    decides, the others follow, so that no two processes skip, resume or start a run differently."""
+    try:
+        decision = ("ok", decide()) if procs.master else None
+    except ConfigError as e:
+        decision = ("error", str(e))
+    kind, value = from_master(decision)
+    if kind == "error":
+        raise ConfigError(value)
+    return value
 
 
 def gather(value):

@@ -353,23 +353,10 @@ def decide(suite, run, cfg, results, out_root):
     return launch
 
 
-def decided_by_master(decide_now, procs):
-    """Under torchrun rank 0 alone reads the folders and decides; every process follows its decision (and its
-    error), so that no two processes skip, resume or start differently."""
-    try:
-        decision = ("ok", decide_now()) if procs.master else None
-    except ConfigError as e:
-        decision = ("error", str(e))
-    kind, value = parallel.from_master(decision)
-    if kind == "error":
-        raise ConfigError(value)
-    return value
-
-
 def execute(suite, run, cfg, results, out_root, procs):
     """Run (or resume, or skip) one run and publish it. Returns its error message if its loss diverged."""
     say = print if procs.master else lambda *args, **kwargs: None
-    launch = decided_by_master(lambda: decide(suite, run, cfg, results, out_root), procs)
+    launch = parallel.decided_by_master(lambda: decide(suite, run, cfg, results, out_root), procs)
     if launch == "skip":
         say(f"{suite}/{run.name}: done, skipped")
         return None

@@ -1,5 +1,6 @@
 """branch.py: the plan, branches equal to single wsd runs, skipping finished branches, missing checkpoints."""
 import json
+import os
 import subprocess
 import sys
 
@@ -108,3 +109,28 @@ def test_bad_lengths_are_one_line_errors_from_the_command_line(tmp_path):
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == ("error: the branch of length '300' with a cooldown of fraction 0.2: max_steps must be a "
                              "whole number of steps, got '300'\n")
+
+
+def test_branches_under_torchrun_with_three_processes_equal_one_process(tmp_path, tiny_data):
+    """Rank 0 decides which branch runs; 3 processes train each branch like one (up to float32 summation order),
+    and a second invocation skips them on every process."""
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--log_interval=1", "--eval_interval=100", "--batch_size=6",
+              "--dtype=float32"]
+    trunk = tmp_path / "trunk"
+    train.main([*common, "--schedule=constant", "--max_steps=16", "--keep_ckpt_steps=[12]", f"--out_dir={trunk}"])
+    single = tmp_path / "single"
+    train.main([*common, "--schedule=wsd", "--max_steps=16", "--cooldown_steps=4", f"--out_dir={single}"])
+
+    def torchrun():
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3",
+                                 str(REPO / "branch.py"), *common, f"--trunk={trunk}", "--lengths=[16]",
+                                 "--cooldown_fracs=[0.25]"], capture_output=True, text=True,
+                                env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    assert torchrun().count(f"starting {tmp_path / 'trunk-to16-cd4'}") == 1
+    branched, reference = losses(tmp_path / "trunk-to16-cd4"), losses(single)
+    assert sorted(branched) == list(range(13, 17))
+    assert all(branched[s] == pytest.approx(reference[s], rel=1e-5) for s in branched)
+    assert torchrun().count("trunk-to16-cd4 already finished, skipped") == 1
