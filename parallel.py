@@ -13,6 +13,7 @@ torch.distributed itself, as torchtitan keeps its parallelisms apart from its lo
 """
 
 import datetime
+import inspect
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -87,6 +88,11 @@ def shutdown(owned):
         dist.destroy_process_group()
 
 
+# PyTorch 2.13 renamed broadcast_buffers to forward_sync_buffers (requirements.txt allows older versions)
+NO_BUFFER_SYNC = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                  else {"broadcast_buffers": False})
+
+
 @dataclass
 class Wrapped:
     train: torch.nn.Module  # runs the training forward and backward (DDP, compiled)
@@ -118,7 +124,7 @@ def wrap(model, procs, device, compile):
     ddp = None
     if procs.distributed:
         ddp = train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                broadcast_buffers=False, gradient_as_bucket_view=True)
+                                gradient_as_bucket_view=True, **NO_BUFFER_SYNC)
     eval_model = model
     if compile:
         train_model = torch.compile(train_model)

@@ -5,6 +5,7 @@ Weight averaging: SWA over fixed windows and EMA during training, and SWA of a f
     python train.py configs/cpu_tiny.py --ema=True --ema_decay=0.99                   # logs val_loss_ema
     python swa.py --run=out/cpu_tiny --start_step=100 --end_step=300                   # offline, no training
     python swa.py --run=out/cpu_tiny --start_step=100 --end_step=300 --out=out/cpu_tiny/swa_100_300.pt
+    python swa.py --run=out/trunk --start_step=960 --end_step=1200 --merge=1-sqrt   # WSM: a merge for a cooldown
 
 SWA (the paper's "stochastic weight averaging"): every `interval` optimizer steps the current weights are folded
 into a uniform average; the average restarts every `window` steps, and evaluation uses the average of the latest
@@ -22,10 +23,13 @@ With torch.compile or DDP the parameters belong to the wrapped module: train.py 
 are identical on every rank after each step, so every rank keeps its own (identical) average: evaluation is
 shared out across ranks and all of them must evaluate the same weights, which costs one fp32 copy per rank.
 
-The offline command averages (uniformly, in fp32) the checkpoints of a run whose steps lie in
-[start_step, end_step], evaluates the average on the run's validation windows exactly as train.py does, next to
-the last checkpoint of the range, and with --out saves the average as a weight file (a dict with 'model',
-'model_config', 'step' and 'average'; it loads with weights_only=True, and sample.py accepts it as --ckpt).
+The offline command averages (in fp32) the checkpoints of a run whose steps lie in [start_step, end_step],
+evaluates the average on the run's validation windows exactly as train.py does, next to the last checkpoint of
+the range, and with --out saves the average as a weight file (a dict with 'model', 'model_config', 'step' and
+'average'; it loads with weights_only=True, and sample.py accepts it as --ckpt). --merge=uniform (the default)
+is the plain mean; --merge=SHAPE (linear, 1-sqrt, any cooldown shape of schedules.py) weights the checkpoints with
+the coefficients that stand for a cooldown of that shape over the range (WSM, arXiv 2507.17634; see merge_weights),
+printed before the losses. Both go through the same weighted running mean (average_checkpoints).
 """
 
 import sys
@@ -37,6 +41,7 @@ import torch
 import checkpoint
 from config import ConfigError, fail, parse_args, read_json
 from data import DataError
+from schedules import ScheduleError, cooldown_multiplier, parse_cooldown_shape
 
 
 def unwrap(model):
@@ -71,17 +76,18 @@ def _model_floats(model):
 
 
 @torch.no_grad()
-def _fold(mean, weights, count):
-    """mean <- the uniform mean of `count` earlier values and `weights`: mean + (w - mean) / (count + 1), in fp32.
+def _fold(mean, weights, share):
+    """mean <- mean + share * (w - mean), in fp32: with share = 1 / (count + 1), the uniform mean of `count` earlier
+    values and `weights`; with share = c / (c_0 + ... + c), the weighted mean of coefficients c_0 .. c.
 
     A running mean (rather than a sum) keeps the average's magnitude, so its rounding error stays at
     about count * 2^-24 * max|w| however long the window, and it is directly usable as weights.
     """
     weights = [w.float() for w in weights]  # no copy when already fp32
-    if count == 0:
+    if share == 1.0:
         torch._foreach_copy_(mean, weights)  # exact: a restarted window forgets the previous one entirely
     else:
-        torch._foreach_lerp_(mean, weights, 1.0 / (count + 1))
+        torch._foreach_lerp_(mean, weights, share)
 
 
 def _as_state(names, aliases, tensors):
@@ -128,12 +134,12 @@ class SWA:
         index = (step - 1) // self.window
         if index != self._window_index:
             self._window_index, self._count = index, 0
-        _fold(self._current, _model_floats(model)[2], self._count)
+        _fold(self._current, _model_floats(model)[2], 1.0 / (self._count + 1))
         self._count += 1
         if step % self.window == 0:  # the window's last step: its average becomes the one to evaluate
             if self._completed is None:
                 self._completed = [torch.empty_like(t) for t in self._current]
-            # swap rather than copy: the next fold overwrites the older buffer (see _fold's count == 0)
+            # swap rather than copy: the next fold overwrites the older buffer (see _fold's share == 1)
             self._completed, self._current = self._current, self._completed
             self._completed_info = (index, self._count)
             self._window_index, self._count = None, 0
@@ -226,18 +232,43 @@ def save_weights(path, weights, model_config, step, average):
     checkpoint.save_file(dict(model=weights, model_config=model_config, step=step, average=average), path)
 
 
-# ---- offline: average the checkpoints of a finished run ----
+# ---- offline: average or merge the checkpoints of a finished run ----
 
-OFFLINE_DEFAULTS = dict(run="", start_step=0, end_step=None, out="", data_dir=None, eval_tokens=None,
+OFFLINE_DEFAULTS = dict(run="", start_step=0, end_step=None, merge="uniform", out="", data_dir=None, eval_tokens=None,
                         eval_batch_size=None, device="auto")
 OFFLINE_TYPES = dict(end_step=(int, type(None)), data_dir=(str, type(None)), eval_tokens=(int, type(None)),
                      eval_batch_size=(int, type(None)))
 
 
-def average_checkpoints(paths):
-    """(uniform fp32 mean of the checkpoints' weights, model_config, last checkpoint's state); one file in memory."""
+def merge_weights(steps, merge):
+    """The checkpoints' relative weights for --merge: 'uniform' 1 each; a cooldown shape, its WSM coefficients.
+
+    Checkpoints s_0 < ... < s_k of a constant-LR run, merged with coefficients c_j, are the weights that the updates
+    of s_0 .. s_k would give with the gradient-step multipliers w_i = c_i + ... + c_k (i = 1..k) applied to the
+    updates of interval i, from s_{i-1} to s_i: so c_0 = 1 - w_1, c_j = w_j - w_{j+1}, c_k = w_k. w_i is the mean
+    multiplier that a cooldown of this shape over K = s_k - s_0 steps from s_0 (to 0, as wsd) gives those updates:
+    w_i = mean over s_{i-1} <= s < s_i of cooldown_multiplier((s - s_0) / K), i.e. lr_multiplier(s) of a wsd run
+    of max_steps s_k with cooldown_steps K. With checkpoints every step it is the cooldown's own LR of each update;
+    m steps apart, one weight stands for m updates, the mean of their LRs (their summed LR is the cooldown's).
+    """
+    if merge == "uniform":
+        return [1.0] * len(steps)  # equal weights give the exact shares 1/(j+1) of SWA's running mean
+    span = steps[-1] - steps[0]
+    w = [sum(cooldown_multiplier((s - steps[0]) / span, merge, 0.0) for s in range(a, b)) / (b - a)
+         for a, b in zip(steps, steps[1:])]
+    return [1.0 - w[0], *(w[i] - w[i + 1] for i in range(len(w) - 1)), w[-1]] if w else [1.0]
+
+
+def average_checkpoints(paths, weights=None):
+    """(fp32 mean of the checkpoints' weights, weighted by `weights` (default: equally; any positive total, they are
+    normalised), model_config, last checkpoint's state), with one checkpoint in memory at a time: checkpoint j
+    enters the running mean with share weights[j] / (weights[0] + ... + weights[j]) (see _fold)."""
+    weights = [1.0] * len(paths) if weights is None else weights
+    if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"{len(paths)} checkpoints need as many weights >= 0 with a positive sum, got {weights}")
     mean = names = aliases = model_config = state = None
-    for count, path in enumerate(paths):
+    total = 0.0
+    for path, weight in zip(paths, weights):
         state = checkpoint.load(path)
         if model_config is None:
             model_config = state["model_config"]
@@ -246,17 +277,31 @@ def average_checkpoints(paths):
         elif state["model_config"] != model_config:
             raise checkpoint.CheckpointError(f"{path} holds another model ({state['model_config']}) than "
                                              f"{paths[0]} ({model_config})")
-        _fold(mean, [state["model"][n] for n in names], count)
+        if weight > 0:  # a zero weight (c_0 of a cooldown that starts at 1 when checkpoints are 1 step apart) adds nothing
+            total += weight
+            _fold(mean, [state["model"][n] for n in names], weight / total)
     return _as_state(names, aliases, mean), model_config, state
 
 
+def check_merge(merge):
+    """--merge must be 'uniform' or a cooldown shape of schedules.py; ConfigError otherwise."""
+    if merge != "uniform":
+        try:
+            parse_cooldown_shape(merge)
+        except ScheduleError as e:
+            raise ConfigError(f"--merge={merge}: neither 'uniform' nor a cooldown shape ({e})") from None
+
+
 def main(argv):
+    """Average or merge, evaluate, print, and with --out save. Returns dict(average, last: val losses, steps,
+    coefficients: normalised weights, eval_tokens)."""
     from data import Dataset
     from evaluation import autocast_for, evaluate
     from model import GPT, GPTConfig
     from parallel import setup_device
 
     cfg = parse_args(argv, OFFLINE_DEFAULTS, OFFLINE_TYPES)
+    check_merge(cfg["merge"])
     run = Path(cfg["run"])
     if not (run / "config.json").is_file():
         raise ConfigError(f"no run in '{cfg['run']}' (no config.json): give --run=<a train.py out_dir>")
@@ -274,7 +319,9 @@ def main(argv):
         raise ConfigError(f"no checkpoint of {run} lies in steps [{cfg['start_step']}, {end}]; it has "
                           f"{', '.join(str(s) for s, _ in found) or 'none'}")
     steps = [s for s, _ in chosen]
-    average, model_config, last = average_checkpoints([p for _, p in chosen])
+    weights = merge_weights(steps, cfg["merge"])
+    coefficients = [w / sum(weights) for w in weights]
+    average, model_config, last = average_checkpoints([p for _, p in chosen], weights)
 
     # evaluate as train.py does: its validation windows, batch size and autocast dtype
     device = setup_device(cfg["device"], 0)
@@ -289,14 +336,17 @@ def main(argv):
         model.load_state_dict(weights)
         losses[name] = evaluate(model, val_x, val_y, batch, autocast, rank=0, world_size=1)
 
+    what = "average" if cfg["merge"] == "uniform" else f"{cfg['merge']} merge"
     print(f"averaged {len(steps)} checkpoints of {run}: steps {', '.join(map(str, steps))}")
-    print(f"val loss {losses['average']:.4f} of the average of steps {steps[0]}-{steps[-1]}, "
+    print(f"coefficients ({cfg['merge']}): " + ", ".join(f"{s}: {c:.4f}" for s, c in zip(steps, coefficients)))
+    print(f"val loss {losses['average']:.4f} of the {what} of steps {steps[0]}-{steps[-1]}, "
           f"{losses['last']:.4f} of the last checkpoint (step {steps[-1]}); {eval_tokens} tokens")
     if cfg["out"]:
         save_weights(cfg["out"], average, model_config, steps[-1],
-                     dict(kind="checkpoints", run=str(run), steps=steps, val_loss=losses["average"]))
+                     dict(kind="checkpoints", run=str(run), steps=steps, merge=cfg["merge"], coefficients=coefficients,
+                          val_loss=losses["average"]))
         print(f"saved the averaged weights to {cfg['out']}")
-    return losses
+    return dict(losses, steps=steps, coefficients=coefficients, eval_tokens=eval_tokens)
 
 
 if __name__ == "__main__":

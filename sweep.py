@@ -57,7 +57,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -205,6 +205,22 @@ def c7_schedulefree(s):
     return runs + [Run(f"wsd_{mid}", wsd(mid, s.lr_constant, s.cooldown_shape, model=s.model))]
 
 
+def c9_merge(s):
+    """Checkpoint merging instead of a cooldown (WSM, arXiv 2507.17634): a constant trunk with SWA that keeps its
+    checkpoints every third of the shortest cooldown over the window of each 20 % cooldown, merged afterwards by
+    merge_checkpoints, and the real linear and 1-sqrt cooldowns from the windows' starts."""
+    runs = trunk_and_branches("constant_swa", dict(model=s.model, lr=s.lr_constant), s.lengths, [0.2],
+                              ["linear", "1-sqrt"], trunk_extra=dict(swa=True), trunk_steps=s.lengths[-1])
+    every = max(1, round(runs[1].overrides["cooldown_steps"] / 3))  # cpu: 20 steps, 4-13 checkpoints per window
+    keep = sorted({step for start, end in merge_windows(runs) for step in (*range(start, end, every), end)})
+    return [replace(runs[0], overrides=dict(runs[0].overrides, keep_ckpt_steps=keep)), *runs[1:]]
+
+
+def merge_windows(runs):
+    """[(first step, last step)] of the branches' cooldowns: the trunk's checkpoints a merge replaces them with."""
+    return sorted({(run.branch_step, run.overrides["max_steps"]) for run in runs if run.trunk})
+
+
 def c8_scaling(s):
     runs = []
     for model, lengths, lr_cosine, lr_constant in s.sizes:
@@ -215,7 +231,7 @@ def c8_scaling(s):
 
 
 SUITES = {f.__name__: f for f in (c1_cosine_lengths, c2_c3_lr_sweep, c4_cooldown_shapes, c5_cooldown_lengths,
-                                  c6_swa, c7_schedulefree, c8_scaling)}
+                                  c6_swa, c7_schedulefree, c8_scaling, c9_merge)}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def test_wrap_puts_ddp_inside_compile_and_evaluates_without_ddp(tmp_path):
         assert isinstance(wrapped.train._orig_mod, torch.nn.parallel.DistributedDataParallel)
         assert wrapped.train._orig_mod is wrapped.ddp and wrapped.ddp.module is model
         assert wrapped.eval._orig_mod is model  # compiled on its own, no DDP in its forward
-        assert not wrapped.ddp.broadcast_buffers and wrapped.ddp.gradient_as_bucket_view
+        assert not wrapped.ddp.forward_sync_buffers and wrapped.ddp.gradient_as_bucket_view
         with wrapped.gradient_sync(last_micro_step=False):
             assert not wrapped.ddp.require_backward_grad_sync
         with wrapped.gradient_sync(last_micro_step=True):
