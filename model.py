@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint
 import torch.nn.functional as F
 
 
@@ -35,12 +36,23 @@ class GPTConfig:
     ffw_size: int = 2048  # SwiGLU hidden size
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
+    n_kv_head: int = None  # key/value heads (grouped-query attention); None: n_head, plain multi-head attention
+    tie_embeddings: bool = True  # the output head is the input embedding
 
     def __post_init__(self):
+        if self.n_kv_head is None:
+            self.n_kv_head = self.n_head
         if self.n_embd % self.n_head != 0:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
         if (self.n_embd // self.n_head) % 2 != 0:
             raise ValueError(f"head dim {self.n_embd // self.n_head} must be even for rotary embeddings")
+        if self.n_kv_head < 1 or self.n_head % self.n_kv_head != 0:
+            raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.n_kv_head}")
+
+    @property
+    def kv_dim(self):
+        """Width of the keys (and of the values): n_kv_head heads of n_embd / n_head."""
+        return self.n_kv_head * (self.n_embd // self.n_head)
 
 
 # The paper's model table (all heads of dim 64). The names count all parameters with the GPT-2
@@ -64,6 +76,12 @@ PRESETS = {
     'cpu_500k': dict(n_layer=4, n_head=3, n_embd=96, ffw_size=288),  # 0.51M parameters
     'cpu_tiny': dict(n_layer=5, n_head=4, n_embd=128, ffw_size=320),  # 0.98M parameters
     'cpu_10m': dict(n_layer=8, n_head=5, n_embd=320, ffw_size=896),  # 10.3M parameters
+    # The paper's billion-parameter section (100B FineWeb tokens for 1B, 8B on downstream tasks) does not tabulate
+    # its shapes: '1b' is Llama-3.2-1B's shape (tied head) and '8b' Llama-3-8B's (untied head), both with grouped-
+    # query attention (8 key/value heads) and rope theta 500000. With GPT-2's vocabulary: 1.08B and 7.39B parameters.
+    '1b': dict(n_layer=16, n_head=32, n_kv_head=8, n_embd=2048, ffw_size=8192, rope_theta=500000.0),
+    '8b': dict(n_layer=32, n_head=32, n_kv_head=8, n_embd=4096, ffw_size=14336, rope_theta=500000.0,
+               tie_embeddings=False),
 }
 
 
@@ -92,7 +110,9 @@ def apply_rotary(x, cos, sin):
 
 
 def causal_attention(q, k, v, query_block=64):
-    """softmax(q k^T / sqrt(head_dim) + causal mask) v for (B, n_head, T, head_dim) inputs.
+    """softmax(q k^T / sqrt(head_dim) + causal mask) v for q (B, n_head, T, head_dim) and k, v (B, n_kv_head, T,
+    head_dim): with grouped-query attention (n_kv_head < n_head) query head h reads key/value head
+    h // (n_head / n_kv_head), as in Llama.
 
     Everywhere but bf16 on a CPU this is SDPA's fused kernel (flash attention on GPUs). PyTorch's CPU
     flash kernel computes in fp32 whatever the input dtype, so in bf16 the plain formula is faster
@@ -103,8 +123,12 @@ def causal_attention(q, k, v, query_block=64):
     computed (~40 % of the scores at T=256) and a block's scores stay in cache. Under autograd the
     backward of the many small ops costs more than this saves, so training takes one block.
     """
+    groups = q.shape[1] // k.shape[1]
     if q.device.type != "cpu" or q.dtype != torch.bfloat16:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        # enable_gqa reads each key/value head for its group of query heads without copying them
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, **({"enable_gqa": True} if groups > 1 else {}))
+    if groups > 1:
+        k, v = (t.repeat_interleave(groups, dim=1) for t in (k, v))
     B, H, T, D = q.shape
     q, k, v = (t.reshape(B * H, T, D) for t in (q, k, v))
     mask = torch.full((T, T), float("-inf"), dtype=q.dtype, device=q.device).triu(1)
@@ -120,16 +144,20 @@ def causal_attention(q, k, v, query_block=64):
 class CausalSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.n_head = config.n_head
-        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=False)
+        self.n_head, self.n_kv_head, self.kv_dim = config.n_head, config.n_kv_head, config.kv_dim
+        self.qkv = nn.Linear(config.n_embd, config.n_embd + 2 * config.kv_dim, bias=False)  # q, then k, then v
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=False)  # residual output
 
     def forward(self, x, cos, sin):
         B, T, C = x.shape
-        # (B, T, 3C) -> three contiguous (B, n_head, T, head_dim) in one copy: on a CPU the rotary's
-        # element-wise ops run ~3x faster on contiguous q and k than on strided views of qkv.
-        qkv = self.qkv(x).view(B, T, 3, self.n_head, C // self.n_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).contiguous().unbind(0)
+        qkv = self.qkv(x)
+        if self.n_kv_head == self.n_head:
+            # (B, T, 3C) -> three contiguous (B, n_head, T, head_dim) in one copy: on a CPU the rotary's
+            # element-wise ops run ~3x faster on contiguous q and k than on strided views of qkv.
+            q, k, v = qkv.view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4).contiguous().unbind(0)
+        else:  # grouped-query attention: k and v have fewer heads than q, one contiguous copy each
+            q, k, v = (t.view(B, T, -1, C // self.n_head).transpose(1, 2).contiguous()
+                       for t in qkv.split([C, self.kv_dim, self.kv_dim], dim=-1))
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         y = causal_attention(q, k, v)
         return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
@@ -163,6 +191,7 @@ class GPT(nn.Module):
     # Parameters written into the residual stream; their init shrinks with depth (GPT-2 style)
     # so the residual stream's variance does not grow with the number of layers.
     RESIDUAL_PROJECTIONS = ('attn.proj.weight', 'mlp.w2.weight')
+    activation_checkpointing = False  # train.py's activation_checkpointing (parallel.wrap sets it)
 
     def __init__(self, config):
         super().__init__()
@@ -171,7 +200,8 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.final_norm = nn.RMSNorm(config.n_embd, eps=config.norm_eps)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.lm_head.weight = self.tok_emb.weight  # tied: one tensor, counted once
+        if config.tie_embeddings:
+            self.lm_head.weight = self.tok_emb.weight  # tied: one tensor, counted once
         cos, sin = rotary_tables(config)
         self.register_buffer('rope_cos', cos, persistent=False)
         self.register_buffer('rope_sin', sin, persistent=False)
@@ -187,12 +217,16 @@ class GPT(nn.Module):
             # norm gains keep their init of ones
 
     def num_params(self, non_embedding=False):
-        """All parameters, the tied embedding/head counted once; optionally without the embedding."""
+        """All parameters, the tied embedding/head counted once; optionally without the embedding (and without
+        an untied output head, which is a second embedding matrix)."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.tok_emb.weight.numel() if non_embedding else n
+        if non_embedding:
+            n -= self.tok_emb.weight.numel() * (1 if self.config.tie_embeddings else 2)
+        return n
 
     def param_groups(self, weight_decay):
-        """Optimizer groups: decay the 2-D matrices except the embedding; not the embedding or norms."""
+        """Optimizer groups: decay the 2-D matrices except the embedding (an untied output head is decayed like
+        any other matrix); not the embedding or norms."""
         decay, no_decay = [], []
         for p in self.parameters():  # parameters() yields the tied tensor once
             (decay if p.dim() >= 2 and p is not self.tok_emb.weight else no_decay).append(p)
@@ -207,7 +241,11 @@ class GPT(nn.Module):
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         x = self.tok_emb(idx)
         for block in self.blocks:
-            x = block(x, cos, sin)
+            if self.activation_checkpointing and torch.is_grad_enabled():
+                # keep only the block's input and recompute the rest in backward: memory traded for compute
+                x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, use_reentrant=False)
+            else:
+                x = block(x, cos, sin)
         logits = self.lm_head(self.final_norm(x))
         loss = None
         if targets is not None:
@@ -244,15 +282,15 @@ def flops_per_token(config, seq_len):
       head matmul (2 * n_embd * vocab per token forward, tied weights or not) and attention's
       sequence-length-dependent terms.
     chinchilla: Hoffmann et al. appendix F, per sequence of length s, forward:
-      embedding 2 s V d; per layer: qkv 2*3 s d d, QK^T 2 s^2 d, softmax 3 h s^2 (h = heads),
+      embedding 2 s V d; per layer: qkv 2 s d (d + 2 kv) (kv = n_kv_head * head_dim, = d without
+      grouped-query attention: their 2*3 s d d), QK^T 2 s^2 d, softmax 3 h s^2 (h = heads),
       softmax @ V 2 s^2 d, output projection 2 s d d; SwiGLU 2 s 3 d ffw; logits 2 s d V.
-      (Their key/value size times heads equals d here.) Counted dense: no discount for the causal
-      mask. Divided by s for per token.
+      Counted dense: no discount for the causal mask. Divided by s for per token.
     """
-    V, d, L, h, f, s = (config.vocab_size, config.n_embd, config.n_layer, config.n_head,
-                        config.ffw_size, seq_len)
-    non_embedding_params = L * (4 * d * d + 3 * d * f + 2 * d) + d
-    attention = 2 * 3 * s * d * d + 2 * s * s * d + 3 * h * s * s + 2 * s * s * d + 2 * s * d * d
+    V, d, L, h, f, s, kv = (config.vocab_size, config.n_embd, config.n_layer, config.n_head,
+                            config.ffw_size, seq_len, config.kv_dim)
+    non_embedding_params = L * (2 * d * d + 2 * d * kv + 3 * d * f + 2 * d) + d
+    attention = 2 * s * d * (d + 2 * kv) + 2 * s * s * d + 3 * h * s * s + 2 * s * s * d + 2 * s * d * d
     mlp = 2 * s * 3 * d * f
     forward = 2 * s * V * d + L * (attention + mlp) + 2 * s * d * V
     return dict(six_n=6 * non_embedding_params, chinchilla=3 * forward // s)  # every term has a factor s

@@ -1,13 +1,15 @@
 """
 Several processes (torchrun, or any launcher that sets RANK, LOCAL_RANK, WORLD_SIZE and MASTER_ADDR/PORT): the
-process group, this process's device, DDP and torch.compile in the order PyTorch recommends, and the few
-collectives the training loop needs, each with a bounded wait. train.py's loop calls these and nothing of
+process group, this process's device, DDP or FSDP2 and torch.compile in the order PyTorch recommends, the state
+of a sharded model gathered for checkpoints and cut back into shards on loading, and the few collectives the
+training loop needs, each with a bounded wait. train.py's loop calls these and nothing of
 torch.distributed itself, as torchtitan keeps its parallelisms apart from its loop.
 
     procs = Processes.from_env()
     device = setup_device("auto", procs.local_rank)
     owned = init(procs, device, timeout_s=600)          # False when not distributed, or a caller already did it
     wrapped = wrap(model, procs, device, compile=True)  # wrapped.train for steps, wrapped.eval for evaluation
+    wrapped = wrap(model, procs, device, True, "fsdp", torch.bfloat16, activation_checkpointing=True)
     stop = StopAgreement(procs)                         # each step: stop.step(got_signal) -> stop now?
     shutdown(owned)
 """
@@ -15,12 +17,15 @@ torch.distributed itself, as torchtitan keeps its parallelisms apart from its lo
 import datetime
 import inspect
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import DTensor, distribute_tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils._pytree import tree_map
 
 from config import ConfigError
 
@@ -96,11 +101,14 @@ NO_BUFFER_SYNC = ({"forward_sync_buffers": False} if "forward_sync_buffers" in i
 @dataclass
 class Wrapped:
     train: torch.nn.Module  # runs the training forward and backward (DDP, compiled)
-    eval: torch.nn.Module  # the model without DDP: its forward runs no collective (see wrap)
+    eval: torch.nn.Module  # without DDP its forward runs no collective; with FSDP it all-gathers (see wrap)
     ddp: DDP = None
+    sharded: bool = False  # FSDP: every process must run every forward, evaluations too
 
     def gradient_sync(self, last_micro_step):
         """Average gradients across processes on the last micro-step of an optimizer step only."""
+        if self.sharded:
+            return _fsdp_gradient_sync(self.train, last_micro_step)
         return self.ddp.no_sync() if self.ddp is not None and not last_micro_step else nullcontext()
 
     def release(self):
@@ -108,8 +116,29 @@ class Wrapped:
         self.train = self.eval = self.ddp = None
 
 
-def wrap(model, procs, device, compile):
-    """DDP first, then torch.compile, as PyTorch recommends: compiling the DDP module lets Dynamo's DDPOptimizer
+@contextmanager
+def _fsdp_gradient_sync(model, enabled):
+    model.set_requires_gradient_sync(enabled)  # reduce-scatter the gradients only on the last micro-step
+    yield
+
+
+def shard(model, compile, dtype):
+    """FSDP2: each block, then the root (embedding, final norm, head), sharded over the processes with
+    fully_shard. Parameters stay fp32 shards (the master weights); each block is all-gathered in `dtype` for its
+    forward and backward, and gradients are reduce-scattered in fp32. Each block is compiled before it is
+    sharded, as PyTorch recommends for FSDP2: the all-gathers and reduce-scatters stay outside the compiled
+    graphs, where FSDP overlaps them with the neighbouring blocks' compute."""
+    policy = MixedPrecisionPolicy(param_dtype=None if dtype == torch.float32 else dtype, reduce_dtype=torch.float32)
+    for block in model.blocks:
+        if compile:
+            block.compile()
+        fully_shard(block, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    return Wrapped(model, model, sharded=True)
+
+
+def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, activation_checkpointing=False):
+    """parallelism='fsdp' under torchrun: shard (above). Otherwise DDP first, then torch.compile, as PyTorch recommends: compiling the DDP module lets Dynamo's DDPOptimizer
     split the graph at DDP's gradient buckets, so each bucket's all-reduce overlaps the backward of the layers
     before it. Compiled first and wrapped after, the backward is one opaque function and every all-reduce waits
     for its end.
@@ -120,6 +149,9 @@ def wrap(model, procs, device, compile):
     process, so DDP broadcasts no buffers at all. gradient_as_bucket_view: the gradients live in DDP's buckets,
     not in a second copy.
     """
+    model.activation_checkpointing = activation_checkpointing
+    if procs.distributed and parallelism == "fsdp":
+        return shard(model, compile, dtype)
     train_model = model
     ddp = None
     if procs.distributed:
@@ -131,6 +163,60 @@ def wrap(model, procs, device, compile):
         # one process: the same compiled module serves both (it compiles a no-grad graph for evaluation)
         eval_model = torch.compile(model) if ddp is not None else train_model
     return Wrapped(train_model, eval_model, ddp)
+
+
+def gathered(state):
+    """`state` (nested dicts and lists) with every FSDP shard (DTensor) replaced by its full tensor on the CPU;
+    other values as they are. Every process must call it: each full tensor is an all-gather. Tensors that share
+    storage (the tied embedding and head) stay one tensor."""
+    full = {}
+
+    def gather_one(value):
+        if not isinstance(value, DTensor):
+            return value
+        key = (value.to_local().data_ptr(), tuple(value.shape))
+        if key not in full:
+            full[key] = value.full_tensor().cpu()
+        return full[key]
+    return tree_map(gather_one, state)
+
+
+def shard_like(state, live):
+    """`state` (nested dicts) with each tensor stored under a name of `live` (a model's state_dict) cut into the
+    shard that this process holds of live[name], when FSDP shards it; every process holds the whole checkpoint, so
+    each keeps its own part and nothing is sent."""
+    if isinstance(state, dict):
+        return {k: _shard_as(v, live[k]) if k in live and torch.is_tensor(v) else shard_like(v, live)
+                for k, v in state.items()}
+    return state
+
+
+def _shard_as(full, like):
+    if not isinstance(like, DTensor):
+        return full
+    return distribute_tensor(full.to(like.to_local().device), like.device_mesh, like.placements, src_data_rank=None)
+
+
+def shard_optimizer_state(saved, optimizer):
+    """An optimizer state_dict of full tensors (as gathered() saves it) cut into this process's shards: each
+    per-parameter tensor like its parameter (parameter i is the i-th of the optimizer's groups, in order)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if not any(isinstance(p, DTensor) for p in params):
+        return saved
+    state = {index: {k: _shard_as(v, params[index]) if torch.is_tensor(v) and v.shape == params[index].shape else v
+                     for k, v in per_param.items()}
+             for index, per_param in saved["state"].items()}
+    return dict(saved, state=state)
+
+
+def all_finite(tensors):
+    """Whether every value of `tensors` is finite, on every process (each checks its own FSDP shards)."""
+    local = all(torch.isfinite(t.to_local() if isinstance(t, DTensor) else t).all() for t in tensors)
+    if not dist.is_initialized():
+        return bool(local)
+    flag = torch.tensor([float(local)])
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)  # a CPU tensor: the gloo side of the group
+    return flag.item() > 0
 
 
 def sum_over_processes(tensor):

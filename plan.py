@@ -59,7 +59,8 @@ def num_params(config):
 def matmul_weights(config):
     """Elements of the weights that go through a matmul (all but the norm gains): those autocast copies."""
     d, f = config.n_embd, config.ffw_size
-    return config.n_layer * (4 * d * d + 3 * d * f) + config.vocab_size * d
+    # the embedding lookup casts nothing: the vocabulary matrix is cast once, for the output head, tied or not
+    return config.n_layer * (2 * d * d + 2 * d * config.kv_dim + 3 * d * f) + config.vocab_size * d
 
 
 def rms_norm_bytes(tokens, d, linear_inputs, low):
@@ -78,11 +79,21 @@ def rms_norm_bytes(tokens, d, linear_inputs, low):
 
 def attention_bytes(config, micro_batch, seq_len, low, attention):
     """What attention saves, from the permuted q, k, v to the input of the output projection."""
-    tokens, d, H = micro_batch * seq_len, config.n_embd, config.n_head
+    tokens, d, H, kv = micro_batch * seq_len, config.n_embd, config.n_head, config.kv_dim
     head_dim = d // H
-    # q, k, v are views of one contiguous (3, B, H, T, head_dim) copy of the qkv output; rotary makes new q
-    # and k, but v keeps the whole copy alive. Saved: that copy (via v) and the rotated q and k.
-    qkv = 3 * tokens * d * low + 2 * tokens * d * low
+    if kv == d:
+        # q, k, v are views of one contiguous (3, B, H, T, head_dim) copy of the qkv output; rotary makes new q
+        # and k, but v keeps the whole copy alive. Saved: that copy (via v) and the rotated q and k.
+        qkv = 3 * tokens * d * low + 2 * tokens * d * low
+    elif attention == "flash":
+        # grouped-query: one copy each of q (d wide), k and v (kv wide). Rotary saves the q and k copies; SDPA
+        # (enable_gqa) saves the rotated q and k and the v copy, none of them repeated.
+        qkv = (2 * tokens * d + 3 * tokens * kv) * low
+    else:
+        # grouped-query on the plain formula: rotary saves the q and k copies; k and v are repeated to n_head
+        # heads for baddbmm and the matmul, which save those repeats (d wide) and the rotated q; the rotated k
+        # and the v copy are read by repeat_interleave only, which saves nothing.
+        qkv = (4 * tokens * d + tokens * kv) * low
     # Under autocast, apply_rotary casts the fp32 cos/sin tables for q and for k, and the products save them
     # (4 tables of T x head_dim/2). In fp32 they are the model's own buffers: nothing extra.
     rotary = 4 * seq_len * (head_dim // 2) * low if low != FP32_BYTES else 0
@@ -99,11 +110,14 @@ def attention_bytes(config, micro_batch, seq_len, low, attention):
     return qkv + rotary + core + projection_input
 
 
-def activation_bytes(config, micro_batch, seq_len, dtype, attention):
+def activation_bytes(config, micro_batch, seq_len, dtype, attention, checkpointing=False, weight_copies=True):
     """Bytes one forward with targets saves for backward, counted once per storage; parameters cost nothing.
 
     Under autocast (bf16/fp16: weights stay fp32, as in train.py) the low-precision weight copies every matmul
-    saves are included (~2 bytes per parameter); in fp32 the saved weights are the parameters themselves.
+    saves are included (~2 bytes per parameter) unless weight_copies=False (FSDP: its all-gathered bf16 weights
+    are counted by memory_estimate); in fp32 the saved weights are the parameters themselves. With activation
+    checkpointing each block keeps only its fp32 input, and one block's activations exist again while its
+    backward recomputes them.
     """
     low = activation_dtype_bytes(dtype)
     tokens, d, f, V = micro_batch * seq_len, config.n_embd, config.ffw_size, config.vocab_size
@@ -113,13 +127,14 @@ def activation_bytes(config, micro_batch, seq_len, dtype, attention):
                  # SwiGLU: silu saves w1's output, the product saves silu's output and w3's output, and w2
                  # saves the product: four (tokens, ffw) tensors.
                  + 4 * tokens * f * low)
-    weight_copies = matmul_weights(config) * low if low != FP32_BYTES else 0  # autocast's, saved by each mm
+    copies = matmul_weights(config) * low if low != FP32_BYTES and weight_copies else 0  # autocast's, saved by mms
     embedding = tokens * INDEX_BYTES  # the lookup saves the token ids
     head = rms_norm_bytes(tokens, d, 1, low)  # final_norm, its output read by lm_head
     # cross_entropy = log_softmax + nll_loss: log_softmax saves its fp32 output (tokens x vocab, the largest
     # single term at the GPT-2 vocabulary); nll_loss saves it again, the targets and a scalar total weight.
     loss = tokens * V * FP32_BYTES + tokens * INDEX_BYTES + FP32_BYTES
-    return config.n_layer * per_layer + weight_copies + embedding + head + loss
+    blocks = config.n_layer * tokens * d * FP32_BYTES + per_layer if checkpointing else config.n_layer * per_layer
+    return blocks + copies + embedding + head + loss
 
 
 def logits_workspace_bytes(config, micro_batch, seq_len, dtype):
@@ -146,19 +161,35 @@ def optimizer_bytes_per_param(optimizer):
     return 2 * FP32_BYTES
 
 
-def memory_estimate(config, micro_batch, seq_len, dtype, device_type, optimizer="adamw", swa=False, ema=False):
-    """{part: bytes} on one device for one training micro-step, with 'total' their sum."""
+def fsdp_unsharded_bytes(config, dtype):
+    """What FSDP2 holds whole at once, an estimate: two blocks' weights all-gathered in the compute dtype (the
+    one computing and the one prefetched), the root's (embedding, head, final norm: kept whole from forward to
+    backward), and one block's fp32 gradients before their reduce-scatter."""
+    d, f = config.n_embd, config.ffw_size
+    block = 2 * d * d + 2 * d * config.kv_dim + 3 * d * f + 2 * d
+    root = config.vocab_size * d * (1 if config.tie_embeddings else 2) + d
+    return (2 * block + root) * activation_dtype_bytes(dtype) + block * FP32_BYTES
+
+
+def memory_estimate(config, micro_batch, seq_len, dtype, device_type, optimizer="adamw", swa=False, ema=False,
+                    world_size=1, parallelism="ddp", activation_checkpointing=False):
+    """{part: bytes} on one device for one training micro-step, with 'total' their sum. Under DDP every process
+    holds everything; under FSDP (parallelism='fsdp', world_size processes) weights, gradients, optimizer state
+    and averages are sharded, and `fsdp_buffers` is what is all-gathered whole at a time."""
     n = num_params(config)
+    shards = world_size if parallelism == "fsdp" else 1
     parts = dict(
-        weights=n * FP32_BYTES,
+        weights=n * FP32_BYTES / shards,
         # DDP with gradient_as_bucket_view=True: the .grad tensors are views of its all-reduce buckets, so the
         # buckets are the gradients, not a second fp32 copy of them.
-        gradients=n * FP32_BYTES,
-        optimizer=n * optimizer_bytes_per_param(optimizer),
+        gradients=n * FP32_BYTES / shards,
+        optimizer=n * optimizer_bytes_per_param(optimizer) / shards,
         # swa.py: SWA keeps the running window and the latest completed one, EMA one average, all in fp32.
-        averages=n * FP32_BYTES * (2 * bool(swa) + bool(ema)),
-        activations=activation_bytes(config, micro_batch, seq_len, dtype, attention_kind(device_type, dtype)),
+        averages=n * FP32_BYTES * (2 * bool(swa) + bool(ema)) / shards,
+        activations=activation_bytes(config, micro_batch, seq_len, dtype, attention_kind(device_type, dtype),
+                                     activation_checkpointing, weight_copies=shards == 1),
         logits_workspace=logits_workspace_bytes(config, micro_batch, seq_len, dtype),
+        fsdp_buffers=fsdp_unsharded_bytes(config, dtype) if shards > 1 else 0,
     )
     parts["total"] = sum(parts.values())
     return parts
@@ -218,18 +249,22 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
     n = num_params(config=mconf)
     flops = flops_per_token(mconf, cfg["seq_len"])
     tokens = cfg["max_steps"] * cfg["batch_size"] * cfg["seq_len"]
-    parts = memory_estimate(mconf, micro_batch, cfg["seq_len"], dtype, device_type, cfg["optimizer"], cfg["swa"],
-                            cfg["ema"])
+    sharding = dict(optimizer=cfg["optimizer"], swa=cfg["swa"], ema=cfg["ema"], world_size=world_size,
+                    parallelism=cfg["parallelism"], activation_checkpointing=cfg["activation_checkpointing"])
+    parts = memory_estimate(mconf, micro_batch, cfg["seq_len"], dtype, device_type, **sharding)
     budget_gb = (memory_gb or GPU_GB_IF_UNKNOWN) - HEADROOM_GB
     fits = fitting_micro_batch(mconf, cfg["seq_len"], dtype, device_type, cfg["batch_size"] // world_size,
-                               budget_gb * 1e9, optimizer=cfg["optimizer"], swa=cfg["swa"], ema=cfg["ema"])
+                               budget_gb * 1e9, **sharding)
     source = "WORLD_SIZE" if "WORLD_SIZE" in os.environ else "one process; torchrun sets WORLD_SIZE"
     lines = [
         f"dry run of {cfg['out_dir']}: nothing is built or trained",
-        f"processes: {world_size} ({source}), device {name}, {cfg['dtype']}" + (", compiled" if cfg["compile"] else ""),
+        f"processes: {world_size} ({source}), device {name}, {cfg['dtype']}" + (", compiled" if cfg["compile"] else "")
+        + (f", {cfg['parallelism']}" if world_size > 1 else "")
+        + (", activation checkpointing" if cfg["activation_checkpointing"] else ""),
         f"micro-batch: {micro_batch} sequences x grad_accum {grad_accum} per process "
         f"(batch {cfg['batch_size']} x {cfg['seq_len']} tokens = {cfg['batch_size'] * cfg['seq_len']:,} tokens per step)",
-        f"parameters: {count(n)} ({count(n - mconf.vocab_size * mconf.n_embd)} without the embedding)",
+        f"parameters: {count(n)} ({count(n - mconf.vocab_size * mconf.n_embd * (1 if mconf.tie_embeddings else 2))} "
+        f"without the embedding{'' if mconf.tie_embeddings else ' and the untied head'})",
         f"FLOPs per token: {flops['chinchilla'] / 1e6:.1f}M (Chinchilla count), {flops['six_n'] / 1e6:.1f}M (6N), "
         f"forward and backward",
         f"tokens: {count(tokens)} in {cfg['max_steps']:,} steps, " + (
@@ -238,7 +273,8 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
         f"memory: ~{gb(parts['total'])} per device (weights {gb(parts['weights'])}, gradients {gb(parts['gradients'])}, "
         f"optimizer {gb(parts['optimizer'])}, activations {gb(parts['activations'])}); the total also holds "
         f"{gb(parts['logits_workspace'])} of the loss's transient fp32 logits"
-        + (f" and {gb(parts['averages'])} of weight averages" if parts["averages"] else ""),
+        + (f", {gb(parts['averages'])} of weight averages" if parts["averages"] else "")
+        + (f", {gb(parts['fsdp_buffers'])} of weights FSDP gathers whole" if parts["fsdp_buffers"] else ""),
         f"  largest micro_batch_size within {budget_gb:.0f} GB ({memory_gb or GPU_GB_IF_UNKNOWN:.0f} GB less "
         f"{HEADROOM_GB} GB headroom): {fits or 'none, not even 1'}"
         + ("" if memory_gb else f" (device memory unknown here: {GPU_GB_IF_UNKNOWN} GB assumed)"),

@@ -45,8 +45,10 @@ DEFAULTS = dict(
     dry_run=False,  # print the plan (processes, micro-batches, memory, time) and train nothing
     seed=1337, device="auto", dtype="bfloat16", compile=False,
     dist_timeout_s=600,  # under torchrun, a collective that waits longer fails (a process died or hangs)
+    parallelism="ddp",  # under torchrun: 'ddp' (a full replica per process) or 'fsdp' (FSDP2: sharded)
+    activation_checkpointing=False,  # recompute each block in backward instead of keeping its activations
     # model: a preset from model.PRESETS; the shape keys, when set, override the preset's values
-    model="cpu_tiny", n_layer=None, n_head=None, n_embd=None, ffw_size=None,
+    model="cpu_tiny", n_layer=None, n_head=None, n_embd=None, ffw_size=None, n_kv_head=None, tie_embeddings=None,
     # batch: batch_size sequences per optimizer step in total, whatever the number of processes;
     # micro_batch_size: at most this many sequences per forward of one process (None: its share in one forward)
     batch_size=32, seq_len=256, micro_batch_size=None,
@@ -61,9 +63,10 @@ DEFAULTS = dict(
     swa=False, swa_interval=5, swa_window=500, ema=False, ema_decay=0.999, ema_interval=1,
     peak_tflops=None,  # device peak for MFU; None: GPU table, or a matmul probe on CPU
 )
-TYPES = {k: (int, type(None)) for k in ("n_layer", "n_head", "n_embd", "ffw_size", "cooldown_steps", "cycle_steps",
-                                        "micro_batch_size")}
-TYPES.update(final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)), dist_timeout_s=(int, float))
+SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "ffw_size", "n_kv_head", "tie_embeddings")
+TYPES = {k: (int, type(None)) for k in (*SHAPE_KEYS, "cooldown_steps", "cycle_steps", "micro_batch_size")}
+TYPES.update(tie_embeddings=(bool, type(None)), final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)),
+             dist_timeout_s=(int, float))
 
 
 # Errors that mean "bad input or a run that cannot go on": one line for the user, no traceback.
@@ -74,7 +77,7 @@ def model_config(cfg, vocab_size):
     if cfg["model"] not in PRESETS:
         raise ConfigError(f"unknown model preset '{cfg['model']}'; choose one of {', '.join(PRESETS)}")
     shape = dict(PRESETS[cfg["model"]])
-    shape.update({k: cfg[k] for k in ("n_layer", "n_head", "n_embd", "ffw_size") if cfg[k] is not None})
+    shape.update({k: cfg[k] for k in SHAPE_KEYS if cfg[k] is not None})
     try:
         return GPTConfig(vocab_size=padded_vocab_size(vocab_size), block_size=cfg["seq_len"], **shape)
     except ValueError as e:  # e.g. a head size that does not divide the width
@@ -104,6 +107,10 @@ def check_config(cfg, world_size):
     micro_batching(cfg, world_size)
     if cfg["dtype"] not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"dtype must be float32, bfloat16 or float16, got '{cfg['dtype']}'")
+    if cfg["parallelism"] not in ("ddp", "fsdp"):
+        raise ConfigError(f"parallelism must be ddp or fsdp, got '{cfg['parallelism']}'")
+    if cfg["parallelism"] == "fsdp" and cfg["dtype"] == "float16":  # its loss scaling would need a sharded scaler
+        raise ConfigError("parallelism=fsdp runs in bfloat16 or float32, not float16")
     if cfg["optimizer"] not in ("adamw", "adamw_schedulefree"):
         raise ConfigError(f"optimizer must be adamw or adamw_schedulefree, got '{cfg['optimizer']}'")
     if cfg["optimizer"] == "adamw_schedulefree" and cfg["schedule"] != "constant":
@@ -130,9 +137,9 @@ def load_optimizer_state(optimizer, saved, device):
     optimizer.load_state_dict(saved)
 
 
-def load_start(cfg, procs, mconf, model, optimizer, scaler, device):
-    """Continue from init_from's checkpoint: weights, optimizer, scaler, RNG. Returns (state, changed settings,
-    the checkpoint's path)."""
+def load_start(cfg, procs, mconf, model):
+    """The weights of init_from's checkpoint, loaded into the (not yet wrapped) model. Returns (state, changed
+    settings, the checkpoint's path); restore_training_state loads the rest once the model is wrapped."""
     path, hint = rundir.starting_checkpoint(cfg, procs)
     state = checkpoint.load(path, hint, required=("model", "optimizer", "scaler", "rng", "step", "config",
                                                   "model_config"))
@@ -142,11 +149,20 @@ def load_start(cfg, procs, mconf, model, optimizer, scaler, device):
     if differ:
         raise checkpoint.CheckpointError(f"the checkpoint's model does not match this run's model: {', '.join(differ)}")
     changed = rundir.check_changes(state["config"], cfg, state["step"], branch=cfg["init_from"] != "resume")
-    model.load_state_dict(state["model"])
-    load_optimizer_state(optimizer, state["optimizer"], device)
+    model.load_state_dict(state["model"])  # FSDP shards these values when it wraps the model
+    return state, changed, path
+
+
+def restore_training_state(state, optimizer, scaler, averages, model, device):
+    """Optimizer, grad scaler, RNG and weight averages from the checkpoint, each full tensor cut to this
+    process's shard when FSDP shards the model (parallel.shard_like)."""
+    load_optimizer_state(optimizer, parallel.shard_optimizer_state(state["optimizer"], optimizer), device)
     scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["rng"])
-    return state, changed, path
+    live = model.state_dict()
+    for key, average in averages.items():  # continued from the checkpoint's averages when it has them
+        if average and state.get(key) is not None:
+            average.load_state_dict(parallel.shard_like(state[key], live))
 
 
 def main(argv):
@@ -202,26 +218,27 @@ def run(cfg, stop_signal):
     val_x, val_y = (t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))
     mconf = model_config(cfg, data.vocab_size)
     model = GPT(mconf).to(device)
-    optimizer = make_optimizer(cfg, model, device)
     schedule_free = cfg["optimizer"] == "adamw_schedulefree"
 
     start_step, origin, state, changed, source = 0, None, {}, {}, None
     if cfg["init_from"] != "scratch":
-        state, changed, source = load_start(cfg, procs, mconf, model, optimizer, scaler, device)
+        state, changed, source = load_start(cfg, procs, mconf, model)
         start_step = state["step"]
         # a branch records its trunk; a resumed run keeps whatever origin it had
         origin = (state.get("origin") if cfg["init_from"] == "resume"
                   else {"checkpoint": str(cfg["init_from"]), "out_dir": state["config"]["out_dir"], "step": start_step})
+    if start_step >= cfg["max_steps"]:
+        raise ConfigError(f"the starting checkpoint is at step {start_step}, not before max_steps={cfg['max_steps']}")
+    # FSDP replaces the parameters with their shards: the optimizer and the averages are made after wrapping
+    wrapped = parallel.wrap(model, procs, device, cfg["compile"], cfg["parallelism"], ptdtype,
+                            cfg["activation_checkpointing"])
+    optimizer = make_optimizer(cfg, model, device)
     # the averages start from the loaded weights, and continue from the checkpoint's when it has them
     swa = SWA(model, cfg["swa_interval"], cfg["swa_window"]) if cfg["swa"] else None
     ema = EMA(model, cfg["ema_decay"], cfg["ema_interval"]) if cfg["ema"] else None
-    for key, average in (("swa", swa), ("ema", ema)):
-        if average and state.get(key) is not None:
-            average.load_state_dict(state[key])
-    if start_step >= cfg["max_steps"]:
-        raise ConfigError(f"the starting checkpoint is at step {start_step}, not before max_steps={cfg['max_steps']}")
+    if state:
+        restore_training_state(state, optimizer, scaler, dict(swa=swa, ema=ema), model, device)
     rundir.prepare_out_dir(cfg, master)
-    wrapped = parallel.wrap(model, procs, device, cfg["compile"])
     stop = parallel.StopAgreement(procs)
 
     out_dir = Path(cfg["out_dir"])
@@ -250,22 +267,26 @@ def run(cfg, stop_signal):
 
     def save_checkpoint(step):
         # a finite loss can still be followed by an update that overflows: never save such weights
-        if not all(torch.isfinite(p).all() for p in model.parameters()):
+        if not parallel.all_finite(model.parameters()):
             non_finite(f"weights after step {step}")
         if schedule_free:
             optimizer.eval()  # store the averaged weights, the ones we evaluate
+        # one file whatever the parallelism: FSDP's shards are gathered into full tensors (every process takes
+        # part), so any process count, DDP or FSDP, and every script that reads checkpoints can use it
+        state = parallel.gathered(dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                                       swa=swa and swa.state_dict(), ema=ema and ema.state_dict(),
+                                       swa_weights=swa and swa.completed(), ema_weights=ema and ema.average()))
         if master:
-            state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scaler=scaler.state_dict(),
-                         step=step, config=cfg, model_config=mconf.__dict__, origin=origin,
-                         rng=torch.get_rng_state(), data=dict(seed=cfg["seed"], next_step=step),
-                         swa=swa and swa.state_dict(), ema=ema and ema.state_dict())
+            swa_weights, ema_weights = state.pop("swa_weights"), state.pop("ema_weights")
+            state.update(scaler=scaler.state_dict(), step=step, config=cfg, model_config=mconf.__dict__, origin=origin,
+                         rng=torch.get_rng_state(), data=dict(seed=cfg["seed"], next_step=step))
             checkpoint.save(state, out_dir, step)
-            if swa and swa.completed() is not None:  # the latest window's average, as its own weight file
+            if swa_weights is not None:  # the latest window's average, as its own weight file
                 index, snapshots = swa.completed_window()
-                save_weights(out_dir / "swa.pt", swa.completed(), mconf.__dict__, (index + 1) * cfg["swa_window"],
+                save_weights(out_dir / "swa.pt", swa_weights, mconf.__dict__, (index + 1) * cfg["swa_window"],
                              dict(kind="swa", interval=cfg["swa_interval"], window=cfg["swa_window"], snapshots=snapshots))
             if ema:
-                save_weights(out_dir / "ema.pt", ema.average(), mconf.__dict__, step,
+                save_weights(out_dir / "ema.pt", ema_weights, mconf.__dict__, step,
                              dict(kind="ema", decay=cfg["ema_decay"], interval=cfg["ema_interval"]))
             checkpoint.prune(out_dir, cfg["keep_last_ckpts"], cfg["keep_ckpt_steps"])
         if schedule_free:
@@ -276,13 +297,15 @@ def run(cfg, stop_signal):
         losses = {}
         if schedule_free:
             optimizer.eval()  # schedule-free evaluates its averaged weights, not the training iterate
-        losses["val_loss"] = evaluate(wrapped.eval, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
+        evaluated = lambda: evaluate(wrapped.eval, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size,
+                                     lockstep=wrapped.sharded)
+        losses["val_loss"] = evaluated()
         if schedule_free:
             optimizer.train()  # the SWA/EMA averages below are of the training iterate, like their updates
         for key, weights in (("val_loss_swa", swa and swa.completed()), ("val_loss_ema", ema and ema.average())):
             if weights is not None:
                 with swapped_weights(model, weights):
-                    losses[key] = evaluate(wrapped.eval, val_x, val_y, cfg["eval_batch_size"], autocast, rank, world_size)
+                    losses[key] = evaluated()
         losses["val_ppl"] = math.exp(losses["val_loss"])
         return losses
 

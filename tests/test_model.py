@@ -227,3 +227,78 @@ def test_cpu_bf16_attention_path_matches_sdpa():
     with_grad.float().sum().backward()
     assert q16.grad is not None and k16.grad.abs().sum() > 0 and v16.grad.abs().sum() > 0
     assert torch.equal(causal_attention(q, k, v), reference)  # float32 takes SDPA itself
+
+
+def test_grouped_query_attention_equals_multi_head_attention_with_shared_keys_and_values():
+    """n_kv_head=2 for 4 query heads: query heads 0,1 read key/value head 0 and heads 2,3 head 1 (Llama's
+    grouping). The same model written as plain multi-head attention, each key/value head's weights repeated
+    for its group, gives the same logits: in fp32 (SDPA with enable_gqa) and in bf16 on the CPU (the plain
+    formula, which repeats k and v itself)."""
+    torch.manual_seed(0)
+    gqa_config = GPTConfig(vocab_size=64, block_size=16, n_layer=2, n_head=4, n_kv_head=2, n_embd=32, ffw_size=64)
+    gqa = GPT(gqa_config)
+    mha = GPT(GPTConfig(vocab_size=64, block_size=16, n_layer=2, n_head=4, n_embd=32, ffw_size=64))
+    state = gqa.state_dict()
+    for i in range(2):
+        q, k, v = state[f"blocks.{i}.attn.qkv.weight"].split([32, 16, 16])  # head dim 8: 2 heads of k, 2 of v
+        repeat = lambda w: w.view(2, 8, 32).repeat_interleave(2, dim=0).reshape(32, 32)
+        state[f"blocks.{i}.attn.qkv.weight"] = torch.cat([q, repeat(k), repeat(v)])
+    mha.load_state_dict(state)
+    assert gqa.blocks[0].attn.qkv.weight.shape == (64, 32)
+    idx = torch.randint(0, 64, (3, 16))
+    torch.testing.assert_close(gqa(idx)[0], mha(idx)[0], atol=1e-5, rtol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(gqa(idx)[0].float(), mha(idx)[0].float(), atol=3e-2, rtol=0)
+    with pytest.raises(ValueError, match="n_head 4 is not a multiple of n_kv_head 3"):
+        GPTConfig(n_head=4, n_embd=32, n_kv_head=3)
+
+
+def test_untied_output_head_is_its_own_decayed_matrix():
+    config = GPTConfig(vocab_size=64, block_size=16, n_layer=1, n_head=2, n_embd=32, ffw_size=64,
+                       tie_embeddings=False)
+    model = GPT(config)
+    assert model.lm_head.weight is not model.tok_emb.weight
+    assert model.num_params() == GPT(GPTConfig(**{**config.__dict__, "tie_embeddings": True})).num_params() + 64 * 32
+    assert model.num_params(non_embedding=True) == model.num_params() - 2 * 64 * 32
+    decay, no_decay = model.param_groups(weight_decay=0.1)
+    assert any(p is model.lm_head.weight for p in decay["params"])
+    assert any(p is model.tok_emb.weight for p in no_decay["params"])
+    assert set(model.state_dict()) >= {"lm_head.weight", "tok_emb.weight"}
+
+
+def test_flops_per_token_with_grouped_query_attention_by_hand():
+    config = GPTConfig(vocab_size=64, block_size=16, n_layer=2, n_head=2, n_kv_head=1, n_embd=32, ffw_size=96)
+    flops = flops_per_token(config, seq_len=16)
+    # per layer: q and output 2*32*32, k and v 2*32*16, SwiGLU 3*32*96, norms 2*32: 2048+1024+9216+64 = 12352
+    assert flops['six_n'] == 6 * (2 * 12352 + 32) == 6 * GPT(config).num_params(non_embedding=True)
+    attention = 2 * 16 * 32 * (32 + 32) + 16384 + 1536 + 16384 + 32768  # qkv 65536 (not 98304), then as MHA
+    forward = 2 * 65536 + 2 * (attention + 2 * 16 * 3 * 32 * 96)
+    assert flops['chinchilla'] == 3 * forward // 16
+
+
+@pytest.mark.parametrize("name, billions", [("1b", 1.076), ("8b", 7.392)])
+def test_billion_parameter_presets(name, billions):
+    model = meta_model(GPTConfig(vocab_size=50304, **PRESETS[name]))
+    assert model.num_params() / 1e9 == pytest.approx(billions, abs=1e-3)
+    assert model.config.n_kv_head == 8 and model.config.rope_theta == 500000.0
+    assert model.config.tie_embeddings == (name == "1b")
+
+
+def test_activation_checkpointing_recomputes_the_same_gradients():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=64, block_size=16, n_layer=3, n_head=2, n_embd=32, ffw_size=64))
+    idx = torch.randint(0, 64, (4, 16))
+    grads = []
+    for checkpointing in (False, True):
+        model.activation_checkpointing = checkpointing
+        model.zero_grad()
+        loss = model(idx, idx)[1]
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
+            model(idx, idx)[1]  # what this forward keeps for backward
+        loss.backward()
+        grads.append(([p.grad.clone() for p in model.parameters()], loss.item(), sum(saved)))
+    (plain, plain_loss, plain_saved), (recomputed, recomputed_loss, recomputed_saved) = grads
+    assert plain_loss == recomputed_loss
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=0) for a, b in zip(plain, recomputed))
+    assert recomputed_saved < plain_saved / 2  # the blocks keep only their inputs

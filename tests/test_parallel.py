@@ -3,6 +3,7 @@ batch, MFU per device, stop signals agreed at every step, a failing or hanging p
 checkpoint, DDP then compile, the device of each process."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -180,3 +181,64 @@ def test_collective_failures_are_told_from_other_errors():
                            "[127.0.0.1]:1234. This is typically")
     assert parallel.collective_failure(RuntimeError("shape mismatch"), procs) is None
     assert parallel.collective_failure(gloo, parallel.Processes()) is None  # one process: not a collective
+
+
+def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa"), rel=1e-4):
+    assert [r["step"] for r in mine] == [r["step"] for r in theirs]
+    for a, b in zip(mine, theirs):
+        for key in keys:
+            if key in b:
+                assert a[key] == pytest.approx(b[key], rel=rel, abs=0), (a["step"], key)
+
+
+def test_fsdp_matches_one_process_resumes_exactly_and_its_checkpoint_serves_one_process(tmp_path, tiny_data):
+    """FSDP2 x2 (micro-batches, SWA) equals one process within 1e-4 over 10 steps; an FSDP run resumed under FSDP
+    repeats its own steps exactly; its checkpoint holds full tensors (the tied head still tied) and one process
+    continues it like the single run."""
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--max_steps=10", "--log_interval=1", "--eval_interval=5",
+              "--dtype=float32", "--schedule=constant", "--swa=True", "--swa_interval=1", "--swa_window=4",
+              "--keep_ckpt_steps=[5]"]
+    single, fsdp = tmp_path / "single", tmp_path / "fsdp"
+    train.main([*common, f"--out_dir={single}"])
+    result = torchrun(2, *common, f"--out_dir={fsdp}", "--parallelism=fsdp", "--micro_batch_size=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    close(metrics(fsdp), metrics(single))
+
+    saved = torch.load(fsdp / "ckpt_0000005.pt", weights_only=True)
+    reference = torch.load(single / "ckpt_0000005.pt", weights_only=True)
+    assert {k: v.shape for k, v in saved["model"].items()} == {k: v.shape for k, v in reference["model"].items()}
+    assert saved["model"]["lm_head.weight"].data_ptr() == saved["model"]["tok_emb.weight"].data_ptr()
+    assert saved["optimizer"]["state"][0]["exp_avg"].shape == reference["optimizer"]["state"][0]["exp_avg"].shape
+
+    for name in ("fsdp_resumed", "one_process"):
+        (tmp_path / name).mkdir()
+        shutil.copy(fsdp / "ckpt_0000005.pt", tmp_path / name)
+    result = torchrun(2, *common, f"--out_dir={tmp_path / 'fsdp_resumed'}", "--parallelism=fsdp",
+                      "--micro_batch_size=2", "--init_from=resume")
+    assert result.returncode == 0, result.stderr[-3000:]
+    later = lambda out: [r for r in metrics(out) if r["step"] > 5]
+    for mine, theirs in zip(later(tmp_path / "fsdp_resumed"), later(fsdp), strict=True):
+        assert {k: mine[k] for k in ("train_loss", "val_loss_swa") if k in mine} == \
+            {k: theirs[k] for k in ("train_loss", "val_loss_swa") if k in theirs}  # exact
+    train.main([*common, f"--out_dir={tmp_path / 'one_process'}", "--init_from=resume"])
+    close(later(tmp_path / "one_process"), later(single))
+
+
+def test_a_one_process_checkpoint_resumes_under_fsdp_with_three_processes_one_evaluating_nothing(tmp_path, tiny_data):
+    """Schedule-free AdamW, checkpointed by one process, continued by FSDP2 on 3 processes whose shards do not
+    split evenly, with activation checkpointing, and 2 validation batches for 3 processes (every process runs the
+    all-gathers of both): the same losses as the one process's own continuation."""
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--max_steps=6", "--log_interval=1", "--eval_interval=3",
+              "--dtype=float32", "--schedule=constant", "--optimizer=adamw_schedulefree", "--batch_size=6",
+              "--eval_tokens=2048", "--eval_batch_size=16", "--keep_ckpt_steps=[3]"]
+    single = tmp_path / "single"
+    train.main([*common, f"--out_dir={single}"])
+    (tmp_path / "fsdp").mkdir()
+    shutil.copy(single / "ckpt_0000003.pt", tmp_path / "fsdp")
+    result = torchrun(3, *common, f"--out_dir={tmp_path / 'fsdp'}", "--parallelism=fsdp", "--init_from=resume",
+                      "--micro_batch_size=1", "--activation_checkpointing=True")
+    assert result.returncode == 0, result.stderr[-3000:]
+    close(metrics(tmp_path / "fsdp"), [r for r in metrics(single) if r["step"] > 3])
+    event = json.loads((tmp_path / "fsdp" / "config.json").read_text())["history"][-1]
+    assert event["world_size"] == 3 and event["changed"] == {
+        "parallelism": ["ddp", "fsdp"], "micro_batch_size": [None, 1], "activation_checkpointing": [False, True]}

@@ -10,6 +10,9 @@ from model import GPT, GPTConfig
 SHAPES = {
     "gpt2_vocab": (GPTConfig(vocab_size=50304, block_size=128, n_layer=2, n_head=4, n_embd=128, ffw_size=352), 4, 128),
     "bytes_vocab": (GPTConfig(vocab_size=320, block_size=256, n_layer=3, n_head=3, n_embd=96, ffw_size=256), 6, 200),
+    # grouped-query attention (2 key/value heads for 6 query heads) and an untied output head
+    "gqa_untied": (GPTConfig(vocab_size=2048, block_size=128, n_layer=2, n_head=6, n_kv_head=2, n_embd=192,
+                             ffw_size=512, tie_embeddings=False), 4, 128),
 }
 SMALL = GPTConfig(vocab_size=320, block_size=64, n_layer=2, n_head=2, n_embd=64, ffw_size=160)
 

@@ -392,3 +392,18 @@ def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_data, capsys
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(ConfigError, match="batch_size=16 does not split evenly over 3 processes"):
         train.main([*TINY_MODEL, f"--data_dir={tiny_data}", "--batch_size=16", "--dry_run=True"])
+
+
+@pytest.mark.parametrize("world_size", [1, 8])
+@pytest.mark.parametrize("argv", [["configs/124m_cooldown.py"], ["configs/210m_swa_constant.py"],
+                                  ["configs/360m.py", "configs/paper.py", "--model=360m"],
+                                  ["configs/1b_cooldown.py"], ["configs/8b_cooldown.py"], ["configs/8b_cosine.py"]],
+                         ids=lambda a: a[-1].removeprefix("--model=").removeprefix("configs/"))
+def test_the_paper_and_billion_configs_fit_an_80_gb_gpu(argv, world_size, capsys, monkeypatch):
+    """The plan of every large config, on 1 GPU and on 8, within 80 GB less 10 GB of headroom; the 8B model
+    only with FSDP on 8 (on one GPU its weights and AdamW state alone are ~118 GB)."""
+    monkeypatch.setenv("WORLD_SIZE", str(world_size))
+    train.main([*argv, "--device=cuda", "--dry_run=True"])
+    memory = re.search(r"^memory: ~([\d.]+) GB per device", capsys.readouterr().out, re.M)
+    fits = float(memory.group(1)) <= 70
+    assert fits == (world_size == 8 or "8b" not in argv[0]), memory.group(0)
