@@ -364,14 +364,14 @@ def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatc
     save = checkpoint.save
 
     def slow_save(*args):
-        time.sleep(1.0)
+        time.sleep(3.0)
         return save(*args)
 
     monkeypatch.setattr(checkpoint, "save", slow_save)
     out = run(tmp_path, "run", tiny_data, "--max_steps=8", "--log_interval=2", "--ckpt_interval=2",
               "--eval_interval=100")
-    for r in metrics(out)[2:]:  # each window of 2 steps follows a 1 s checkpoint; 2 tiny steps take ~0.05 s
-        assert r["tokens_per_s"] > 2 * 8 * 64 / 0.5, r
+    for r in metrics(out)[2:]:  # each window of 2 steps follows a 3 s checkpoint; 2 tiny steps take ~0.05 s
+        assert r["tokens_per_s"] > 2 * 8 * 64 / 2.5, r  # (under heavy load up to ~0.7 s)
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_data, capsys, monkeypatch):
