@@ -1,6 +1,7 @@
 """
 A run's folder (out_dir): what may change when a run is resumed or branched, config.json with the run's history,
-the metrics log on resume, and the checkpoint a run starts from, chosen by rank 0 for every process.
+the metrics log on resume, and the checkpoint a run starts from, chosen by rank 0 for every process and loaded
+into the model, the optimizer and the averages.
 
     changed = check_changes(previous_cfg, cfg, start_step, branch=False)   # ConfigError naming every refused key
     write_config(out_dir, run_info, event)                                  # config.json, with the history
@@ -17,6 +18,8 @@ reads the same data stream unless allow_data_change=True says otherwise.
 import datetime
 import json
 from pathlib import Path
+
+import torch
 
 import checkpoint
 import parallel
@@ -75,6 +78,43 @@ def check_changes(previous, cfg, start_step, branch):
         settings = ", ".join(f"{k}={changed[k][1]!r} (the run's: {changed[k][0]!r})" for k in refused)
         raise ConfigError(f"cannot {what} a run with other settings: {settings}; {why}")
     return changed
+
+
+def load_optimizer_state(optimizer, saved, device):
+    """The checkpoint's optimizer state under this run's implementation: load_state_dict takes every group
+    setting from the file, `fused` too, so a CPU trunk branched on a GPU would otherwise run unfused. Set before
+    loading, so that the step counters are placed where the fused kernel wants them."""
+    if isinstance(optimizer, torch.optim.AdamW):
+        saved = dict(saved, param_groups=[dict(g, fused=device.type == "cuda") for g in saved["param_groups"]])
+    optimizer.load_state_dict(saved)
+
+
+def load_start(cfg, procs, mconf, model):
+    """The weights of init_from's checkpoint, loaded into the (not yet wrapped) model. Returns (state, changed
+    settings, the checkpoint's path); restore_training_state loads the rest once the model is wrapped."""
+    path, hint = starting_checkpoint(cfg, procs)
+    state = checkpoint.load(path, hint, required=("model", "optimizer", "scaler", "rng", "step", "config",
+                                                  "model_config"))
+    # block_size only sizes the rotary tables: a checkpoint's weights serve any seq_len
+    differ = [f"{k}={v} (this run: {mconf.__dict__.get(k)})" for k, v in state["model_config"].items()
+              if k != "block_size" and v != mconf.__dict__.get(k)]
+    if differ:
+        raise checkpoint.CheckpointError(f"the checkpoint's model does not match this run's model: {', '.join(differ)}")
+    changed = check_changes(state["config"], cfg, state["step"], branch=cfg["init_from"] != "resume")
+    model.load_state_dict(state["model"])  # FSDP shards these values when it wraps the model
+    return state, changed, path
+
+
+def restore_training_state(state, optimizer, scaler, averages, model, device):
+    """Optimizer, grad scaler, RNG and weight averages from the checkpoint, each full tensor cut to this
+    process's shard when FSDP shards the model (parallel.shard_like)."""
+    load_optimizer_state(optimizer, parallel.shard_optimizer_state(state["optimizer"], optimizer), device)
+    scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"])
+    live = model.state_dict()
+    for key, average in averages.items():  # continued from the checkpoint's averages when it has them
+        if average and state.get(key) is not None:
+            average.load_state_dict(parallel.shard_like(state[key], live))
 
 
 def history_event(kind, step, changed, source, world_size, device):

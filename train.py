@@ -29,6 +29,7 @@ import checkpoint
 import parallel
 import perf
 import rundir
+import tracking
 from config import ConfigError, fail, parse_args
 from data import DataError, Dataset
 from evaluation import autocast_for, evaluate
@@ -62,11 +63,12 @@ DEFAULTS = dict(
     # weight averaging (swa.py): logged as val_loss_swa / val_loss_ema at every evaluation
     swa=False, swa_interval=5, swa_window=500, ema=False, ema_decay=0.999, ema_interval=1,
     peak_tflops=None,  # device peak for MFU; None: GPU table, or a matmul probe on CPU
+    **tracking.KEYS,  # wandb_log, wandb_project, wandb_run_name: metrics.jsonl's records to Weights & Biases too
 )
 SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "ffw_size", "n_kv_head", "tie_embeddings")
 TYPES = {k: (int, type(None)) for k in (*SHAPE_KEYS, "cooldown_steps", "cycle_steps", "micro_batch_size")}
 TYPES.update(tie_embeddings=(bool, type(None)), final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)),
-             dist_timeout_s=(int, float))
+             dist_timeout_s=(int, float), **tracking.TYPES)
 
 
 # Errors that mean "bad input or a run that cannot go on": one line for the user, no traceback.
@@ -128,43 +130,6 @@ def make_optimizer(cfg, model, device):
     return torch.optim.AdamW(groups, lr=cfg["lr"], betas=betas, fused=device.type == "cuda")
 
 
-def load_optimizer_state(optimizer, saved, device):
-    """The checkpoint's optimizer state under this run's implementation: load_state_dict takes every group
-    setting from the file, `fused` too, so a CPU trunk branched on a GPU would otherwise run unfused. Set before
-    loading, so that the step counters are placed where the fused kernel wants them."""
-    if isinstance(optimizer, torch.optim.AdamW):
-        saved = dict(saved, param_groups=[dict(g, fused=device.type == "cuda") for g in saved["param_groups"]])
-    optimizer.load_state_dict(saved)
-
-
-def load_start(cfg, procs, mconf, model):
-    """The weights of init_from's checkpoint, loaded into the (not yet wrapped) model. Returns (state, changed
-    settings, the checkpoint's path); restore_training_state loads the rest once the model is wrapped."""
-    path, hint = rundir.starting_checkpoint(cfg, procs)
-    state = checkpoint.load(path, hint, required=("model", "optimizer", "scaler", "rng", "step", "config",
-                                                  "model_config"))
-    # block_size only sizes the rotary tables: a checkpoint's weights serve any seq_len
-    differ = [f"{k}={v} (this run: {mconf.__dict__.get(k)})" for k, v in state["model_config"].items()
-              if k != "block_size" and v != mconf.__dict__.get(k)]
-    if differ:
-        raise checkpoint.CheckpointError(f"the checkpoint's model does not match this run's model: {', '.join(differ)}")
-    changed = rundir.check_changes(state["config"], cfg, state["step"], branch=cfg["init_from"] != "resume")
-    model.load_state_dict(state["model"])  # FSDP shards these values when it wraps the model
-    return state, changed, path
-
-
-def restore_training_state(state, optimizer, scaler, averages, model, device):
-    """Optimizer, grad scaler, RNG and weight averages from the checkpoint, each full tensor cut to this
-    process's shard when FSDP shards the model (parallel.shard_like)."""
-    load_optimizer_state(optimizer, parallel.shard_optimizer_state(state["optimizer"], optimizer), device)
-    scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["rng"])
-    live = model.state_dict()
-    for key, average in averages.items():  # continued from the checkpoint's averages when it has them
-        if average and state.get(key) is not None:
-            average.load_state_dict(parallel.shard_like(state[key], live))
-
-
 def main(argv):
     cfg = parse_args(argv, DEFAULTS, TYPES)
     if cfg["dry_run"]:
@@ -222,7 +187,7 @@ def run(cfg, stop_signal):
 
     start_step, origin, state, changed, source = 0, None, {}, {}, None
     if cfg["init_from"] != "scratch":
-        state, changed, source = load_start(cfg, procs, mconf, model)
+        state, changed, source = rundir.load_start(cfg, procs, mconf, model)
         start_step = state["step"]
         # a branch records its trunk; a resumed run keeps whatever origin it had
         origin = (state.get("origin") if cfg["init_from"] == "resume"
@@ -237,7 +202,7 @@ def run(cfg, stop_signal):
     swa = SWA(model, cfg["swa_interval"], cfg["swa_window"]) if cfg["swa"] else None
     ema = EMA(model, cfg["ema_decay"], cfg["ema_interval"]) if cfg["ema"] else None
     if state:
-        restore_training_state(state, optimizer, scaler, dict(swa=swa, ema=ema), model, device)
+        rundir.restore_training_state(state, optimizer, scaler, dict(swa=swa, ema=ema), model, device)
     rundir.prepare_out_dir(cfg, master)
     stop = parallel.StopAgreement(procs)
 
@@ -247,6 +212,7 @@ def run(cfg, stop_signal):
     # on a CPU the peak is probed at the model's own matmul shapes, as bench.py does
     peak = perf.peak_flops(device, ptdtype, cfg["peak_tflops"], perf.model_matmul_shapes(mconf, micro_batch * cfg["seq_len"]))
     tokens_per_step = cfg["batch_size"] * cfg["seq_len"]
+    run_info = None
     if master:
         rundir.truncate_metrics(metrics_path, start_step)
         run_info = dict(config=cfg, origin=origin, world_size=world_size, device=str(device), peak_flops=peak,
@@ -309,10 +275,13 @@ def run(cfg, stop_signal):
         losses["val_ppl"] = math.exp(losses["val_loss"])
         return losses
 
+    tracker = tracking.start(cfg, run_info, out_dir, master, resuming=cfg["init_from"] == "resume")
+
     def log(record):
         if master:
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
+            tracker.log(record)  # metrics.jsonl first: it is the record, wandb a view of it
 
     # ---- the training loop: `step` counts finished optimizer updates ----
     eval_steps, cooldown_start = {cfg["max_steps"]}, None
@@ -394,6 +363,7 @@ def run(cfg, stop_signal):
         print(f"val loss {val_history[cooldown_start]:.4f} before the cooldown (step {cooldown_start}), "
               f"{val_history[cfg['max_steps']]:.4f} after it (step {cfg['max_steps']})")
     stop.finish()
+    tracker.finish()
     wrapped.release()
     parallel.shutdown(owned)
     return done == cfg["max_steps"]

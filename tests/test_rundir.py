@@ -3,6 +3,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 import rundir
 import train
@@ -103,3 +104,21 @@ def test_resume_drops_log_lines_past_the_checkpoint_and_a_line_cut_short(tmp_pat
     log.write_text('{"step": 0}\n{"step": 5}\n{"st')  # the cut line is the last one logged, past the checkpoint
     rundir.truncate_metrics(log, 10)
     assert log.read_text() == '{"step": 0}\n{"step": 5}\n'
+
+
+def test_optimizer_state_follows_this_runs_device_not_the_checkpoints():
+    """load_state_dict takes `fused` from the file: a GPU checkpoint (fused) continued on a CPU, or a CPU trunk
+    branched on a GPU, would keep the other device's implementation."""
+    model = torch.nn.Linear(3, 3)
+    trained = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.ones(2, 3)).sum().backward()
+    trained.step()
+    saved = trained.state_dict()
+    saved["param_groups"][0]["fused"] = True  # as a CUDA run writes it
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    rundir.load_optimizer_state(optimizer, saved, torch.device("cpu"))
+    assert optimizer.param_groups[0]["fused"] is False
+    assert optimizer.param_groups[0]["betas"] == saved["param_groups"][0]["betas"]  # the rest is the file's
+    assert torch.equal(optimizer.state[model.weight]["exp_avg"], trained.state[model.weight]["exp_avg"])
+    assert saved["param_groups"][0]["fused"] is True  # the caller's dict is left as it was
+    optimizer.step()  # and it runs

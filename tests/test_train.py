@@ -341,24 +341,6 @@ def test_batch_splits_over_processes_then_micro_batches():
         train.check_config(dict(cfg, micro_batch_size=4), world_size=3)
 
 
-def test_optimizer_state_follows_this_runs_device_not_the_checkpoints():
-    """load_state_dict takes `fused` from the file: a GPU checkpoint (fused) continued on a CPU, or a CPU trunk
-    branched on a GPU, would keep the other device's implementation."""
-    model = torch.nn.Linear(3, 3)
-    trained = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model(torch.ones(2, 3)).sum().backward()
-    trained.step()
-    saved = trained.state_dict()
-    saved["param_groups"][0]["fused"] = True  # as a CUDA run writes it
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    train.load_optimizer_state(optimizer, saved, torch.device("cpu"))
-    assert optimizer.param_groups[0]["fused"] is False
-    assert optimizer.param_groups[0]["betas"] == saved["param_groups"][0]["betas"]  # the rest is the file's
-    assert torch.equal(optimizer.state[model.weight]["exp_avg"], trained.state[model.weight]["exp_avg"])
-    assert saved["param_groups"][0]["fused"] is True  # the caller's dict is left as it was
-    optimizer.step()  # and it runs
-
-
 def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatch):
     """A checkpoint written after a log line used to count in the next window's time."""
     save = checkpoint.save
