@@ -8,7 +8,8 @@ torch.distributed itself, as torchtitan keeps its parallelisms apart from its lo
     procs = Processes.from_env()
     device = setup_device("auto", procs.local_rank)
     owned = init(procs, device, timeout_s=600)          # False when not distributed, or a caller already did it
-    wrapped = wrap(model, procs, device, compile=True)  # wrapped.train for steps, wrapped.eval for evaluation
+    wrapped = wrap(model, procs, device, compile=True)  # DDP: wrapped.train for steps, wrapped.eval for evaluation
+    # or FSDP2, sharded, in bf16 with fp32 master weights, recomputing each block in backward:
     wrapped = wrap(model, procs, device, True, "fsdp", torch.bfloat16, activation_checkpointing=True)
     stop = StopAgreement(procs)                         # each step: stop.step(got_signal) -> stop now?
     shutdown(owned)
@@ -138,9 +139,9 @@ def shard(model, compile, dtype):
 
 
 def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, activation_checkpointing=False):
-    """parallelism='fsdp' under torchrun: shard (above). Otherwise DDP first, then torch.compile, as PyTorch recommends: compiling the DDP module lets Dynamo's DDPOptimizer
-    split the graph at DDP's gradient buckets, so each bucket's all-reduce overlaps the backward of the layers
-    before it. Compiled first and wrapped after, the backward is one opaque function and every all-reduce waits
+    """parallelism='fsdp' under torchrun: shard (above). Otherwise DDP first, then torch.compile, as PyTorch
+    recommends: compiling the DDP module lets Dynamo's DDPOptimizer split the graph at DDP's gradient buckets, so
+    each bucket's all-reduce overlaps the backward of the layers before it. Compiled first and wrapped after, the backward is one opaque function and every all-reduce waits
     for its end.
 
     Evaluation uses the model without DDP: DDP's forward may run collectives (buffer broadcasts), and when the
