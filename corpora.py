@@ -1,5 +1,6 @@
 """
-The documents prepare_data.py tokenizes: the Python standard library, local files, or a Hugging Face hub dataset.
+The documents prepare_data.py tokenizes: the Python standard library, local files, or a Hugging Face hub dataset
+(SlimPajama, OpenWebText2, FineWeb or FineWeb-Edu; the FineWebs in a named sample, e.g. sample-10BT).
 
 A corpus has `num_docs`, `provenance` (a JSON dict recorded in meta.json), `text(i)` for random access, and
 `documents(start)`, the (text, replaced_bytes) of every document from `start` on, in order. Hub and json/parquet
@@ -12,6 +13,7 @@ import glob
 import hashlib
 import os
 import platform
+import re
 import sysconfig
 from pathlib import Path
 
@@ -21,7 +23,16 @@ HUB_DATASETS = {
     # The Pile's OpenWebText2 (17.1M documents: title, text, reddit_scores) as plain parquet. EleutherAI's own
     # copies need a dataset script (no longer run by datasets) or are one 29 GB .jsonl.zst.tar.
     "openwebtext2": dict(path="vietgpt/the_pile_openwebtext2", split="train"),
+    # FineWeb (filtered Common Crawl, 15T GPT-2 tokens) and FineWeb-Edu (its educational part, 1.3T): parquet with
+    # text, id, dump, url, date, file_path, language, language_score, token_count (-Edu also score, int_score).
+    # Too big whole: --sample names one of their configs (see SAMPLED_DATASETS).
+    "fineweb": dict(path="HuggingFaceFW/fineweb", split="train"),
+    "fineweb-edu": dict(path="HuggingFaceFW/fineweb-edu", split="train"),
 }
+# Hub datasets whose config (load_dataset's `name`) is chosen with --sample: random samples of about 10, 100 or 350B
+# GPT-2 tokens, one Common Crawl dump (CC-MAIN-year-week), or 'default', everything.
+SAMPLED_DATASETS = ("fineweb", "fineweb-edu")
+SAMPLE_NAME = re.compile(r"sample-\d+BT|CC-MAIN-\d{4}-\d{2}|default")
 FILE_KINDS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 ARROW_ROWS = 1024  # rows read per slice of an Arrow dataset: one slice per many documents, few held at once
 
@@ -112,8 +123,9 @@ def arrow_corpus(load_args, text_field, provenance, num_proc=1):
     except Exception as e:  # network, authentication, parsing: whatever it is, the user needs one line
         reason = ": ".join([type(e).__name__, *str(e).strip().splitlines()[:1]])
         if hub:
-            raise CorpusError(f"cannot load '{load_args['path']}' from the Hugging Face hub ({reason}); check the "
-                            f"network, or download the data and use --dataset=files --files=...") from None
+            sample = f" ({load_args['name']})" if "name" in load_args else ""
+            raise CorpusError(f"cannot load '{load_args['path']}'{sample} from the Hugging Face hub ({reason}); check "
+                            f"the network, or download the data and use --dataset=files --files=...") from None
         raise CorpusError(f"cannot read {provenance['patterns']} as {load_args['path']} ({reason})") from None
     if text_field not in dataset.column_names:
         raise CorpusError(f"the dataset has no field '{text_field}' (it has {', '.join(dataset.column_names)}); "
@@ -124,6 +136,8 @@ def arrow_corpus(load_args, text_field, provenance, num_proc=1):
     provenance = {**provenance, "text_field": text_field, "rows": len(dataset), "fingerprint": dataset._fingerprint}
     if hub:
         provenance.update(hub_id=load_args["path"], split=load_args["split"])
+        if "name" in load_args:
+            provenance.update(sample=load_args["name"])
     return ArrowCorpus(dataset, text_field, provenance)
 
 
@@ -151,6 +165,23 @@ def files_corpus(patterns, text_field, num_proc):
     return arrow_corpus(load_args, text_field, provenance, min(num_proc, len(paths)))  # datasets: a process a file
 
 
+def check_sample(dataset, sample, default):
+    """--sample names a config of a FineWeb, and is left at its default for every other dataset."""
+    if dataset in SAMPLED_DATASETS and not SAMPLE_NAME.fullmatch(sample):
+        raise CorpusError(f"--sample={sample}: {dataset} has the samples sample-10BT, sample-100BT and sample-350BT, "
+                        f"the dumps CC-MAIN-YYYY-WW, and default (all of it)")
+    if dataset not in SAMPLED_DATASETS and sample != default:
+        raise CorpusError(f"--sample is for {' and '.join(SAMPLED_DATASETS)}, not --dataset={dataset}")
+
+
+def hub_load_args(config):
+    """load_dataset's arguments for config['dataset'], a key of HUB_DATASETS: a FineWeb's sample is its config."""
+    load_args = dict(HUB_DATASETS[config["dataset"]])
+    if config["dataset"] in SAMPLED_DATASETS:
+        load_args["name"] = config["sample"]
+    return load_args
+
+
 def open_corpus(config):
     """The corpus config['dataset'] names, checked to have at least two documents to split."""
     if config["dataset"] == "stdlib":
@@ -158,8 +189,8 @@ def open_corpus(config):
     elif config["dataset"] == "files":
         corpus = files_corpus(config["files"], config["text_field"], config["num_proc"])
     else:
-        corpus = arrow_corpus(HUB_DATASETS[config["dataset"]], config["text_field"],
-                              {"dataset": config["dataset"]}, config["num_proc"])
+        corpus = arrow_corpus(hub_load_args(config), config["text_field"], {"dataset": config["dataset"]},
+                              config["num_proc"])
     if corpus.num_docs == 0:
         raise CorpusError(f"the corpus is empty ({config['dataset']}: no documents)")
     if corpus.num_docs == 1:

@@ -5,11 +5,14 @@ Tokenize a corpus into the flat uint16 shards that train.py reads.
     python prepare_data.py --dataset=stdlib                       # same corpus, GPT-2 tokens
     python prepare_data.py --dataset=slimpajama                   # the paper's data (DKYoon/SlimPajama-6B), hours
     python prepare_data.py --dataset=openwebtext2                 # vietgpt/the_pile_openwebtext2
+    python prepare_data.py --dataset=fineweb-edu                  # HuggingFaceFW/fineweb-edu, sample-10BT
+    python prepare_data.py --dataset=fineweb --sample=sample-100BT   # HuggingFaceFW/fineweb: any sample or dump
     python prepare_data.py --dataset=files --files='corpus/*.jsonl' --text_field=text
 
-Output, in --out_dir (default data/<dataset>-<tokenizer>/): train_0000.bin, train_0001.bin, ..., val_0000.bin, ...
-of at most shard_tokens little-endian uint16 tokens each, an end-of-text token after every document, and
-meta.json, written last. A one-shard split is byte for byte a nanoGPT train.bin.
+Output, in --out_dir (default data/<dataset>-<tokenizer>/, for a FineWeb data/<dataset>-<sample>-<tokenizer>/):
+train_0000.bin, train_0001.bin, ..., val_0000.bin, ... of at most shard_tokens little-endian uint16 tokens each, an
+end-of-text token after every document, and meta.json, written last. A one-shard split is byte for byte a nanoGPT
+train.bin.
 
 Split, by document and deterministic for a seed: document i gets a pseudo-random key from a hash of (seed, i);
 validation takes documents in increasing key order until the keys pass val_frac AND it holds val_min_tokens tokens
@@ -38,10 +41,11 @@ import tiktoken
 from tqdm import tqdm
 
 from config import ConfigError, fail, parse_args, write_atomically
-from corpora import HUB_DATASETS, CorpusError, open_corpus
+from corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sample, open_corpus
 
 DEFAULTS = dict(
-    dataset="stdlib",  # stdlib | slimpajama | openwebtext2 | files
+    dataset="stdlib",  # stdlib | slimpajama | openwebtext2 | fineweb | fineweb-edu | files
+    sample="sample-10BT",  # fineweb, fineweb-edu: the config, sample-10BT | sample-100BT | sample-350BT | CC-MAIN-...
     tokenizer="gpt2",  # gpt2 (or another tiktoken encoding that fits uint16) | bytes
     files=[],  # --dataset=files: glob patterns of .txt (one document per file) or .jsonl/.json/.parquet
     text_field="text",  # the column holding the text, for json/parquet/hub datasets
@@ -247,9 +251,14 @@ def prepare(config):
         raise ConfigError("need 0 <= val_frac < 1, val_min_tokens >= 0 and 0 <= seed < 2**64 (splitmix64's uint64)")
     if config["shard_tokens"] < 1 or config["num_proc"] < 1:
         raise ConfigError("shard_tokens and num_proc must be at least 1")
+    check_sample(config["dataset"], config["sample"], DEFAULTS["sample"])
     tokenizer = Tokenizer(config["tokenizer"])
-    out_dir = Path(config["out_dir"] or f"data/{config['dataset']}-{config['tokenizer']}")
+    sampled = config["dataset"] in SAMPLED_DATASETS
+    name = f"{config['dataset']}-{config['sample']}" if sampled else config["dataset"]
+    out_dir = Path(config["out_dir"] or f"data/{name}-{config['tokenizer']}")
     request = {key: config[key] for key in OUTPUT_KEYS}  # the settings that decide the output's bytes
+    if sampled:  # only there: the datasets made before --sample existed keep their recorded settings
+        request["sample"] = config["sample"]
     out_dir.mkdir(parents=True, exist_ok=True)
     if config["force"]:
         clear(out_dir)

@@ -3,7 +3,7 @@
 # ones marked "assumed" follow common practice for these sizes and the paper's rules (constant LR = half the
 # cosine peak, 20 % cooldown). Plan first: WORLD_SIZE=8 python train.py configs/8b_cooldown.py --dry_run=True
 #   from configs.billion import *      then set model, lr, schedule, micro_batch_size.
-data_dir = "data/fineweb-gpt2"         # python prepare_data.py --dataset=fineweb --sample=sample-100BT
+data_dir = "data/fineweb-sample-100BT-gpt2"  # python prepare_data.py --dataset=fineweb --sample=sample-100BT
 seq_len = 2048                         # assumed
 batch_size = 512                       # sequences per step in total: ~1M tokens (assumed)
 max_steps = 95367                      # 100B tokens / 1,048,576 tokens per step

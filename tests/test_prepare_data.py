@@ -154,6 +154,60 @@ def test_slimpajama_shaped_rows_load_through_the_hub_code_path(tmp_path, monkeyp
     assert "not text; choose another with --text_field=" in err and "Traceback" not in err
 
 
+FINEWEB_COLUMNS = dict(id="<urn:uuid:{i}>", dump="CC-MAIN-2024-10", url="https://example.com/{i}",
+                       date="2024-02-21T10:00:00Z", file_path="s3://commoncrawl/crawl-data/{i}.warc.gz", language="en",
+                       language_score=0.93, token_count=7)
+
+
+def write_fineweb_parquet(path, texts, edu):
+    """Rows with FineWeb's columns (FineWeb-Edu adds its classifier's score and int_score)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"text": text, **{key: value.format(i=i) if isinstance(value, str) else value
+                              for key, value in FINEWEB_COLUMNS.items()}} for i, text in enumerate(texts)]
+    if edu:
+        rows = [dict(row, score=2.5 + i % 3 / 2, int_score=3 + i % 2) for i, row in enumerate(rows)]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def test_fineweb_edu_sample_loads_through_the_hub_code_path(tmp_path, monkeypatch):
+    """The hub call is load_dataset('HuggingFaceFW/fineweb-edu', name=<sample>, split='train'); here it reads a local
+    parquet file of the same schema instead, and everything after it is the real path."""
+    import datasets
+    data = write_fineweb_parquet(tmp_path / "fineweb-edu.parquet", TEXTS, edu=True)
+    real_load, hub_calls = datasets.load_dataset, []
+
+    def load_dataset(path, **kwargs):
+        hub_calls.append(dict(kwargs, path=path))
+        return real_load("parquet", data_files=[str(data)], split=kwargs["split"], num_proc=kwargs.get("num_proc"))
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.chdir(tmp_path)  # the default out_dir, data/fineweb-edu-sample-100BT-gpt2, lands here
+    main(["--dataset=fineweb-edu", "--sample=sample-100BT", "--num_proc=1", "--val_min_tokens=100"])
+    assert hub_calls == [dict(path="HuggingFaceFW/fineweb-edu", name="sample-100BT", split="train", num_proc=None)]
+    out = tmp_path / "data" / "fineweb-edu-sample-100BT-gpt2"
+    meta = json.loads((out / "meta.json").read_text())
+    source = meta["source"]
+    assert (source["dataset"], source["sample"], source["hub_id"], source["split"]) == (
+        "fineweb-edu", "sample-100BT", "HuggingFaceFW/fineweb-edu", "train")
+    assert source["rows"] == len(TEXTS) and source["text_field"] == "text" and meta["config"]["sample"] == "sample-100BT"
+    documents = [doc for split in ("train", "val") for doc in split_documents(read_split(out, meta, split), 50256)]
+    assert sorted(documents) == sorted(GPT2.encode_ordinary(text) for text in TEXTS)  # only `text` is tokenized
+    with pytest.raises(SystemExit):  # another sample is another dataset
+        main(["--dataset=fineweb-edu", "--sample=sample-10BT", f"--out_dir={out}"])
+    assert len(hub_calls) == 1
+
+
+def test_fineweb_samples_choose_the_hub_config():
+    config = dict(prepare_data.DEFAULTS, dataset="fineweb")
+    assert corpora.hub_load_args(config) == dict(path="HuggingFaceFW/fineweb", name="sample-10BT", split="train")
+    dump = dict(config, dataset="fineweb-edu", sample="CC-MAIN-2024-10")
+    assert corpora.hub_load_args(dump)["name"] == "CC-MAIN-2024-10"
+    assert "name" not in corpora.hub_load_args(dict(config, dataset="slimpajama"))
+
+
 def test_stdlib_corpus_with_bytes(tmp_path):
     corpus = corpora.stdlib_corpus()
     assert corpus.num_docs > 500 and not any("site-packages" in str(path) for path in corpus.paths)
@@ -283,6 +337,8 @@ def bad_input_cases(tmp_path):
         (["--seed=-1"], "0 <= seed < 2**64"),
         (["--shard_tokens=0"], "shard_tokens and num_proc must be at least 1"),
         (["--shard_tokns=5"], "unknown config key 'shard_tokns' (did you mean 'shard_tokens'?)"),
+        (["--dataset=fineweb", "--sample=10BT"], "--sample=10BT: fineweb has the samples sample-10BT"),
+        (["--dataset=stdlib", "--sample=sample-100BT"], "--sample is for fineweb and fineweb-edu, not --dataset=stdlib"),
     ]
 
 
@@ -308,6 +364,7 @@ def test_vocabulary_too_large_for_uint16(monkeypatch, tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--dataset=slimpajama"], "cannot load 'DKYoon/SlimPajama-6B' from the Hugging Face hub"),
+    (["--dataset=fineweb-edu"], "cannot load 'HuggingFaceFW/fineweb-edu' (sample-10BT) from the Hugging Face hub"),
     (["--dataset=files", "--files=/nonexistent/*.jsonl"], "no files match"),
 ])
 def test_command_line_errors_have_no_traceback(tmp_path, args, message):
