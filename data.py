@@ -5,17 +5,26 @@ Token batches from the shards that prepare_data.py writes (or a plain nanoGPT tr
     rows = data.train_batch(step=12, seed=1337, batch_size=32, seq_len=256)   # (32, 257) token ids
     x, y = rows[:, :-1], rows[:, 1:]                                            # inputs and targets
 
-The batch of a step is a pure function of (seed, step): a resumed run, a cooldown branched off a checkpoint,
-and a run on any number of processes all see exactly the same sequences, so no loader state is saved but the
-step. The validation set is the first `eval_tokens` tokens of the val split, cut into fixed windows, so every
-evaluation of every run scores the same text.
+Training data without replacement: the train shards are cut into non-overlapping windows of seq_len + 1 tokens
+(inputs and their next-token targets), and each epoch visits every window once, in an order permuted by
+(seed, epoch). Step s takes the global samples s*batch_size ... (s+1)*batch_size - 1 of that sequence, so the
+batch of a step is a pure function of (seed, step): a resumed run, a cooldown branched off a checkpoint, and a run
+on any number of processes all see exactly the same sequences, and no loader state is saved but the step.
+
+The validation set: eval_tokens // seq_len non-overlapping windows spread over the whole val split, chosen with a
+fixed seed (VAL_SEED, not the run's), in the split's order. Every evaluation of every run with the same
+eval_tokens and seq_len scores the same text, and it is a sample of every part of the split, not its first files.
 """
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+
+
+VAL_SEED = 2357  # the validation windows' own seed, the same for every run (prepare_data.py's split seed)
 
 
 class DataError(ValueError):
@@ -62,7 +71,7 @@ class Dataset:
                             f"`python prepare_data.py --dataset=stdlib --tokenizer=bytes` or point data_dir at one")
         if not self.train or not self.val:
             raise DataError(f"dataset {data_dir} has an empty train or val split")
-        self._windows = {}  # seq_len -> (first, end) window index per train shard
+        self._windows = {}  # seq_len -> index of the first window of each train shard, and the total
         self.train_tokens = sum(len(s) for s in self.train)
         self.val_tokens = sum(len(s) for s in self.val)
 
@@ -74,44 +83,65 @@ class Dataset:
         asynchronously with non_blocking=True; slice inputs, targets and micro-batches on the device (slices of
         a pinned tensor that are not contiguous would be copied through pageable memory).
         """
-        window_starts, window_ends = self._shard_windows(seq_len)
-        rng = np.random.default_rng([seed, step])
-        position = rng.integers(0, window_ends[-1], size=batch_size)
-        shard_index = np.searchsorted(window_ends, position, side="right")
-        offset = position - window_starts[shard_index]
         rows = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
+        windows = self.train_windows(step, seed, batch_size, seq_len)[rows]
+        firsts, total = self._shard_windows(seq_len)
+        shard_index = np.searchsorted(firsts, windows, side="right") - 1
+        offsets = (windows - firsts[shard_index]) * seq_len
         # one int64 buffer filled straight from the memmaps: no intermediate uint16 batch
-        chunk = torch.empty((rows.stop - rows.start, seq_len + 1), dtype=torch.int64, pin_memory=pin_memory)
+        chunk = torch.empty((len(windows), seq_len + 1), dtype=torch.int64, pin_memory=pin_memory)
         out = chunk.numpy()
-        for row, (i, o) in enumerate(zip(shard_index[rows], offset[rows])):
+        for row, (i, o) in enumerate(zip(shard_index, offsets)):
             out[row] = self.train[i][o:o + seq_len + 1]
         return chunk
 
-    def _shard_windows(self, seq_len):
-        """Index of the first and one past the last window of each train shard, computed once per seq_len.
+    def train_windows(self, step, seed, batch_size, seq_len):
+        """Global window indices of the batch of `step`: samples step*batch_size ... of the epochs' permutations."""
+        total = self._shard_windows(seq_len)[1]
+        samples = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
+        epochs, positions = np.divmod(samples, total)
+        windows = np.empty(batch_size, dtype=np.int64)
+        for epoch in np.unique(epochs):  # a batch can straddle two epochs
+            chosen = epochs == epoch
+            windows[chosen] = epoch_order(seed, int(epoch), total)[positions[chosen]]
+        return windows
 
-        Windows never straddle two shards; a shard is drawn in proportion to how many windows it holds,
-        so sampling is uniform over all windows of the corpus.
+    def epochs(self, steps, batch_size, seq_len):
+        """How many passes over the training windows `steps` steps make."""
+        return steps * batch_size / self._shard_windows(seq_len)[1]
+
+    def _shard_windows(self, seq_len):
+        """(global index of each train shard's first window, number of windows), computed once per seq_len.
+
+        A shard of n tokens holds (n - 1) // seq_len non-overlapping windows (each seq_len + 1 tokens: the last
+        token of one is the first of the next); windows never straddle two shards.
         """
         if seq_len not in self._windows:
-            windows = np.array([max(len(s) - seq_len, 0) for s in self.train], dtype=np.int64)
+            windows = np.array([max(len(s) - 1, 0) // seq_len for s in self.train], dtype=np.int64)
             if windows.sum() == 0:
                 raise DataError(f"no train shard holds seq_len + 1 = {seq_len + 1} tokens")
-            ends = np.cumsum(windows)
-            self._windows[seq_len] = (ends - windows, ends)
+            self._windows[seq_len] = (np.cumsum(windows) - windows, int(windows.sum()))
         return self._windows[seq_len]
 
     def val_windows(self, eval_tokens, seq_len):
-        """The fixed validation set: `eval_tokens // seq_len` consecutive windows from the start of val."""
+        """The fixed validation set: `eval_tokens // seq_len` of the val split's non-overlapping windows, chosen
+        by VAL_SEED from all of them and kept in the split's order. (inputs, targets)."""
         count = eval_tokens // seq_len
         if count < 1:
             raise DataError(f"eval_tokens={eval_tokens} is less than one sequence of seq_len={seq_len}")
-        # val shards are read as one stream; only the first eval_tokens + 1 tokens are ever needed.
-        needed = count * seq_len + 1
-        if self.val_tokens < needed:
-            raise DataError(f"eval_tokens={eval_tokens} needs {needed} validation tokens but the dataset has "
-                            f"{self.val_tokens}: lower eval_tokens or prepare a larger validation split")
-        stream = np.concatenate([np.asarray(s[:needed]) for s in self.val])[:needed].astype(np.int64)
-        starts = np.arange(count) * seq_len
-        chunk = torch.from_numpy(np.stack([stream[s:s + seq_len + 1] for s in starts]))
+        available = (self.val_tokens - 1) // seq_len  # val shards are read as one stream
+        if available < count:
+            raise DataError(f"eval_tokens={eval_tokens} needs {count} windows of seq_len + 1 = {seq_len + 1} "
+                            f"validation tokens but the dataset has {self.val_tokens} tokens ({available} windows): "
+                            f"lower eval_tokens or prepare a larger validation split")
+        starts = np.sort(np.random.default_rng(VAL_SEED).choice(available, size=count, replace=False)) * seq_len
+        stream = np.concatenate([np.asarray(s) for s in self.val])  # uint16: 2 bytes a token while choosing
+        chunk = torch.from_numpy(np.stack([stream[s:s + seq_len + 1] for s in starts]).astype(np.int64))
         return chunk[:, :-1], chunk[:, 1:]
+
+
+@lru_cache(maxsize=4)
+def epoch_order(seed, epoch, windows):
+    """The order in which epoch `epoch` visits the `windows` training windows: a permutation seeded by (seed,
+    epoch), computed once (a few ms per million windows) and kept for the steps of that epoch."""
+    return np.random.default_rng([seed, epoch]).permutation(windows)

@@ -70,3 +70,35 @@ def test_a_batch_is_one_contiguous_tensor_of_inputs_and_targets(tiny_data):
     corpus = np.asarray(data.train[0]).tobytes()
     for row in rows.numpy():  # every row is a window of the corpus, at a whole token
         assert corpus.find(row.astype(np.uint16).tobytes()) % 2 == 0
+
+
+def test_validation_windows_are_fixed_spread_over_the_split_and_from_it(tiny_data):
+    data = Dataset(tiny_data)
+    x, y = data.val_windows(eval_tokens=640, seq_len=64)  # 10 of the split's 63 windows
+    again_x, _ = Dataset(tiny_data).val_windows(640, 64)
+    assert torch.equal(x, again_x) and x.shape == (10, 64)  # the same set for every evaluation and every run
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    stream = torch.from_numpy(np.asarray(data.val[0]).astype(np.int64))
+    starts = [next(s for s in range(0, len(stream) - 64, 64) if torch.equal(stream[s:s + 64], row)) for row in x]
+    assert starts == sorted(set(starts))  # distinct windows of the val split, in its order, at whole windows
+    assert starts[0] < len(stream) / 3 and starts[-1] > 2 * len(stream) / 3  # not only its first files
+    assert torch.equal(data.val_windows(64 * 63, 64)[0][-1], stream[62 * 64:63 * 64])  # all of them: the last too
+
+
+def test_an_epoch_visits_every_training_window_once_in_a_seeded_order(tiny_data):
+    data = Dataset(tiny_data)
+    total = (len(data.train[0]) - 1) // 64
+    batch = 16
+    steps = total // batch + 2  # past one epoch: the last batches straddle into the next
+    seen = np.concatenate([data.train_windows(step, 5, batch, 64) for step in range(steps)])
+    first_epoch, rest = seen[:total], seen[total:]
+    assert np.array_equal(np.sort(first_epoch), np.arange(total))  # each window once, none repeated
+    assert not np.array_equal(first_epoch, np.arange(total))  # in a permuted order
+    assert len(set(rest)) == len(rest) and not np.array_equal(rest, first_epoch[:len(rest)])  # a new order
+    assert np.array_equal(data.train_windows(3, 5, batch, 64), Dataset(tiny_data).train_windows(3, 5, batch, 64))
+    assert not np.array_equal(data.train_windows(3, 6, batch, 64), data.train_windows(3, 5, batch, 64))
+    rows = data.train_batch(3, 5, batch, 64)  # each row is its window of the train shard, targets included
+    corpus = torch.from_numpy(np.asarray(data.train[0]).astype(np.int64))
+    for row, window in zip(rows, data.train_windows(3, 5, batch, 64)):
+        assert torch.equal(row, corpus[window * 64:window * 64 + 65])
+    assert data.epochs(steps, batch, 64) == pytest.approx(steps * batch / total)

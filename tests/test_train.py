@@ -140,7 +140,8 @@ def test_checkpoints_are_pruned_but_permanent_ones_kept(tmp_path, tiny_data):
     (["--optimizer=adamw_schedulefree"], ConfigError, "set schedule=constant"),
     (["--init_from=missing.pt"], checkpoint.CheckpointError, "checkpoint missing.pt does not exist"),
     (["--init_from=resume"], checkpoint.CheckpointError, "holds no checkpoint"),
-    (["--eval_tokens=100000"], DataError, "eval_tokens=100000 needs 99969 validation tokens but the dataset has 4096"),
+    (["--eval_tokens=100000"], DataError, "eval_tokens=100000 needs 1562 windows of seq_len + 1 = 65 validation "
+                                          "tokens but the dataset has 4096 tokens (63 windows)"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path, tiny_data, args, error, message):
     with pytest.raises(error) as info:
