@@ -22,7 +22,7 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter, PercentFormatter  # noqa: E402
 
 import scaling  # noqa: E402
 from config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
@@ -329,12 +329,59 @@ def fig_c8_compute(runs):
     return fig
 
 
+# c9_merge's lines, in legend order: (colour, line style, marker); merges dashed with squares, in their shape's colour
+MERGE_STYLES = {"constant trunk": ("constant", "-", "o"), "trunk + SWA": ("swa", "-", "o"),
+                "merge uniform": ("swa", "--", "s"), "merge linear": ("wsd/linear", "--", "s"),
+                "cooldown linear": ("wsd/linear", "-", "o"), "merge 1-sqrt": ("wsd/1-sqrt", "--", "s"),
+                "cooldown 1-sqrt": ("wsd/1-sqrt", "-", "o")}
+
+
+def merge_points(runs):
+    """{label: {N: perplexity}} of c9_merge at its windows' ends N: merges (swa.py --merge, written by sweep.py), real
+    cooldowns, and the constant trunk with its SWA, labelled as in MERGE_STYLES (in its order, then any others)."""
+    merges = [r for r in runs if r["info"].get("merge")]
+    ends = {r["step"] for m in merges for r in m["metrics"]} | {cfg(r)["max_steps"] for r in runs
+                                                                if scaling.is_cooldown(r)}
+    points = defaultdict(dict)
+    for run in runs:
+        if run["info"].get("merge"):
+            points[f"merge {run['info']['merge']['shape']}"].update({r["step"]: math.exp(r["val_loss"])
+                                                                    for r in run["metrics"]})
+        elif scaling.is_cooldown(run) and final_ppl(run):
+            points[f"cooldown {cfg(run)['cooldown_shape']}"][cfg(run)["max_steps"]] = final_ppl(run)
+        elif cfg(run)["schedule"] == "constant":
+            for key, label in (("val_loss", "constant trunk"), ("val_loss_swa", "trunk + SWA")):
+                points[label].update({r["step"]: math.exp(r[key]) for r in run["metrics"]
+                                      if r["step"] in ends and r.get(key) is not None})
+    known = [label for label in MERGE_STYLES if points.get(label)]
+    return {label: points[label] for label in known + sorted(set(points) - set(known)) if points[label]}
+
+
+def fig_c9(runs):
+    points = merge_points(runs)
+    trunk = points.get("constant trunk", {})
+    if not trunk or not any(label.startswith("merge") for label in points):
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, values in points.items():  # relative to the trunk: the differences are a few percent of the ppl
+        name, style, marker = MERGE_STYLES.get(label, ("other", ":", "^"))
+        steps = sorted(n for n in values if n in trunk)
+        ax.plot(steps, [values[n] / trunk[n] - 1 for n in steps], ls=style, marker=marker, color=color(name),
+                label=label)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(xlabel="step (end of the cooldown window)", ylabel="validation perplexity vs the constant trunk",
+           title="C9: checkpoints merged over the cooldown's window vs cooldowns")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
 FIGURES = [("schedules", None, fig_schedules), ("c1_cosine_lengths", "c1_cosine_lengths", fig_c1),
            ("c2_loss_curves", "c2_c3_lr_sweep", fig_c2), ("c3_lr_sensitivity", "c2_c3_lr_sweep", fig_c3),
            ("c4_cooldown_shapes", "c4_cooldown_shapes", fig_c4), ("c5_cooldown_lengths", "c5_cooldown_lengths", fig_c5),
            ("c6_swa", "c6_swa", fig_c6), ("c7_schedulefree", "c7_schedulefree", fig_c7),
            ("c8_envelopes", "c8_scaling", fig_c8_envelopes), ("c8_cosine_vs_cooldown", "c8_scaling", fig_c8_scatter),
-           ("c8_compute_savings", "c8_scaling", fig_c8_compute)]
+           ("c8_compute_savings", "c8_scaling", fig_c8_compute), ("c9_merge", "c9_merge", fig_c9)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -390,7 +437,12 @@ def summarize(suites):
         gaps = [y / x - 1 for size, _, x, y in pairs if size == label]
         rows.append(("C8", f"{label}: cooldown vs cosine final ppl at the same length: mean {np.mean(gaps):+.2%} "
                      f"over {len(gaps)} lengths"))
-    return rows + [("C8", line) for line in (scaling.report(suites["c8_scaling"]) if suites.get("c8_scaling") else [])]
+    rows += [("C8", line) for line in (scaling.report(suites["c8_scaling"]) if suites.get("c8_scaling") else [])]
+    points = merge_points(suites.get("c9_merge", []))
+    for n in sorted({n for values in points.values() for n in values}):
+        rows.append(("C9", f"{n} steps, ppl: " + ", ".join(f"{label} {values[n]:.3f}"
+                                                           for label, values in points.items() if n in values)))
+    return rows
 
 
 def markdown_table(rows):

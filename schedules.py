@@ -5,6 +5,7 @@ Learning-rate schedules of Hägele et al. 2024, as pure functions: step -> multi
     settings = dict(schedule="wsd", max_steps=1000, warmup_steps=100, cooldown_frac=0.2, cooldown_shape="1-sqrt")
     validate_schedule(**settings)                   # once, at start-up: ScheduleError (a ValueError) if invalid
     lr = peak_lr * lr_multiplier(step, **settings)  # every step
+    python schedules.py                             # the convex bound's predictions for the cpu scale (C3, C4)
 
 A schedule is a function of the step and the config only, so resuming or branching a run recomputes it and
 nothing about it needs saving. Steps count optimizer updates from 0; a run of `max_steps` (N) trains steps
@@ -34,12 +35,17 @@ the warmup (N - C >= W), otherwise `validate_schedule` says so; we never multipl
 When they touch (N - C = W) the warmup reaches 1.0 at s = W and the cooldown starts from 1.0 at that
 same step, so the multiplier is continuous; a wsd run with C = N - W and shape 'linear' is then the
 linear schedule.
+
+`last_iterate_bound` is the convex-optimisation bound of Schaipp, Hägele et al. 2025 for any schedule's
+multipliers, with its best base LR; `bound_predictions` (the command above) compares schedules with it.
 """
 
 import difflib
 import functools
 import math
 import re
+
+import numpy as np
 
 SCHEDULES = ("cosine", "wsd", "linear", "constant")
 COOLDOWN_SHAPES = ("linear", "1-sqrt", "cosine", "square", "mirror_cosine", "1-x^A")
@@ -266,3 +272,64 @@ def learning_rate(cfg, step):
     if cfg["optimizer"] == "adamw_schedulefree":
         return cfg["lr"]
     return cfg["lr"] * lr_multiplier(step, **schedule_args(cfg))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the convex-optimisation view: a last-iterate bound for any schedule (Schaipp, Hägele et al. 2025)
+
+
+def last_iterate_bound(multipliers, D=1.0, G=1.0):
+    """The bound on E f(x_T) - f* of SGD's last iterate (convex, G-Lipschitz, distance D to the optimum) with step
+    sizes eta_t = multipliers[t-1], t = 1..T (a base LR of 1), of Schaipp, Hägele et al. 2025 (arXiv 2501.18965):
+
+        t1 = D² / (2·Σ_t η_t),   t2 = G²·Σ_t η_t² / (2·Σ_t η_t),
+        t3 = ½·Σ_{k<T} (η_k / Σ_{t>k} η_t) · (G²·Σ_{t≥k} η_t² / Σ_{t≥k} η_t).
+
+    t1 falls as 1/γ and t2, t3 grow as γ when the base LR γ scales every η_t, so the bound's best base LR is
+    lr = √(t1 / (t2 + t3)) and the bound there (the rate) is 2·√(t1·(t2 + t3)); the ratio of two schedules'
+    lr and their ranking by rate do not depend on D or G. Returns dict(t1, t2, t3, bound, lr, rate)."""
+    eta = np.asarray(multipliers, dtype=float)
+    if eta.ndim != 1 or not len(eta) or not np.all(np.isfinite(eta)) or eta.min() < 0 or eta[-1] <= 0:
+        raise ScheduleError("the bound needs finite multipliers >= 0 whose last is positive")
+    suffix = np.cumsum(eta[::-1])[::-1]  # Σ_{t≥k} η_t, for every k
+    suffix_sq = np.cumsum((eta**2)[::-1])[::-1]
+    t1 = D**2 / (2 * suffix[0])
+    t2 = G**2 * suffix_sq[0] / (2 * suffix[0])
+    t3 = 0.5 * G**2 * np.sum(eta[:-1] / suffix[1:] * suffix_sq[:-1] / suffix[:-1])
+    return dict(t1=t1, t2=t2, t3=t3, bound=t1 + t2 + t3, lr=math.sqrt(t1 / (t2 + t3)),
+                rate=2 * math.sqrt(t1 * (t2 + t3)))
+
+
+def schedule_bound(**settings):
+    """last_iterate_bound of the multipliers lr_multiplier gives steps 0 .. max_steps - 1 (the updates of the run)."""
+    return last_iterate_bound([lr_multiplier(s, **settings) for s in range(settings["max_steps"])])
+
+
+def bound_predictions(lengths=(300, 600, 1200), warmup_steps=30,
+                      shapes=("linear", "1-sqrt", "cosine", "square", "1-x^0.3", "1-x^0.7")):
+    """Lines of text: what the bound predicts for the cpu scale's runs. (a) the best peak LR of wsd (20 % linear and
+    1-sqrt cooldowns) over cosine's (to 10 %), as C3 measures it; (b) the 20 % cooldown shapes ranked by the bound
+    at each one's best LR (the rate), relative to linear's, and in brackets the bound at linear's best LR: C4 runs
+    every shape at one LR. Both are ratios of bounds, free of D and G."""
+    lines = []
+    for n in lengths:
+        common = dict(max_steps=n, warmup_steps=warmup_steps)
+        cosine_lr = schedule_bound(schedule="cosine", **common)["lr"]
+        lines.append(f"{n} steps: best peak LR of wsd / cosine: " + ", ".join(
+            f"{shape} {schedule_bound(schedule='wsd', cooldown_shape=shape, **common)['lr'] / cosine_lr:.3f}"
+            for shape in ("linear", "1-sqrt")))
+    for n in lengths:
+        bounds = {shape: schedule_bound(schedule="wsd", max_steps=n, warmup_steps=warmup_steps, cooldown_shape=shape)
+                  for shape in shapes}
+        linear = bounds["linear"]
+
+        def vs_linear(b):  # at its own best LR, and at linear's (t1 scales as 1/lr, t2 + t3 as lr)
+            at_linear_lr = b["t1"] / linear["lr"] + (b["t2"] + b["t3"]) * linear["lr"]
+            return f"{b['rate'] / linear['rate'] - 1:+.2%} ({at_linear_lr / linear['rate'] - 1:+.2%})"
+        lines.append(f"{n} steps: 20 % cooldowns by bound, best first (vs linear; at linear's LR): " + ", ".join(
+            f"{shape} {vs_linear(bounds[shape])}" for shape in sorted(bounds, key=lambda shape: bounds[shape]["rate"])))
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(bound_predictions()))

@@ -59,13 +59,20 @@ def _distinct_floats(state):
     for name, t in state.items():
         if not (isinstance(t, torch.Tensor) and t.is_floating_point()):
             continue
-        key = (t.data_ptr(), t.shape, t.stride()) if t.numel() else name  # empty tensors share no storage
+        local = t.to_local() if hasattr(t, "to_local") else t  # an FSDP shard (DTensor) has no storage of its own
+        key = (local.data_ptr(), t.shape, local.stride()) if t.numel() else name  # empty tensors share no storage
         if key in seen:
             aliases[name] = seen[key]
         else:
             seen[key] = name
             names.append(name)
     return names, aliases
+
+
+def copy_all(targets, sources):
+    """targets[i].copy_(sources[i]) for each i. Not torch._foreach_copy_: FSDP's sharded tensors (DTensor) lack it."""
+    for target, source in zip(targets, sources, strict=True):
+        target.copy_(source)
 
 
 def _model_floats(model):
@@ -85,7 +92,7 @@ def _fold(mean, weights, share):
     """
     weights = [w.float() for w in weights]  # no copy when already fp32
     if share == 1.0:
-        torch._foreach_copy_(mean, weights)  # exact: a restarted window forgets the previous one entirely
+        copy_all(mean, weights)  # exact: a restarted window forgets the previous one entirely
     else:
         torch._foreach_lerp_(mean, weights, share)
 
@@ -100,7 +107,7 @@ def _load_tensors(own, names, saved, what):
     """Copy a saved {name: tensor} into our fp32 buffers, after checking it belongs to this model."""
     if set(saved) != set(names):
         raise checkpoint.CheckpointError(f"the checkpoint's {what} average does not hold this model's tensors")
-    torch._foreach_copy_(own, [saved[n] for n in names])
+    copy_all(own, [saved[n] for n in names])
 
 
 def _check_settings(what, saved, current):
@@ -219,12 +226,12 @@ def swapped_weights(model, weights):
         raise ValueError(f"the averaged weights lack {sorted(set(names) - set(weights))[:3]}")
     with torch.no_grad():
         saved = [t.clone() for t in tensors]  # same dtype: restoring is an exact copy
-        torch._foreach_copy_(tensors, [weights[n] for n in names])  # fp32 -> the model's dtype
+        copy_all(tensors, [weights[n] for n in names])  # fp32 -> the model's dtype
     try:
         yield
     finally:
         with torch.no_grad():
-            torch._foreach_copy_(tensors, saved)
+            copy_all(tensors, saved)
 
 
 def save_weights(path, weights, model_config, step, average):
@@ -243,13 +250,15 @@ OFFLINE_TYPES = dict(end_step=(int, type(None)), data_dir=(str, type(None)), eva
 def merge_weights(steps, merge):
     """The checkpoints' relative weights for --merge: 'uniform' 1 each; a cooldown shape, its WSM coefficients.
 
-    Checkpoints s_0 < ... < s_k of a constant-LR run, merged with coefficients c_j, are the weights that the updates
-    of s_0 .. s_k would give with the gradient-step multipliers w_i = c_i + ... + c_k (i = 1..k) applied to the
-    updates of interval i, from s_{i-1} to s_i: so c_0 = 1 - w_1, c_j = w_j - w_{j+1}, c_k = w_k. w_i is the mean
-    multiplier that a cooldown of this shape over K = s_k - s_0 steps from s_0 (to 0, as wsd) gives those updates:
-    w_i = mean over s_{i-1} <= s < s_i of cooldown_multiplier((s - s_0) / K), i.e. lr_multiplier(s) of a wsd run
-    of max_steps s_k with cooldown_steps K. With checkpoints every step it is the cooldown's own LR of each update;
-    m steps apart, one weight stands for m updates, the mean of their LRs (their summed LR is the cooldown's).
+    Merging checkpoints s_0 < ... < s_k of a constant-LR run with coefficients c_j (summing to 1) gives the weights
+    of s_0 plus the updates of interval i (from s_{i-1} to s_i, i = 1..k) scaled by w_i = c_i + ... + c_k, as a
+    decaying LR would scale them (to first order: the real updates depend on the path). So a decay of multipliers
+    w_1..w_k gives c_0 = 1 - w_1, c_j = w_j - w_{j+1}, c_k = w_k. Here w_i is the mean multiplier that a cooldown
+    of this shape over K = s_k - s_0 steps from s_0 (to 0, as wsd) gives the updates of interval i:
+    w_i = mean over s_{i-1} <= s < s_i of cooldown_multiplier((s - s_0) / K), the mean lr_multiplier of those steps
+    in a wsd run of max_steps s_k and cooldown_steps K. With a checkpoint every step, w_i is exactly the cooldown's
+    multiplier of each update; m steps apart, one w_i stands for m updates (the mean of their multipliers, so the
+    window's summed LR is the cooldown's), and the spacing may vary.
     """
     if merge == "uniform":
         return [1.0] * len(steps)  # equal weights give the exact shares 1/(j+1) of SWA's running mean
@@ -277,7 +286,7 @@ def average_checkpoints(paths, weights=None):
         elif state["model_config"] != model_config:
             raise checkpoint.CheckpointError(f"{path} holds another model ({state['model_config']}) than "
                                              f"{paths[0]} ({model_config})")
-        if weight > 0:  # a zero weight (c_0 of a cooldown that starts at 1 when checkpoints are 1 step apart) adds nothing
+        if weight > 0:  # zero (c_0 of a merge of checkpoints 1 step apart: the cooldown starts at 1) adds nothing
             total += weight
             _fold(mean, [state["model"][n] for n in names], weight / total)
     return _as_state(names, aliases, mean), model_config, state

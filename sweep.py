@@ -11,13 +11,13 @@ resumable, and gather each finished run's logs under results/ for plot.py.
     python sweep.py all --gflops=180                             # estimate with a given rate instead of timing
 
 Suites: c1_cosine_lengths, c2_c3_lr_sweep, c4_cooldown_shapes, c5_cooldown_lengths, c6_swa, c7_schedulefree,
-c8_scaling, or all. A run trains in-process with train.train into <out_root>/<suite>/<run>/; when it finishes,
-its config.json and metrics.jsonl are copied to <results>/<suite>/<run>/ (no checkpoints; the copy appears in one
-rename, so a result that exists is complete). A run whose result exists is skipped, and one that was stopped
-(Ctrl-C, SIGTERM, a crash) resumes from its latest checkpoint: re-running the command completes the suite.
-A run whose loss became non-finite (too high an LR in the C3 grid) is kept as a result with an error.txt.
-Branches (cooldowns) start from a checkpoint of their trunk, exactly like branch.py: the trunk, listed first,
-keeps its checkpoints at the branch points (keep_ckpt_steps).
+c8_scaling, c9_merge (checkpoint merging, WSM), or all. A run trains in-process with train.train into
+<out_root>/<suite>/<run>/; when it finishes, its config.json and metrics.jsonl are copied to
+<results>/<suite>/<run>/ (no checkpoints; the copy appears in one rename, so a result that exists is complete). A
+run whose result exists is skipped, and one that was stopped (Ctrl-C, SIGTERM, a crash) resumes from its latest
+checkpoint: re-running the command completes the suite. A run whose loss became non-finite (too high an LR in the C3
+grid) is kept as a result with an error.txt. Branches (cooldowns) start from a checkpoint of their trunk, exactly
+like branch.py: the trunk, listed first, keeps its checkpoints at the branch points (keep_ckpt_steps).
 Defaults: --results=results and --out_root=out/sweeps at the cpu scale, results_<scale> and out/sweeps_<scale>
 at the others, so that the scales never mix. A result or out_dir made with other settings is an error.
 
@@ -46,12 +46,16 @@ took 1 h 04 min on the 2 idle cores of the development machine (70 runs).
   c7_schedulefree     schedule-free AdamW at LR 6e-3 with betas (0.9, 0.95) and (0.95, 0.99) vs wsd, 600 steps.
   c8_scaling          cpu_130k, cpu_250k, cpu_500k, cpu_tiny: cosine at 300/600/1200 steps, and one constant
                       trunk with SWA (to 960) with 20 % cooldowns to 300, 600 and 1200.
+  c9_merge            a constant trunk with SWA to 1200 keeping checkpoints every 20 steps over 240-300, 480-600 and
+                      960-1200, its 20 % linear and 1-sqrt cooldowns; then (no training) merges of those windows'
+                      checkpoints, uniform, linear and 1-sqrt (swa.py --merge), as results/c9_merge/merge-<shape>/.
 The quick scale keeps the cpu settings with 100 / 200 / 400 steps, 2 LRs, 2 shapes, 2 fractions, 3 sizes
 (45 runs in 13 min 47 s end to end, then plot.py on its results in 5 s).
 The paper scale uses configs/paper.py (SlimPajama, seq 512, batch 200, warmup 300), the 124M model for c1-c7,
 and for c8 the eight sizes 33M-360M with their token budgets and LRs from PAPER.md.
 """
 
+import json
 import math
 import os
 import shutil
@@ -70,6 +74,7 @@ from data import Dataset
 from evaluation import autocast_for
 from model import GPT, flops_per_token
 import parallel
+import swa
 from parallel import setup_device
 
 REPO = Path(__file__).resolve().parent
@@ -208,7 +213,7 @@ def c7_schedulefree(s):
 def c9_merge(s):
     """Checkpoint merging instead of a cooldown (WSM, arXiv 2507.17634): a constant trunk with SWA that keeps its
     checkpoints every third of the shortest cooldown over the window of each 20 % cooldown, merged afterwards by
-    merge_checkpoints, and the real linear and 1-sqrt cooldowns from the windows' starts."""
+    merge_trunk, and the real linear and 1-sqrt cooldowns from the windows' starts."""
     runs = trunk_and_branches("constant_swa", dict(model=s.model, lr=s.lr_constant), s.lengths, [0.2],
                               ["linear", "1-sqrt"], trunk_extra=dict(swa=True), trunk_steps=s.lengths[-1])
     every = max(1, round(runs[1].overrides["cooldown_steps"] / 3))  # cpu: 20 steps, 4-13 checkpoints per window
@@ -396,6 +401,38 @@ def execute(suite, run, cfg, results, out_root, procs):
     return error
 
 
+MERGES = ("uniform", "linear", "1-sqrt")  # c9_merge's merges: the plain mean (SWA of checkpoints) and two WSM shapes
+
+
+def merge_trunk(suite, runs, results, out_root, device):
+    """After the runs of c9_merge: merge its trunk's checkpoints over each cooldown's window (swa.py --merge) with
+    each of MERGES into <results>/<suite>/merge-<shape>/ (skipped when it exists; the merged weights stay in
+    <out_root>/<suite>/merge-<shape>/merged_<N>.pt). Its config.json is the trunk's plus `merge` (shape, trunk,
+    windows); its metrics.jsonl has one record per window, at the window's last step N: step, tokens, val_loss and
+    val_ppl of the merged weights, val_loss_last of the trunk's checkpoint at N, merged_steps and coefficients."""
+    trunk_dir = Path(out_root) / suite / runs[0].name
+    info = read_json(trunk_dir / "config.json")
+    tokens_per_step = info["config"]["batch_size"] * info["config"]["seq_len"]
+    for merge in MERGES:
+        name = f"merge-{merge}"
+        result_dir, out_dir = Path(results) / suite / name, Path(out_root) / suite / name
+        if result_dir.exists():
+            print(f"{suite}/{name}: done, skipped")
+            continue
+        out_dir.mkdir(parents=True, exist_ok=True)
+        records = []
+        for start, end in merge_windows(runs):
+            merged = swa.main([f"--run={trunk_dir}", f"--merge={merge}", f"--start_step={start}", f"--end_step={end}",
+                               f"--out={out_dir / f'merged_{end}.pt'}", f"--device={device}"])
+            records.append(dict(step=end, tokens=end * tokens_per_step, val_loss=merged["average"],
+                                val_ppl=math.exp(merged["average"]), val_loss_last=merged["last"],
+                                merged_steps=merged["steps"], coefficients=merged["coefficients"]))
+        merge_info = dict(shape=merge, trunk=str(trunk_dir), windows=merge_windows(runs))
+        (out_dir / "config.json").write_text(json.dumps(dict(info, merge=merge_info), indent=2))
+        (out_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        publish(out_dir, result_dir)
+
+
 def plan_rates(entries, scale, given_gflops):
     """({model: FLOP/s} for the plan's estimate, where the rates come from)."""
     gflops = given_gflops or scale.gflops
@@ -444,6 +481,8 @@ def main(argv):
     diverged = [f"{suite}/{run.name}" for suite, run, cfg in entries
                 if execute(suite, run, cfg, results, out_root, procs)]
     parallel.shutdown(owned)
+    if procs.master and "c9_merge" in suites:  # merging needs the trunk's checkpoints only, no training
+        merge_trunk("c9_merge", SUITES["c9_merge"](scale), results, out_root, entries[0][2]["device"])
     if procs.master:
         print(f"all {len(entries)} runs done in {duration(time.perf_counter() - started)}; results in {results}/"
               + (f"; diverged (kept with error.txt): {', '.join(diverged)}" if diverged else ""))

@@ -18,7 +18,8 @@ from schedules import lr_multiplier, schedule_args
 
 SEQ_LEN, BATCH = 64, 8
 SUITES = ("c1_cosine_lengths", "c2_c3_lr_sweep", "c4_cooldown_shapes", "c5_cooldown_lengths", "c6_swa",
-          "c7_schedulefree", "c8_scaling")
+          "c7_schedulefree", "c8_scaling", "c9_merge")
+MERGED_LOSSES = {"uniform": {200: 1.60, 400: 1.50}, "linear": {200: 1.55, 400: 1.45}, "1-sqrt": {200: 1.56, 400: 1.44}}
 
 
 def synthetic_losses(cfg, non_embedding_params):
@@ -70,6 +71,20 @@ def write_run(results, suite, name, origin=None, size=(2, 64), **settings):
     return cfg["out_dir"]
 
 
+def write_merge(results, shape, losses):
+    """A merge of a trunk's checkpoints as sweep.merge_trunk writes it: the trunk's config.json plus `merge`, and one
+    record per cooldown window, at its last step."""
+    write_run(results, "c9_merge", f"merge-{shape}", schedule="constant", max_steps=400, lr=1e-3, swa=True,
+              swa_window=100)
+    folder = results / "c9_merge" / f"merge-{shape}"
+    info = json.loads((folder / "config.json").read_text())
+    info["merge"] = dict(shape=shape, trunk="out/sweeps/c9_merge/run0", windows=[[160, 200], [320, 400]])
+    (folder / "config.json").write_text(json.dumps(info))
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(dict(
+        step=n, val_loss=loss, merged_steps=[n - 40, n - 20, n], coefficients=[0.2, 0.5, 0.3])) + "\n"
+        for n, loss in losses.items()))
+
+
 def write_suites(results, suites=SUITES):
     """A small version of every suite. Folder names say nothing: plot.py must read the configs."""
     names = (f"run{i}" for i in itertools.count())
@@ -105,6 +120,11 @@ def write_suites(results, suites=SUITES):
             run("c8_scaling", schedule="cosine", max_steps=length, size=size)
         trunk = run("c8_scaling", schedule="constant", max_steps=320, lr=1e-3, swa=True, swa_window=100, size=size)
         branches("c8_scaling", trunk, [200, 300, 400], [40, 60, 80], lr=1e-3, size=size)
+    trunk = run("c9_merge", schedule="constant", max_steps=400, lr=1e-3, swa=True, swa_window=100)
+    for shape in ("linear", "1-sqrt"):
+        branches("c9_merge", trunk, [200, 400], [40, 80], lr=1e-3, cooldown_shape=shape)
+    for shape, losses in MERGED_LOSSES.items() if "c9_merge" in suites else ():
+        write_merge(results, shape, losses)
 
 
 def test_every_figure_and_the_summary_from_synthetic_runs(tmp_path, capsys):
@@ -112,14 +132,14 @@ def test_every_figure_and_the_summary_from_synthetic_runs(tmp_path, capsys):
     rows = plot.main([str(tmp_path / "results"), f"--out={tmp_path / 'figures'}"])
     expected = {f"{name}.{ext}" for name, _, _ in plot.FIGURES for ext in ("png", "pdf")} | {"summary.md"}
     assert {p.name for p in (tmp_path / "figures").iterdir()} == expected
-    assert len(expected) == 2 * 11 + 1
+    assert len(expected) == 2 * 12 + 1
     for name, _, _ in plot.FIGURES:
         assert (tmp_path / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (tmp_path / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
         assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 10_000
     out = capsys.readouterr().out
-    assert "note" not in out and "wrote 22 figure files" in out
-    assert {claim for claim, _ in rows} == {f"C{i}" for i in range(1, 9)}
+    assert "note" not in out and "wrote 24 figure files" in out
+    assert {claim for claim, _ in rows} == {f"C{i}" for i in range(1, 10)}
     assert (tmp_path / "figures" / "summary.md").read_text() == plot.markdown_table(rows)
     text = "\n".join(f"{claim}: {line}" for claim, line in rows)
     # the synthetic best LRs: 2e-3 for cosine, 1e-3 with a cooldown
@@ -127,7 +147,8 @@ def test_every_figure_and_the_summary_from_synthetic_runs(tmp_path, capsys):
     # per size: trunk to 320 + cooldowns of 40, 60, 80 steps = 500 steps against cosine runs of 900
     assert text.count(f"trunk + 3 cooldowns cost {500 / 900:.3f} of 3 cosine runs") == 3
     assert "C8: fit to cosine runs: L = " in text and "C8: fit to cooldown runs: L = " in text
-    assert "ratio" in rows[-1][1] and rows[-1][1].startswith("C = ")
+    c8 = [text for claim, text in rows if claim == "C8"]
+    assert "ratio" in c8[-1] and c8[-1].startswith("C = ")
 
 
 def test_summary_numbers_of_the_cooldown_shapes(tmp_path):
@@ -143,6 +164,24 @@ def test_summary_numbers_of_the_cooldown_shapes(tmp_path):
                                  f"cosine {final[400, 'cosine']:.3f}, square ")
     assert rows[1][1].endswith(f"1-x^0.7 {final[400, '1-x^0.7']:.3f}; linear - 1-sqrt = {gap:+.3f} ppl "
                                f"({final[400, 'linear'] / final[400, '1-sqrt'] - 1:+.2%})")
+
+
+def test_summary_numbers_of_the_merges(tmp_path):
+    write_suites(tmp_path, suites=("c9_merge",))
+    suites = plot.scaling.load_runs(tmp_path)
+    runs = [r for r in suites["c9_merge"] if not r["info"].get("merge")]
+    trunk = next(r for r in runs if plot.cfg(r)["schedule"] == "constant")
+    logged = {r["step"]: r for r in trunk["metrics"] if "val_loss" in r}
+    cooldown = {(plot.cfg(r)["max_steps"], plot.cfg(r)["cooldown_shape"]): plot.final_ppl(r)
+                for r in runs if r is not trunk}
+    merged = {(n, shape): math.exp(loss) for shape, losses in MERGED_LOSSES.items() for n, loss in losses.items()}
+    assert plot.summarize(suites) == [("C9", (
+        f"{n} steps, ppl: constant trunk {math.exp(logged[n]['val_loss']):.3f}, "
+        f"trunk + SWA {math.exp(logged[n]['val_loss_swa']):.3f}, merge uniform {merged[n, 'uniform']:.3f}, "
+        f"merge linear {merged[n, 'linear']:.3f}, cooldown linear {cooldown[n, 'linear']:.3f}, "
+        f"merge 1-sqrt {merged[n, '1-sqrt']:.3f}, cooldown 1-sqrt {cooldown[n, '1-sqrt']:.3f}")) for n in (200, 400)]
+    assert plot.fig_c9(runs) is None  # no merges: nothing to compare with
+    assert plot.fig_c9(suites["c9_merge"]) is not None
 
 
 def test_runs_are_classified_by_their_config_not_their_folder():

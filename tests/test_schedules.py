@@ -1,12 +1,14 @@
 """Tests for schedules.py: values at the phase boundaries, every cooldown shape against its formula
-(expected values written out independently here), and one ScheduleError per kind of bad setting."""
+(expected values written out independently here), one ScheduleError per kind of bad setting, and the convex
+last-iterate bound against its closed forms."""
 import math
 
 import numpy as np
 import pytest
 
-from schedules import (ScheduleError, cooldown_multiplier, cosine, linear, lr_multiplier, parse_cooldown_shape,
-                       resolve_cooldown_steps, validate_schedule, warmup, wsd)
+from schedules import (ScheduleError, bound_predictions, cooldown_multiplier, cosine, last_iterate_bound, linear,
+                       lr_multiplier, parse_cooldown_shape, resolve_cooldown_steps, schedule_bound, validate_schedule,
+                       warmup, wsd)
 
 N, W = 1000, 100  # a run of 1000 steps with 100 warmup steps
 WSD = dict(schedule="wsd", max_steps=N, warmup_steps=W, cooldown_frac=0.2)  # cooldown from step 800
@@ -239,3 +241,58 @@ def test_schedule_error_is_a_value_error_and_valid_settings_pass():
     validate_schedule(**WSD, cooldown_shape="1-x^0.7", final_lr_frac=0.1)
     validate_schedule(schedule="cosine", max_steps=N, warmup_steps=W, cycle_steps=2 * N)
     assert parse_cooldown_shape("1-x^0.7") is parse_cooldown_shape("1-x^0.7")  # parsed once, then cached
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the convex last-iterate bound (Schaipp, Hägele et al. 2025)
+
+
+def test_bound_of_a_constant_schedule_by_hand():
+    # T = 4, eta = 1: sums 4 and 4; t3 = ½ (1/3 · 4/4 + 1/2 · 3/3 + 1/1 · 2/2) G² = 11/12 G²
+    b = last_iterate_bound([1, 1, 1, 1], D=2.0, G=3.0)
+    assert (b["t1"], b["t2"], b["t3"]) == pytest.approx((4 / 8, 9 / 2, 11 / 12 * 9), rel=1e-14)
+    assert b["bound"] == pytest.approx(0.5 + 4.5 + 8.25, rel=1e-14)
+    assert (b["lr"], b["rate"]) == pytest.approx((math.sqrt(0.5 / 12.75), 2 * math.sqrt(0.5 * 12.75)), rel=1e-14)
+    # any T: t1 = D²/(2T), t2 = G²/2, t3 = G² H_{T-1} / 2 (H the harmonic number)
+    b = last_iterate_bound(np.ones(1000))
+    assert (b["t1"], b["t2"], b["t3"]) == pytest.approx((1 / 2000, 1 / 2, sum(1 / j for j in range(1, 1000)) / 2))
+
+
+def test_bound_of_a_linear_schedule_by_hand():
+    # eta = 3, 2, 1: sums 6 and 14; t3 = ½ (3/3 · 14/6 + 2/1 · 5/3) G² = 17/6 G²
+    b = last_iterate_bound([3, 2, 1])
+    assert (b["t1"], b["t2"], b["t3"]) == pytest.approx((1 / 12, 14 / 12, 17 / 6), rel=1e-14)
+    # eta_t = T + 1 - t: t1 = 1/(T(T+1)), t2 = (2T+1)/6, t3 = (2(T-1) + 3 H_{T-1}) / 3
+    T = 500
+    b = last_iterate_bound(np.arange(T, 0, -1))
+    harmonic = sum(1 / j for j in range(1, T))
+    assert (b["t1"], b["t2"], b["t3"]) == pytest.approx((1 / (T * (T + 1)), (2 * T + 1) / 6,
+                                                         (2 * (T - 1) + 3 * harmonic) / 3), rel=1e-12)
+
+
+def test_the_best_lr_minimises_the_bound():
+    multipliers = np.array([lr_multiplier(s, **WSD, cooldown_shape="1-sqrt") for s in range(N)])
+    best = last_iterate_bound(multipliers, D=1.5, G=0.7)
+    grid = best["lr"] * np.exp(np.linspace(-1, 1, 201))
+    bounds = [last_iterate_bound(lr * multipliers, D=1.5, G=0.7)["bound"] for lr in grid]
+    assert np.argmin(bounds) == 100  # the grid's middle point is lr itself
+    assert min(bounds) == pytest.approx(best["rate"], rel=1e-12) and bounds[99] > bounds[100] < bounds[101]
+    # the best base LR scales inversely with the multipliers, and as D / G
+    assert last_iterate_bound(4 * multipliers, D=1.5, G=0.7)["lr"] == pytest.approx(best["lr"] / 4, rel=1e-12)
+    assert last_iterate_bound(multipliers, D=3.0, G=0.7)["lr"] == pytest.approx(2 * best["lr"], rel=1e-12)
+
+
+def test_bound_predictions_for_the_cpu_scale():
+    lines = bound_predictions(lengths=(300,))
+    cosine_lr = schedule_bound(schedule="cosine", max_steps=300, warmup_steps=30)["lr"]
+    linear = schedule_bound(schedule="wsd", max_steps=300, warmup_steps=30, cooldown_shape="linear")
+    assert lines[0] == f"300 steps: best peak LR of wsd / cosine: linear {linear['lr'] / cosine_lr:.3f}, 1-sqrt " + \
+        f"{schedule_bound(schedule='wsd', max_steps=300, warmup_steps=30, cooldown_shape='1-sqrt')['lr'] / cosine_lr:.3f}"
+    assert lines[1].startswith("300 steps: 20 % cooldowns by bound, best first (vs linear; at linear's LR): 1-sqrt -")
+    assert "linear +0.00% (+0.00%)" in lines[1] and lines[1].split(", ")[-1].startswith("square +")
+
+
+@pytest.mark.parametrize("multipliers", [[], [1.0, -0.1, 1.0], [1.0, 0.0], [1.0, math.nan]])
+def test_bound_refuses_multipliers_it_cannot_bound(multipliers):
+    with pytest.raises(ScheduleError, match="finite multipliers >= 0 whose last is positive"):
+        last_iterate_bound(multipliers)

@@ -1,6 +1,8 @@
 """Tests for swa.py: the online SWA average against hand-computed means, window restarts, fp32 averages of a bf16
-model, bitwise resume, EMA against its recurrence, swapped_weights, and offline averaging of a fake run."""
+model, bitwise resume, EMA against its recurrence, swapped_weights, offline averaging of a fake run, and merges
+with a cooldown's coefficients (WSM) against hand-computed ones."""
 import json
+import math
 import subprocess
 import sys
 
@@ -11,8 +13,9 @@ import torch.nn.functional as F
 
 import checkpoint
 from config import ConfigError
+from data import Dataset
 from model import GPT, GPTConfig
-from swa import EMA, SWA, main, swapped_weights, unwrap
+from swa import EMA, SWA, average_checkpoints, main, merge_weights, swapped_weights, unwrap
 from train import DEFAULTS
 
 # A running fp32 mean of n snapshots rounds once per fold, each time by at most 2^-24 relative to the
@@ -244,12 +247,12 @@ def fake_run(tmp_path, steps=(100, 200, 300, 400)):
 
 
 def val_loss(model, data_dir):
-    """The loss over the validation windows, computed here in one batch (train.py's evaluate batches it)."""
-    stream = torch.from_numpy(np.fromfile(data_dir / "val_0000.bin", dtype=np.uint16).astype(np.int64))
-    windows = torch.stack([stream[i:i + SEQ_LEN + 1] for i in range(0, EVAL_TOKENS, SEQ_LEN)])
+    """The loss over the validation windows (data.py's choice, as train.py evaluates them), computed here in one
+    batch (train.py's evaluate batches it)."""
+    inputs, targets = Dataset(data_dir).val_windows(EVAL_TOKENS, SEQ_LEN)
     with torch.no_grad():
-        logits, _ = model(windows[:, :-1])
-    return F.cross_entropy(logits.view(-1, logits.size(-1)), windows[:, 1:].reshape(-1)).item()
+        logits, _ = model(inputs)
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1)).item()
 
 
 def test_offline_average_of_checkpoints(tmp_path, capsys):
@@ -288,3 +291,79 @@ def test_offline_bad_inputs(tmp_path):
     assert result.returncode == 1
     assert result.stderr == f"error: no run in '{tmp_path / 'nothing'}' (no config.json): give --run=<a train.py " \
                             f"out_dir>\n"
+
+
+# ---- merging checkpoints with a cooldown's coefficients (WSM) ----
+
+def test_merge_coefficients_by_hand():
+    # linear, checkpoints 2 steps apart over a cooldown of K = 6: w_1 = mean(1, 5/6) = 11/12, w_2 = mean(4/6, 3/6)
+    # = 7/12, w_3 = mean(2/6, 1/6) = 3/12; c = (1 - w_1, w_1 - w_2, w_2 - w_3, w_3)
+    assert merge_weights([0, 2, 4, 6], "linear") == pytest.approx([1 / 12, 4 / 12, 4 / 12, 3 / 12], abs=1e-15)
+    # uneven spacing, K = 3: w_1 = 1 (the update of step 0), w_2 = mean(2/3, 1/3) = 1/2
+    assert merge_weights([0, 1, 3], "linear") == pytest.approx([0, 1 / 2, 1 / 2], abs=1e-15)
+    # 1-sqrt, 1 step apart, K = 4: w_i = 1 - sqrt((i-1)/4) = 1, 1/2, 1 - sqrt(1/2), 1 - sqrt(3)/2
+    r2, r3 = math.sqrt(0.5), math.sqrt(3) / 2
+    assert merge_weights([0, 1, 2, 3, 4], "1-sqrt") == pytest.approx([0, 0.5, r2 - 0.5, r3 - r2, 1 - r3], abs=1e-15)
+    # 1-sqrt, 2 steps apart, K = 4: w_1 = mean(1, 1/2) = 3/4, w_2 = mean(1 - sqrt(2/4), 1 - sqrt(3/4))
+    w2 = 1 - (r2 + r3) / 2
+    assert merge_weights([0, 2, 4], "1-sqrt") == pytest.approx([1 / 4, 3 / 4 - w2, w2], abs=1e-15)
+    assert merge_weights([5, 6, 7], "uniform") == [1.0, 1.0, 1.0] and merge_weights([300], "1-sqrt") == [1.0]
+    for shape in ("linear", "1-sqrt", "cosine", "square", "1-x^0.3", "mirror_cosine"):
+        for steps in ([240, 260, 280, 300], list(range(960, 1201, 20)), [0, 1, 5, 6, 50]):
+            coefficients = merge_weights(steps, shape)
+            assert sum(coefficients) == pytest.approx(1.0, abs=1e-12) and min(coefficients) >= 0
+
+
+def save_checkpoints(model, folder, steps):
+    """Checkpoint the model after a take_step at each of `steps`; returns the paths."""
+    paths = []
+    for step in steps:
+        take_step(model, step)
+        paths.append(checkpoint.save(dict(model=model.state_dict(), step=step, model_config=model.config.__dict__),
+                                     folder, step))
+    return paths
+
+
+def test_uniform_merge_is_the_swa_windows_mean_bitwise(tmp_path):
+    model, online = tiny_gpt(), tiny_gpt()
+    paths = save_checkpoints(model, tmp_path, [1, 2, 3])
+    swa = SWA(online, interval=1, window=3)
+    for step in (1, 2, 3):  # the same weights, folded online
+        take_step(online, step)
+        swa.update(step, online)
+    uniform = average_checkpoints(paths, merge_weights([1, 2, 3], "uniform"))[0]
+    assert all(torch.equal(uniform[k], v) for k, v in swa.completed().items())
+    assert all(torch.equal(uniform[k], v) for k, v in average_checkpoints(paths)[0].items())
+    normalised = average_checkpoints(paths, [1 / 3] * 3)[0]  # the coefficients as printed: within rounding
+    for k, v in uniform.items():
+        torch.testing.assert_close(normalised[k], v, rtol=0, atol=1e-7)
+
+
+def test_merged_weights_are_the_hand_weighted_sum(tmp_path, capsys):
+    run, data_dir, models = fake_run(tmp_path)
+    out = tmp_path / "merged.pt"
+    merged = main([f"--run={run}", "--start_step=200", "--end_step=400", "--merge=linear", f"--out={out}",
+                   "--device=cpu"])
+    # K = 200, 100 steps apart: w_1 = 1 - 49.5/200 = 0.7525, w_2 = 1 - 149.5/200 = 0.2525
+    assert merged["steps"] == [200, 300, 400] and merged["coefficients"] == pytest.approx([0.2475, 0.5, 0.2525])
+    states = {s: models[s].state_dict() for s in (200, 300, 400)}
+    expected = {k: 0.2475 * states[200][k].double() + 0.5 * states[300][k].double() + 0.2525 * states[400][k].double()
+                for k in states[200]}
+    saved = torch.load(out, weights_only=True)
+    assert_close(saved["model"], expected)
+    assert saved["average"]["merge"] == "linear" and saved["average"]["coefficients"] == merged["coefficients"]
+    model = GPT(GPTConfig(**saved["model_config"]))
+    model.load_state_dict(saved["model"])
+    assert merged["average"] == pytest.approx(val_loss(model, data_dir), abs=1e-5)
+    printed = capsys.readouterr().out
+    assert "coefficients (linear): 200: 0.2475, 300: 0.5000, 400: 0.2525" in printed
+    assert f"val loss {merged['average']:.4f} of the linear merge of steps 200-400" in printed
+
+
+def test_a_bad_merge_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"--merge=bad: neither 'uniform' nor a cooldown shape \(unknown"):
+        main([f"--run={tmp_path}", "--merge=bad"])
+    result = subprocess.run([sys.executable, "swa.py", f"--run={tmp_path}", "--merge=1-x^-1"], capture_output=True,
+                            text=True, cwd=checkpoint.__file__.rsplit("/", 1)[0])
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: --merge=1-x^-1: neither 'uniform' nor a cooldown shape (cooldown_shape")

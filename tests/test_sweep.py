@@ -1,19 +1,23 @@
-"""sweep.py: the suites' plans at each scale, the time estimates, and a miniature suite run end to end
-(results written, skipped when done, resumed after an interruption, refused when the settings changed)."""
+"""sweep.py: the suites' plans at each scale, the time estimates, a miniature suite run end to end (results
+written, skipped when done, resumed after an interruption, refused when the settings changed), and c9_merge's
+merges of a trunk's checkpoints written as results."""
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 
 import pytest
+import torch
 
+import checkpoint
 import data
 import sweep
 import train
 from config import ConfigError
 from conftest import REPO
-from model import GPTConfig, flops_per_token
+from model import GPT, GPTConfig, flops_per_token
 from sweep_mini import mini_suite, tiny_scale
 
 
@@ -78,7 +82,65 @@ def test_trunks_come_first_and_keep_their_branch_points(suite, scale):
         assert run.overrides["max_steps"] - run.overrides["cooldown_steps"] == run.branch_step
         assert (run.overrides["model"], run.overrides["lr"]) == (trunk.overrides["model"], trunk.overrides["lr"])
     for trunk in (r for r in runs if "keep_ckpt_steps" in r.overrides):  # every kept checkpoint is used
-        assert trunk.overrides["keep_ckpt_steps"] == sorted({r.branch_step for r in runs if r.trunk == trunk.name})
+        points = sorted({r.branch_step for r in runs if r.trunk == trunk.name})
+        if suite == "c9_merge":  # and the merges' checkpoints, over each cooldown's window
+            points = sorted({s for start, end in sweep.merge_windows(runs) for s in trunk.overrides["keep_ckpt_steps"]
+                             if start <= s <= end})
+        assert trunk.overrides["keep_ckpt_steps"] == points
+
+
+def test_c9_merge_plan_names_its_runs_and_keeps_the_windows_checkpoints():
+    assert plan("c9_merge") == [("constant_swa", 1200, None)] + [
+        (f"constant_swa-to{n}-cd{c}-{shape}", n, n - c) for n, c in ((300, 60), (600, 120), (1200, 240))
+        for shape in ("linear", "1-sqrt")]
+    runs = sweep.SUITES["c9_merge"](sweep.SCALES["cpu"])
+    assert runs[0].overrides["swa"] and runs[0].overrides["schedule"] == "constant"
+    assert runs[0].overrides["keep_ckpt_steps"] == [*range(240, 301, 20), *range(480, 601, 20), *range(960, 1201, 20)]
+    assert sweep.merge_windows(runs) == [(240, 300), (480, 600), (960, 1200)]
+    assert {r.overrides["cooldown_shape"] for r in runs[1:]} == {"linear", "1-sqrt"}
+    quick = sweep.SUITES["c9_merge"](sweep.SCALES["quick"])  # every 7 steps: round(20 / 3)
+    assert quick[0].overrides["keep_ckpt_steps"][:4] == [80, 87, 94, 100] and len(quick) == 7
+
+
+def write_trunk(trunk_dir, data_dir, steps):
+    """A finished trunk as train.py leaves it: config.json and a checkpoint of a (different) tiny model per step."""
+    trunk_dir.mkdir(parents=True)
+    config = dict(train.DEFAULTS, out_dir=str(trunk_dir), data_dir=str(data_dir), schedule="constant", seq_len=16,
+                  eval_tokens=96, eval_batch_size=4, dtype="float32", batch_size=2, max_steps=steps[-1])
+    mconf = GPTConfig(vocab_size=320, block_size=16, n_layer=1, n_head=2, n_embd=16, ffw_size=32)
+    info = dict(config=config, origin=None, model_config=mconf.__dict__, params=0, flops_per_token=flops_per_token(
+        mconf, 16))
+    (trunk_dir / "config.json").write_text(json.dumps(info))
+    for step in steps:
+        torch.manual_seed(step)
+        checkpoint.save(dict(model=GPT(mconf).state_dict(), step=step, model_config=mconf.__dict__), trunk_dir, step)
+
+
+def test_merges_of_the_trunk_are_written_as_results_then_skipped(tmp_path, tiny_data, capsys):
+    runs = [sweep.Run("trunk", {}), *(sweep.Run(f"b{n}", dict(max_steps=n, cooldown_steps=2), trunk="trunk",
+                                                branch_step=n - 2) for n in (4, 8))]
+    write_trunk(tmp_path / "out" / "c9" / "trunk", tiny_data, [2, 3, 4, 6, 7, 8])
+    sweep.merge_trunk("c9", runs, tmp_path / "results", tmp_path / "out", "cpu")
+    results = tmp_path / "results" / "c9"
+    assert sorted(p.name for p in results.iterdir()) == ["merge-1-sqrt", "merge-linear", "merge-uniform"]
+    for shape in sweep.MERGES:
+        info = json.loads((results / f"merge-{shape}" / "config.json").read_text())
+        assert info["merge"] == dict(shape=shape, trunk=str(tmp_path / "out" / "c9" / "trunk"), windows=[[2, 4], [6, 8]])
+        assert info["config"]["schedule"] == "constant"  # the trunk's, as plot.py reads it
+        first, second = records(results / f"merge-{shape}" / "metrics.jsonl")
+        assert (first["step"], first["merged_steps"], second["merged_steps"]) == (4, [2, 3, 4], [6, 7, 8])
+        assert first["tokens"] == 4 * 2 * 16 and first["val_ppl"] == pytest.approx(math.exp(first["val_loss"]))
+        assert sum(first["coefficients"]) == pytest.approx(1.0)
+        assert (tmp_path / "out" / "c9" / f"merge-{shape}" / "merged_8.pt").is_file()
+    # K = 2, 1 step apart: linear w = (1, 1/2) -> c = (0, 1/2, 1/2); uniform 1/3 each
+    assert records(results / "merge-linear" / "metrics.jsonl")[1]["coefficients"] == pytest.approx([0, 0.5, 0.5])
+    assert records(results / "merge-uniform" / "metrics.jsonl")[0]["coefficients"] == pytest.approx([1 / 3] * 3)
+    logged = [records(results / f"merge-{shape}" / "metrics.jsonl") for shape in sweep.MERGES]
+    assert len({r["val_loss"] for merge in logged for r in merge}) == 6  # other coefficients, other weights
+    assert len({tuple(r["val_loss_last"] for r in merge) for merge in logged}) == 1  # the same trunk checkpoints
+    capsys.readouterr()
+    sweep.merge_trunk("c9", runs, tmp_path / "results", tmp_path / "out", "cpu")
+    assert capsys.readouterr().out.count("done, skipped") == 3
 
 
 def test_quick_is_smaller_and_paper_uses_the_papers_settings():
