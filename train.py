@@ -18,6 +18,7 @@ or a branch may change is rundir.py's.
 
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -379,7 +380,8 @@ def run_script(main, argv, errors=USER_ERRORS):
         line = parallel.collective_failure(e, parallel.Processes.from_env())
         if line is None:
             raise
-        fail(line)
+        print(f"error: {line}", file=sys.stderr, flush=True)
+        os._exit(1)  # the process group is broken: tearing it down at exit can abort the process (SIGABRT)
 
 
 if __name__ == "__main__":

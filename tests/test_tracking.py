@@ -42,7 +42,7 @@ def test_offline_run_is_written_under_out_dir_and_a_resume_continues_it(tmp_path
     assert (tmp_path / "wandb_id").read_text().strip() == run_id
     runs = offline_runs(tmp_path)
     # one wandb folder per start, named by the second it started in: two starts in one second share it
-    assert 1 <= len(runs) <= 2 and all(run.name.endswith(f"-{run_id}") for run in runs)
+    assert 1 <= len(runs) <= 2 and all(f"-{run_id}" in run.name for run in runs)
 
 
 def test_log_sends_the_numbers_of_a_record_at_its_step():
@@ -116,5 +116,5 @@ def test_train_logs_to_wandb_from_start_to_resume(tmp_path, tiny_data, monkeypat
     assert (out / "wandb_id").read_text().strip() == run_id
     runs = offline_runs(out)
     # one wandb folder per start, named by the second it started in: two starts in one second share it
-    assert 1 <= len(runs) <= 2 and all(run.name.endswith(f"-{run_id}") for run in runs)
+    assert 1 <= len(runs) <= 2 and all(f"-{run_id}" in run.name for run in runs)
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [0, 2, 4, 6]
