@@ -18,6 +18,7 @@ torch.distributed itself, as torchtitan keeps its parallelisms apart from its lo
 import datetime
 import inspect
 import os
+import sys
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils._pytree import tree_map
 
-from config import ConfigError
+from config import ConfigError, fail
 
 
 @dataclass(frozen=True)
@@ -309,3 +310,12 @@ def collective_failure(error, procs):
     first = first.split("] ", 1)[-1] if first.startswith("[") else first  # drop gloo's source-file prefix
     return (f"rank {procs.rank}: a collective with the other processes failed ({first}); another process "
             f"failed or hung: its own error says why")
+
+
+def leave(line):
+    """config.fail, but a process still in a process group exits at once: tearing the group down at exit, with a
+    collective pending or a peer gone, can abort the process (SIGABRT) instead of exiting 1."""
+    if not dist.is_initialized():
+        fail(line)
+    print(f"error: {line}", file=sys.stderr, flush=True)
+    os._exit(1)

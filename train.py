@@ -18,7 +18,6 @@ or a branch may change is rundir.py's.
 
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -31,7 +30,7 @@ import parallel
 import perf
 import rundir
 import tracking
-from config import ConfigError, fail, parse_args
+from config import ConfigError, parse_args
 from data import DataError, Dataset
 from evaluation import autocast_for, evaluate
 from model import GPT, PRESETS, GPTConfig, flops_per_token, padded_vocab_size
@@ -375,13 +374,12 @@ def run_script(main, argv, errors=USER_ERRORS):
     try:
         main(argv)
     except errors as e:
-        fail(str(e))
+        parallel.leave(str(e))
     except RuntimeError as e:
         line = parallel.collective_failure(e, parallel.Processes.from_env())
         if line is None:
             raise
-        print(f"error: {line}", file=sys.stderr, flush=True)
-        os._exit(1)  # the process group is broken: tearing it down at exit can abort the process (SIGABRT)
+        parallel.leave(line)
 
 
 if __name__ == "__main__":
