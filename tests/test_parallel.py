@@ -183,7 +183,7 @@ def test_collective_failures_are_told_from_other_errors():
     assert parallel.collective_failure(gloo, parallel.Processes()) is None  # one process: not a collective
 
 
-def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa"), rel=1e-4):
+def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa", "val_loss_ema"), rel=1e-4):
     assert [r["step"] for r in mine] == [r["step"] for r in theirs]
     for a, b in zip(mine, theirs):
         for key in keys:
@@ -192,12 +192,12 @@ def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa"), rel=1e-
 
 
 def test_fsdp_matches_one_process_resumes_exactly_and_its_checkpoint_serves_one_process(tmp_path, tiny_data):
-    """FSDP2 x2 (micro-batches, SWA) equals one process within 1e-4 over 10 steps; an FSDP run resumed under FSDP
+    """FSDP2 x2 (micro-batches, SWA and EMA) equals one process within 1e-4 over 10 steps; an FSDP run resumed under FSDP
     repeats its own steps exactly; its checkpoint holds full tensors (the tied head still tied) and one process
     continues it like the single run."""
     common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--max_steps=10", "--log_interval=1", "--eval_interval=5",
               "--dtype=float32", "--schedule=constant", "--swa=True", "--swa_interval=1", "--swa_window=4",
-              "--keep_ckpt_steps=[5]"]
+              "--ema=True", "--ema_decay=0.9", "--keep_ckpt_steps=[5]"]
     single, fsdp = tmp_path / "single", tmp_path / "fsdp"
     train.main([*common, f"--out_dir={single}"])
     result = torchrun(2, *common, f"--out_dir={fsdp}", "--parallelism=fsdp", "--micro_batch_size=2")
@@ -218,8 +218,8 @@ def test_fsdp_matches_one_process_resumes_exactly_and_its_checkpoint_serves_one_
     assert result.returncode == 0, result.stderr[-3000:]
     later = lambda out: [r for r in metrics(out) if r["step"] > 5]
     for mine, theirs in zip(later(tmp_path / "fsdp_resumed"), later(fsdp), strict=True):
-        assert {k: mine[k] for k in ("train_loss", "val_loss_swa") if k in mine} == \
-            {k: theirs[k] for k in ("train_loss", "val_loss_swa") if k in theirs}  # exact
+        keys = ("train_loss", "val_loss_swa", "val_loss_ema")
+        assert {k: mine[k] for k in keys if k in mine} == {k: theirs[k] for k in keys if k in theirs}  # exact
     train.main([*common, f"--out_dir={tmp_path / 'one_process'}", "--init_from=resume"])
     close(later(tmp_path / "one_process"), later(single))
 
