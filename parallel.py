@@ -29,7 +29,7 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils._pytree import tree_map
 
-from config import ConfigError, fail
+from config import fail
 
 
 @dataclass(frozen=True)
@@ -244,15 +244,16 @@ def from_master(value):
 
 
 def decided_by_master(decide, procs):
-    """decide() on rank 0 alone, its result (or its ConfigError) on every process: rank 0 reads the folders and
-    decides, the others follow, so that no two processes skip, resume or start a run differently."""
+    """decide() on rank 0 alone, its result (or its error for the user: a ConfigError, CheckpointError, ... of
+    the same class and message) on every process: rank 0 reads the folders and decides, the others follow, so
+    that no two processes skip, resume or start a run differently."""
     try:
         decision = ("ok", decide()) if procs.master else None
-    except ConfigError as e:
-        decision = ("error", str(e))
+    except ValueError as e:  # the scripts' one-line errors are ValueErrors (config.ConfigError's family)
+        decision = (type(e), str(e))
     kind, value = from_master(decision)
-    if kind == "error":
-        raise ConfigError(value)
+    if kind != "ok":
+        raise kind(value)
     return value
 
 

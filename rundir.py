@@ -176,14 +176,7 @@ def starting_checkpoint(cfg, procs):
     every process loads that one file: on several nodes, out_dir must be on a filesystem they all share, and a
     process that cannot see the file says so, on every process, instead of starting from something else."""
     if cfg["init_from"] == "resume":
-        try:
-            choice = checkpoint.latest(cfg["out_dir"]) if procs.master else None
-        except checkpoint.CheckpointError as e:
-            choice = str(e)
-        choice = parallel.from_master(choice)
-        if isinstance(choice, str):
-            raise checkpoint.CheckpointError(choice)
-        path, hint = choice
+        path, hint = parallel.decided_by_master(lambda: checkpoint.latest(cfg["out_dir"]), procs)
     else:
         path, hint = Path(cfg["init_from"]), ""
     seen = parallel.gather(Path(path).is_file())
