@@ -1,8 +1,9 @@
 """
-The figures and the results table of the reproduction (claims C1-C8), from the logs of finished runs.
+The figures of the reproduction (claims C1-C9) and the results table (summary.py), from the logs of finished runs.
 
-    python plot.py                           # results/ -> figures/*.png, figures/*.pdf, figures/summary.md
+    python plot.py                           # results/ (and results_long/) -> figures/*.png, *.pdf, summary.md
     python plot.py my_results --out=my_figures
+    python plot.py results results_long      # several folders: their suites' runs together
 
 Reads every <results>/<suite>/<run>/{config.json, metrics.jsonl} (written by train.py, collected by sweep.py)
 and never needs checkpoints. A run is recognised by its config.json (schedule, cooldown_shape, optimizer, swa,
@@ -26,7 +27,10 @@ from matplotlib.ticker import LogFormatter, PercentFormatter  # noqa: E402
 
 import scaling  # noqa: E402
 from config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
-from schedules import COOLDOWN_SHAPES, lr_multiplier, resolve_cooldown_steps  # noqa: E402
+from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
+                  paired_gap, seed_groups, shape_order, spread)
+from schedules import lr_multiplier  # noqa: E402
+from summary import MERGE_STYLES, markdown_table, matched_pairs, merge_points, summarize  # noqa: E402
 
 DEFAULTS = dict(out="figures")
 # One colour per method in every figure; several lengths or sizes of one method are shades of its colour.
@@ -36,34 +40,6 @@ COLORS = {"cosine": "#1f77b4", "wsd/linear": "#ff7f0e", "wsd/1-sqrt": "#d62728",
 
 # ---------------------------------------------------------------------------------------------------------
 # what a run is, and drawing helpers
-
-
-def cfg(run):
-    return run["info"]["config"]
-
-
-def method(run):
-    """'cosine', 'constant', 'linear', 'wsd/<cooldown shape>' or 'schedule-free'."""
-    if cfg(run)["optimizer"] == "adamw_schedulefree":
-        return "schedule-free"
-    return f"wsd/{cfg(run)['cooldown_shape']}" if cfg(run)["schedule"] == "wsd" else cfg(run)["schedule"]
-
-
-def cycle(run):
-    return cfg(run)["cycle_steps"] or cfg(run)["max_steps"]
-
-
-def cooldown_frac(run):
-    c = cfg(run)
-    return resolve_cooldown_steps(c["max_steps"], c["cooldown_frac"], c["cooldown_steps"]) / c["max_steps"]
-
-
-def shape_order(name):
-    """linear, 1-sqrt, cosine, ... in COOLDOWN_SHAPES' order; 1-x^A shapes last, by A."""
-    shape = name.removeprefix("wsd/")
-    if shape in COOLDOWN_SHAPES:
-        return COOLDOWN_SHAPES.index(shape), 0.0
-    return len(COOLDOWN_SHAPES), float(shape.removeprefix("1-x^")) if shape.startswith("1-x^") else math.inf
 
 
 def color(name, shade=0.0):
@@ -82,30 +58,6 @@ def curve(run, key="val_loss"):
     points = [(r["step"], r[key]) for r in run["metrics"] if r.get(key) is not None]
     steps, values = (np.array(v, dtype=float) for v in zip(*points)) if points else (np.array([]),) * 2
     return steps, values if key == "lr" else np.exp(values)
-
-
-def final_ppl(run, key="val_loss"):
-    """Perplexity at max_steps (of the model, or of its SWA/EMA average), or None if the run stopped early."""
-    loss = scaling.final_loss(run, key)
-    return None if loss is None else math.exp(loss)
-
-
-def best_per_method(runs):
-    """{method: its finished run with the lowest final perplexity} (the best LR of each method)."""
-    best = {}
-    for run in (r for r in runs if final_ppl(r) is not None):
-        if method(run) not in best or final_ppl(run) < final_ppl(best[method(run)]):
-            best[method(run)] = run
-    return best
-
-
-def finished_groups(runs, key, select=lambda run: True):
-    """{key(run): [runs]} of the `select`ed runs that reached max_steps."""
-    groups = defaultdict(list)
-    for run in runs:
-        if select(run) and final_ppl(run) is not None:
-            groups[key(run)].append(run)
-    return groups
 
 
 def plain_log_ticks(ax):
@@ -172,25 +124,43 @@ def fig_c2(runs):
     if not best:
         return None
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(3, 1.3))
-    for name, run in sorted(best.items()):
-        top.plot(*curve(run), color=color(name), label=f"{name}, lr {cfg(run)['lr']:g}")
-        bottom.plot(*curve(run, "lr"), color=color(name))
-    finish(top, "C2: constant LR + cooldown matches cosine (best LR of each)", "", list(best.values()))
+    for name, group in sorted(best.items()):
+        for i, run in enumerate(group):  # every seed of the best LR
+            top.plot(*curve(run), color=color(name), lw=1, alpha=0.8,
+                     label=None if i else f"{name}, lr {cfg(run)['lr']:g} ({len(group)} seeds)")
+        bottom.plot(*curve(group[0], "lr"), color=color(name))
+    finish(top, "C2: constant LR + cooldown vs cosine (best LR of each, every seed)", "",
+           [r for group in best.values() for r in group])
     bottom.set(xlabel="step", ylabel="learning rate")
     bottom.grid(True, alpha=0.3)
     return fig
 
 
+def lr_curves(ax, runs, label):
+    """Final perplexity against the peak LR, one line per (label(run), length): the mean over seeds with a bar
+    of one standard deviation, and each seed as a dot."""
+    lines = defaultdict(list)
+    for group in seed_groups(runs):
+        lines[(label(group[0]), cfg(group[0])["max_steps"])].append(group)
+    lengths = [n for _, n in lines]
+    for (name, length), groups in sorted(lines.items()):
+        groups.sort(key=lambda g: cfg(g[0])["lr"])
+        shade = color(name.split(" ")[0], shade_of(length, lengths))
+        lrs, spreads = [cfg(g[0])["lr"] for g in groups], [spread(g) for g in groups]
+        ax.errorbar(lrs, [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], fmt="o-", capsize=3,
+                    color=shade, label=f"{name}, {length} steps")
+        for lr, group in zip(lrs, groups):
+            ax.plot([lr] * len(group), [final_ppl(r) for r in group], ".", color=shade, alpha=0.5)
+    return bool(lines)
+
+
 def fig_c3(runs):
-    lines = finished_groups(runs, lambda r: (method(r), cfg(r)["max_steps"]))
-    if not lines:
-        return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (name, length), group in sorted(lines.items()):
-        group.sort(key=lambda r: cfg(r)["lr"])
-        ax.plot([cfg(r)["lr"] for r in group], [final_ppl(r) for r in group], "o-", label=f"{name}, {length} steps",
-                color=color(name, shade_of(length, [n for _, n in lines])))
-    finish(ax, "C3: LR sensitivity (final perplexity)", "peak learning rate", log_x=True)
+    if not lr_curves(ax, runs, method):
+        plt.close(fig)
+        return None
+    finish(ax, "C3: LR sensitivity (final perplexity, mean ± sd over seeds, dots: seeds)", "peak learning rate",
+           log_x=True)
     return fig
 
 
@@ -198,16 +168,50 @@ def fig_c4(runs):
     by_length = finished_groups(runs, lambda r: cfg(r)["max_steps"], scaling.is_cooldown)
     if not by_length:
         return None
-    fig, axes = plt.subplots(1, len(by_length), figsize=(5.5 * len(by_length), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(by_length), figsize=(4.5 * len(by_length), 4.2), squeeze=False)
     for ax, (length, group) in zip(axes[0], sorted(by_length.items())):
-        group.sort(key=lambda r: shape_order(method(r)))
-        values = [final_ppl(r) for r in group]
-        ax.bar(range(len(group)), values, color=[color(method(r)) for r in group])
-        ax.set_xticks(range(len(group)), [cfg(r)["cooldown_shape"] for r in group], rotation=30)
+        shapes = sorted(seed_groups(group), key=lambda g: shape_order(method(g[0])))
+        spreads = [spread(g) for g in shapes]
+        ax.bar(range(len(shapes)), [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], capsize=3,
+               color=[color(method(g[0])) for g in shapes])
+        for i, g in enumerate(shapes):
+            ax.plot([i] * len(g), [final_ppl(r) for r in g], "k.", alpha=0.6)
+        ax.set_xticks(range(len(shapes)), [cfg(g[0])["cooldown_shape"] for g in shapes], rotation=30)
+        values = [final_ppl(r) for g in shapes for r in g]
         ax.set_ylim(min(values) * 0.995, max(values) * 1.005)  # the differences are a few percent at most
         ax.set(title=f"{length} steps, {cooldown_frac(group[0]):.0%} cooldown", ylabel="final validation perplexity")
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle("C4: cooldown shapes")
+    fig.suptitle("C4: cooldown shapes (mean ± sd over seeds; dots: seeds)")
+    return fig
+
+
+def fig_c4_gap(runs):
+    """Each shape against 1-sqrt, seed by seed, as a function of the run's length."""
+    by_shape = defaultdict(dict)  # shape -> {length: paired gaps}
+    for length, group in finished_groups(runs, lambda r: cfg(r)["max_steps"], scaling.is_cooldown).items():
+        shapes = {cfg(g[0])["cooldown_shape"]: g for g in seed_groups(group)}
+        for shape, g in shapes.items():
+            if "1-sqrt" in shapes and shape != "1-sqrt" and paired_gap(g, shapes["1-sqrt"]):
+                by_shape[shape][length] = paired_gap(g, shapes["1-sqrt"])
+    if not by_shape:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = iter(["--", ":", "-.", (0, (5, 1)), (0, (1, 3))] * 3)
+    for shape, gaps in sorted(by_shape.items(), key=lambda item: shape_order(item[0])):
+        lengths = sorted(gaps)
+        spreads = [spread(gaps[n]) for n in lengths]
+        ax.errorbar(lengths, [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], capsize=3, marker="o",
+                    color=color(f"wsd/{shape}"), ls="-" if f"wsd/{shape}" in COLORS else next(styles),
+                    label=f"{shape} / 1-sqrt - 1")
+        for n in lengths:
+            ax.plot([n] * len(gaps[n]), gaps[n], ".", color=color(f"wsd/{shape}"), alpha=0.5)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(xscale="log", xlabel="run length (steps), 20 % cooldown",
+           ylabel="final perplexity vs 1-sqrt (same seed)",
+           title="C4: the shapes against 1-sqrt by run length (mean ± sd; dots: seeds)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -246,19 +250,35 @@ def fig_c6(runs):
     return fig
 
 
+def optimizer_label(run):
+    return (f"schedule-free ({cfg(run)['beta1']}, {cfg(run)['beta2']})" if method(run) == "schedule-free"
+            else method(run))
+
+
 def fig_c7(runs):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = iter(["-", "--", ":", "-."] * len(runs))  # schedule-free runs differ by their betas
-    for run in sorted(runs, key=method):
-        betas = f", betas ({cfg(run)['beta1']}, {cfg(run)['beta2']})" if method(run) == "schedule-free" else ""
-        ax.plot(*curve(run), color=color(method(run)), ls=next(styles) if betas else "-",
-                label=f"{method(run)}{betas}, lr {cfg(run)['lr']:g}")
-    finish(ax, "C7: schedule-free AdamW vs a cooldown", "step", runs)
+    if not seed_groups(runs):
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+    lr_curves(left, runs, optimizer_label)
+    finish(left, "C7: final perplexity by peak LR (mean ± sd; dots: seeds)", "peak learning rate", log_x=True)
+    longest = max(cfg(r)["max_steps"] for r in runs)
+    best = {}
+    for group in seed_groups([r for r in runs if cfg(r)["max_steps"] == longest]):
+        name = optimizer_label(group[0])
+        if name not in best or spread(group).mean < spread(best[name]).mean:
+            best[name] = group
+    styles = iter(["-", "--", ":", "-."] * len(best))
+    for name, group in sorted(best.items()):
+        style = next(styles)
+        for i, run in enumerate(group):
+            right.plot(*curve(run), color=color(method(run)), ls=style, lw=1,
+                       label=None if i else f"{name}, lr {cfg(run)['lr']:g} ({len(group)} seeds)")
+    finish(right, f"C7: the best LR of each, {longest} steps", "step", [r for g in best.values() for r in g])
     return fig
 
 
 def fig_c8_envelopes(runs):
-    sizes = scaling.by_size(runs)
+    sizes = scaling.by_size(scaling.best_lrs(runs))
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 4.2), squeeze=False)
     for ax, group in zip(axes[0], sizes):
         for label, select in (("cosine runs", scaling.is_full_cosine), ("trunk + cooldowns", scaling.is_cooldown)):
@@ -276,23 +296,12 @@ def fig_c8_envelopes(runs):
                 if len(steps):
                     ax.plot(steps * scaling.tokens_per_step(run), values, color=color(name), lw=1, label=label)
         finish(ax, f"{scaling.size_label(group[0])} parameters", "tokens", group)
-    fig.suptitle("C8: loss envelopes per model size")
+    fig.suptitle("C8: loss envelopes per model size (each size at its best LRs)")
     return fig
 
 
-def matched_pairs(runs):
-    """[(size label, length, cosine ppl, cooldown ppl)]: every cooldown run that has a cosine run of the same
-    size and length."""
-    pairs = []
-    for group in scaling.by_size(runs):
-        cosine = {cfg(r)["max_steps"]: final_ppl(r) for r in group if scaling.is_full_cosine(r) and final_ppl(r)}
-        pairs += [(scaling.size_label(r), cfg(r)["max_steps"], cosine[cfg(r)["max_steps"]], final_ppl(r))
-                  for r in group if scaling.is_cooldown(r) and final_ppl(r) and cfg(r)["max_steps"] in cosine]
-    return pairs
-
-
 def fig_c8_scatter(runs):
-    pairs = matched_pairs(runs)
+    pairs = matched_pairs(scaling.best_lrs(runs))
     if not pairs:
         return None
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
@@ -306,7 +315,7 @@ def fig_c8_scatter(runs):
     if len(pairs) >= 2:
         slope, intercept = np.polyfit(x, y, 1)
         ax.plot(span, slope * span + intercept, color=color("cosine"), label=f"fit: y = {slope:.3f} x {intercept:+.3f}")
-    finish(ax, "C8: cooldown vs cosine, same size and length", "cosine: final perplexity", log_x=True)
+    finish(ax, "C8: cooldown vs cosine, same size and length, best LRs", "cosine: final perplexity", log_x=True)
     ax.set_ylabel("cooldown: final perplexity")
     return fig
 
@@ -327,34 +336,6 @@ def fig_c8_compute(runs):
            title="C8: compute of a scaling study")
     ax.legend(fontsize=8)
     return fig
-
-
-# c9_merge's lines, in legend order: (colour, line style, marker); merges dashed with squares, in their shape's colour
-MERGE_STYLES = {"constant trunk": ("constant", "-", "o"), "trunk + SWA": ("swa", "-", "o"),
-                "merge uniform": ("swa", "--", "s"), "merge linear": ("wsd/linear", "--", "s"),
-                "cooldown linear": ("wsd/linear", "-", "o"), "merge 1-sqrt": ("wsd/1-sqrt", "--", "s"),
-                "cooldown 1-sqrt": ("wsd/1-sqrt", "-", "o")}
-
-
-def merge_points(runs):
-    """{label: {N: perplexity}} of c9_merge at its windows' ends N: merges (swa.py --merge, written by sweep.py), real
-    cooldowns, and the constant trunk with its SWA, labelled as in MERGE_STYLES (in its order, then any others)."""
-    merges = [r for r in runs if r["info"].get("merge")]
-    ends = {r["step"] for m in merges for r in m["metrics"]} | {cfg(r)["max_steps"] for r in runs
-                                                                if scaling.is_cooldown(r)}
-    points = defaultdict(dict)
-    for run in runs:
-        if run["info"].get("merge"):
-            points[f"merge {run['info']['merge']['shape']}"].update({r["step"]: math.exp(r["val_loss"])
-                                                                    for r in run["metrics"]})
-        elif scaling.is_cooldown(run) and final_ppl(run):
-            points[f"cooldown {cfg(run)['cooldown_shape']}"][cfg(run)["max_steps"]] = final_ppl(run)
-        elif cfg(run)["schedule"] == "constant":
-            for key, label in (("val_loss", "constant trunk"), ("val_loss_swa", "trunk + SWA")):
-                points[label].update({r["step"]: math.exp(r[key]) for r in run["metrics"]
-                                      if r["step"] in ends and r.get(key) is not None})
-    known = [label for label in MERGE_STYLES if points.get(label)]
-    return {label: points[label] for label in known + sorted(set(points) - set(known)) if points[label]}
 
 
 def fig_c9(runs):
@@ -378,83 +359,27 @@ def fig_c9(runs):
 
 FIGURES = [("schedules", None, fig_schedules), ("c1_cosine_lengths", "c1_cosine_lengths", fig_c1),
            ("c2_loss_curves", "c2_c3_lr_sweep", fig_c2), ("c3_lr_sensitivity", "c2_c3_lr_sweep", fig_c3),
-           ("c4_cooldown_shapes", "c4_cooldown_shapes", fig_c4), ("c5_cooldown_lengths", "c5_cooldown_lengths", fig_c5),
+           ("c4_cooldown_shapes", "c4_cooldown_shapes", fig_c4), ("c4_gap_by_length", "c4_cooldown_shapes", fig_c4_gap),
+           ("c5_cooldown_lengths", "c5_cooldown_lengths", fig_c5),
            ("c6_swa", "c6_swa", fig_c6), ("c7_schedulefree", "c7_schedulefree", fig_c7),
            ("c8_envelopes", "c8_scaling", fig_c8_envelopes), ("c8_cosine_vs_cooldown", "c8_scaling", fig_c8_scatter),
            ("c8_compute_savings", "c8_scaling", fig_c8_compute), ("c9_merge", "c9_merge", fig_c9)]
 
 
-# ---------------------------------------------------------------------------------------------------------
-# the numbers behind each claim, for the README's results table
-
-
-def listing(runs, label):
-    return ", ".join(f"{label(r)} {final_ppl(r):.3f}" for r in runs if final_ppl(r) is not None)
-
-
-def summarize(suites):
-    """[(claim, text)]: the key numbers (final perplexities, gaps, ratios) of every claim that has runs."""
-    rows = []
-    cosine = sorted((r for r in suites.get("c1_cosine_lengths", []) if method(r) == "cosine"),
-                    key=lambda r: (cfg(r)["max_steps"], cycle(r)))
-    if cosine:
-        rows.append(("C1", "final ppl, cosine cycle C / run N: "
-                     + listing(cosine, lambda r: f"C={cycle(r)}/N={cfg(r)['max_steps']}")))
-    best = best_per_method(suites.get("c2_c3_lr_sweep", []))
-    if "cosine" in best:
-        base = best["cosine"]
-        rows.append(("C2", "best final ppl: " + ", ".join(
-            f"{name} {final_ppl(run):.3f} ({final_ppl(run) / final_ppl(base) - 1:+.1%} vs cosine)"
-            for name, run in sorted(best.items()))))
-        rows.append(("C3", "best peak LR: " + ", ".join(
-            f"{name} {cfg(run)['lr']:g} ({cfg(run)['lr'] / cfg(base)['lr']:.2g}x cosine's)"
-            for name, run in sorted(best.items()))))
-    c4 = suites.get("c4_cooldown_shapes", [])
-    by_length = finished_groups(c4, lambda r: cfg(r)["max_steps"], scaling.is_cooldown)
-    for length, group in sorted(by_length.items()):
-        ppl = {cfg(r)["cooldown_shape"]: final_ppl(r) for r in group}
-        gap = "" if not {"linear", "1-sqrt"} <= set(ppl) else (
-            f"; linear - 1-sqrt = {ppl['linear'] - ppl['1-sqrt']:+.3f} ppl ({ppl['linear'] / ppl['1-sqrt'] - 1:+.2%})")
-        rows.append(("C4", f"{length} steps: " + ", ".join(
-            f"{shape} {ppl[shape]:.3f}" for shape in sorted(ppl, key=shape_order)) + gap))
-    c5 = suites.get("c5_cooldown_lengths", [])
-    for length in sorted({cfg(r)["max_steps"] for r in c5 if cfg(r)["schedule"] == "wsd"}):
-        same = [r for r in c5 if cfg(r)["max_steps"] == length]
-        cooldowns = sorted((r for r in same if cfg(r)["schedule"] == "wsd"), key=cooldown_frac)
-        rows.append(("C5", f"{length} steps, ppl by cooldown fraction: "
-                     + listing(cooldowns, lambda r: f"{method(r)} {cooldown_frac(r):.0%}")
-                     + "".join(f"; cosine {final_ppl(r):.3f}" for r in same
-                               if scaling.is_full_cosine(r) and final_ppl(r))))
-    for run in sorted((r for r in suites.get("c6_swa", []) if final_ppl(r) is not None), key=method):
-        averaged = [f"+{key[9:].upper()} {final_ppl(run, key):.3f}" for key in ("val_loss_swa", "val_loss_ema")
-                    if final_ppl(run, key) is not None]
-        rows.append(("C6", " ".join([f"{method(run)} {cfg(run)['max_steps']} steps: {final_ppl(run):.3f}", *averaged])))
-    if suites.get("c7_schedulefree"):
-        rows.append(("C7", "final ppl: " + listing(sorted(suites["c7_schedulefree"], key=method), lambda r: (
-            method(r) + (f" ({cfg(r)['beta1']}, {cfg(r)['beta2']})" if method(r) == "schedule-free" else "")))))
-    pairs = matched_pairs(suites.get("c8_scaling", []))
-    for label in dict.fromkeys(p[0] for p in pairs):
-        gaps = [y / x - 1 for size, _, x, y in pairs if size == label]
-        rows.append(("C8", f"{label}: cooldown vs cosine final ppl at the same length: mean {np.mean(gaps):+.2%} "
-                     f"over {len(gaps)} lengths"))
-    rows += [("C8", line) for line in (scaling.report(suites["c8_scaling"]) if suites.get("c8_scaling") else [])]
-    points = merge_points(suites.get("c9_merge", []))
-    for n in sorted({n for values in points.values() for n in values}):
-        rows.append(("C9", f"{n} steps, ppl: " + ", ".join(f"{label} {values[n]:.3f}"
-                                                           for label, values in points.items() if n in values)))
-    return rows
-
-
-def markdown_table(rows):
-    return "| claim | our runs |\n|---|---|\n" + "".join(f"| {claim} | {text} |\n" for claim, text in rows)
+def load_suites(folders):
+    """{suite: [run]} of every folder: a suite in several (c4 at the cpu and the long scale) is one suite."""
+    suites = defaultdict(list)
+    for folder in folders:
+        for suite, found in scaling.load_runs(folder).items():
+            suites[suite] += found
+    return suites
 
 
 def main(argv):
     folders = [a for a in argv if not a.startswith("-")]  # options: --key=value, and -h
-    if len(folders) > 1:
-        raise ConfigError(f"give at most one results directory, got {' '.join(folders)}")
     out = Path(parse_args([a for a in argv if a.startswith("-")], DEFAULTS)["out"])
-    suites = scaling.load_runs(folders[0] if folders else "results")
+    # by default the cpu scale's results, and the long scale's when it has run
+    suites = load_suites(folders or ["results", *(["results_long"] if Path("results_long").is_dir() else [])])
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     for name, suite, draw in FIGURES:

@@ -6,7 +6,7 @@ into the model, the optimizer and the averages.
     changed = check_changes(previous_cfg, cfg, start_step, branch=False)   # ConfigError naming every refused key
     write_config(out_dir, run_info, event)                                  # config.json, with the history
 
-What a run *is*: its data stream (data_dir, seed, batch_size, seq_len), its model, its precision, its optimizer
+What a run *is*: its data stream (data_dir, seed, data_seed, batch_size, seq_len), its model, its precision, its optimizer
 and that optimizer's hyperparameters, its validation set, its weight averages, and the LR of every step it has
 taken. A resume (init_from=resume) must keep all of that; it may change the bookkeeping (intervals, keep_*,
 device, compile, micro_batch_size, ...) and the schedule of steps not taken yet: raising max_steps of a
@@ -26,7 +26,7 @@ import parallel
 from config import ConfigError, read_json, write_atomically
 from schedules import SCHEDULE_KEYS, ScheduleError, learning_rate
 
-DATA_STREAM = ("data_dir", "seed", "batch_size", "seq_len")
+DATA_STREAM = ("data_dir", "seed", "data_seed", "batch_size", "seq_len")
 # the model shape is checked against the checkpoint's weights as well (train.load_start)
 IDENTITY = (*DATA_STREAM, "model", "n_layer", "n_head", "n_embd", "ffw_size", "n_kv_head", "tie_embeddings", "dtype",
             "optimizer", "beta1", "beta2", "weight_decay", "grad_clip", "eval_tokens")

@@ -129,6 +129,34 @@ def is_cooldown(run):
     return cfg["schedule"] == "wsd" and cfg["optimizer"] == "adamw"
 
 
+def is_constant_family(run):
+    """A constant-LR trunk or one of its cooldowns: they share their peak LR."""
+    cfg = run["info"]["config"]
+    return cfg["schedule"] in ("constant", "wsd") and cfg["optimizer"] == "adamw"
+
+
+def best_lrs(runs):
+    """The runs a tuned scaling study keeps when a size was run at several peak LRs: per size, the cosine runs
+    of its best cosine LR and the trunk and cooldowns of its best constant LR, best by the mean final loss over
+    the lengths (the LR that finished the most of them first). Sizes with one LR keep all their runs."""
+    kept = []
+    for group in by_size(runs):
+        for family, scored in ((is_full_cosine, is_full_cosine), (is_constant_family, is_cooldown)):
+            by_lr = defaultdict(list)
+            for run in (r for r in group if family(r)):
+                by_lr[run["info"]["config"]["lr"]].append(run)
+            if not by_lr:
+                continue
+
+            def rank(lr):
+                losses = [final_loss(r) for r in by_lr[lr] if scored(r) and final_loss(r) is not None]
+                return -len(losses), float(np.mean(losses)) if losses else math.inf
+
+            kept += by_lr[min(by_lr, key=rank)]
+        kept += [r for r in group if not is_full_cosine(r) and not is_constant_family(r)]
+    return kept
+
+
 # ---------------------------------------------------------------------------------------------------------
 # compute
 
@@ -292,8 +320,19 @@ def compare_fits(fits, budgets):
 
 
 def report(runs):
-    """Lines of text: each size's compute ratio, the two fits, and their compute-optimal allocations."""
-    lines = []
+    """Lines of text: each size's best LRs (when it has several), compute ratio, the two fits, and their
+    compute-optimal allocations, of each size's runs at its best LRs (best_lrs)."""
+    lines, tuned = [], best_lrs(runs)
+    for group, kept in zip(by_size(runs), by_size(tuned)):
+        lrs = {name: sorted({r["info"]["config"]["lr"] for r in group if select(r)})
+               for name, select in (("cosine", is_full_cosine), ("constant", is_constant_family))}
+        if any(len(values) > 1 for values in lrs.values()):
+            chosen = {name: sorted({r["info"]["config"]["lr"] for r in kept if select(r)})
+                      for name, select in (("cosine", is_full_cosine), ("constant", is_constant_family))}
+            lines.append(f"{size_label(group[0])}: best LRs " + ", ".join(
+                f"{name} {chosen[name][0]:g} (of {', '.join(f'{lr:g}' for lr in lrs[name])})"
+                for name in lrs if chosen[name]))
+    runs = tuned
     for row in compute_savings(runs):
         lines.append(f"{row['label']}: trunk + {row['cooldown']['runs']} cooldowns cost {row['ratio']:.3f} of "
                      f"{row['cosine']['runs']} cosine runs ({row['cooldown']['chinchilla']:.3g} vs "

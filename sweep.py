@@ -98,10 +98,19 @@ class Scale:
     lengths: tuple  # short, mid, long run lengths in steps
     lr_cosine: float
     lr_constant: float
-    lr_grid: tuple  # c2_c3_lr_sweep's peak LRs, for both schedules
+    lr_grid_cosine: tuple  # c2_c3_lr_sweep's peak LRs of each schedule: the optimum inside, sqrt(2) apart near it
+    lr_grid_wsd: tuple
     shapes: tuple  # c4's cooldown shapes
     cooldown_fracs: tuple  # c5's cooldown fractions
-    sizes: tuple  # c8: (model preset, (3 lengths in steps), cosine LR, constant LR) per size
+    sizes: tuple  # c8: (model preset, (3 lengths in steps), ((cosine LR, constant LR), ...)) per size
+    seeds: tuple = (1337,)  # the seeds of every run that decides a claim (c2_c3, c4, c7)
+    noise_seeds: tuple = ()  # c4's extra (seed, data_seed) trunks with 1-sqrt cooldowns only: the seed-to-seed spread
+    c4_lengths: tuple | None = None  # c4's lengths (None: the short and the long one)
+    c4_shapes: tuple | None = None  # None: `shapes`
+    schedulefree: tuple = ()  # c7: ((beta1, beta2), (its LRs)) per pair of betas
+    c7_wsd_lrs: tuple = ()  # c7: the cooldown runs' peak LRs
+    c7_length: int | None = None  # None: the mid length
+    suites: tuple | None = None  # the suites of `all` (None: every suite)
     gflops: float | None = None  # assumed rate; None: measure it
     cooldown_shape: str = "1-sqrt"
 
@@ -111,7 +120,6 @@ CPU_COMMON = dict(data_dir="data/stdlib-bytes", dtype="bfloat16", batch_size=16,
                   keep_last_ckpts=1, swa_interval=5, swa_window=100)
 CPU_SIZES = ("cpu_130k", "cpu_250k", "cpu_500k", "cpu_tiny")
 SHAPES = ("linear", "1-sqrt", "cosine", "square", "1-x^0.3", "1-x^0.7")
-
 # PAPER.md: token budgets (billions) per size, and peak LRs (cosine, constant): 2e-3/1e-3 up to 93M, then halved
 PAPER_BUDGETS = {"33m": (0.3, 0.7, 1.0), "53m": (0.4, 0.8, 1.2), "60m": (0.8, 1.3, 1.8), "93m": (1.0, 1.8, 2.6),
                  "124m": (1.5, 2.6, 3.6), "151m": (2.6, 3.8, 5.1), "210m": (3.8, 5.1, 6.4), "360m": (5.1, 7.7, 10.2)}
@@ -126,18 +134,34 @@ def paper_lrs(size):
     return (2e-3, 1e-3) if size in ("33m", "53m", "60m", "93m") else (1e-3, 5e-4)
 
 
+CPU = Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(300, 600, 1200),
+            lr_cosine=6e-3, lr_constant=3e-3,
+            # sqrt(2) apart around the previous pipeline's optima: cosine 6e-3, wsd 1.5e-3 (then its grid's lowest)
+            lr_grid_cosine=(3e-3, 4.24e-3, 6e-3, 8.49e-3), lr_grid_wsd=(7.5e-4, 1.06e-3, 1.5e-3, 2.12e-3, 3e-3),
+            shapes=SHAPES, cooldown_fracs=(0.025, 0.05, 0.1, 0.2, 0.4),
+            # the three smaller models at the shared LRs and at half of them; cpu_tiny's grid is c2_c3's
+            sizes=tuple((m, (300, 600, 1200), ((6e-3, 3e-3), (3e-3, 1.5e-3)) if m != "cpu_tiny" else ((6e-3, 3e-3),))
+                        for m in CPU_SIZES),
+            seeds=(1337, 1338), noise_seeds=((1339, None), (1337, 1338), (1337, 1339)),
+            schedulefree=(((0.9, 0.95), (3e-3, 6e-3, 1.2e-2)), ((0.95, 0.99), (3e-3, 6e-3))),
+            c7_wsd_lrs=(3e-3,))
 SCALES = {
-    "cpu": Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(300, 600, 1200),
-                 lr_cosine=6e-3, lr_constant=3e-3, lr_grid=(1.5e-3, 3e-3, 6e-3, 1.2e-2), shapes=SHAPES,
-                 cooldown_fracs=(0.025, 0.05, 0.1, 0.2, 0.4),
-                 sizes=tuple((m, (300, 600, 1200), 6e-3, 3e-3) for m in CPU_SIZES)),
+    "cpu": CPU,
+    # c4 and c7 at 600-4800 steps: the long runs the cpu scale's 2 hours leave out (c4's 1-sqrt advantage is said
+    # to grow with length, and schedule-free to need long runs)
+    "long": replace(CPU, lengths=(600, 2400, 4800), c4_lengths=(600, 2400, 4800), c4_shapes=("linear", "1-sqrt", "1-x^0.3"),
+                    noise_seeds=(), schedulefree=(((0.9, 0.95), (3e-3, 6e-3, 1.2e-2)),), c7_length=2400,
+                    suites=("c4_cooldown_shapes", "c7_schedulefree")),
     "quick": Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(100, 200, 400),
-                   lr_cosine=6e-3, lr_constant=3e-3, lr_grid=(3e-3, 6e-3), shapes=("linear", "1-sqrt"),
-                   cooldown_fracs=(0.05, 0.2), sizes=tuple((m, (100, 200, 400), 6e-3, 3e-3) for m in CPU_SIZES[:3])),
+                   lr_cosine=6e-3, lr_constant=3e-3, lr_grid_cosine=(3e-3, 6e-3), lr_grid_wsd=(3e-3, 6e-3),
+                   shapes=("linear", "1-sqrt"), cooldown_fracs=(0.05, 0.2),
+                   sizes=tuple((m, (100, 200, 400), ((6e-3, 3e-3),)) for m in CPU_SIZES[:3]),
+                   noise_seeds=((1337, 1338),), schedulefree=(((0.9, 0.95), (6e-3,)),), c7_wsd_lrs=(3e-3,)),
     "paper": Scale(common=PAPER_COMMON, vocab_size=50257, model="124m", lengths=paper_steps(PAPER_BUDGETS["124m"]),
-                   lr_cosine=1e-3, lr_constant=5e-4, lr_grid=(2.5e-4, 5e-4, 1e-3, 2e-3), shapes=SHAPES,
-                   cooldown_fracs=(0.025, 0.05, 0.1, 0.2, 0.4),
-                   sizes=tuple((m, paper_steps(b), *paper_lrs(m)) for m, b in PAPER_BUDGETS.items()),
+                   lr_cosine=1e-3, lr_constant=5e-4, lr_grid_cosine=(2.5e-4, 5e-4, 1e-3, 2e-3),
+                   lr_grid_wsd=(2.5e-4, 5e-4, 1e-3, 2e-3), shapes=SHAPES, cooldown_fracs=(0.025, 0.05, 0.1, 0.2, 0.4),
+                   sizes=tuple((m, paper_steps(b), (paper_lrs(m),)) for m, b in PAPER_BUDGETS.items()),
+                   schedulefree=(((0.9, 0.95), (1e-3,)), ((0.95, 0.99), (1e-3,))), c7_wsd_lrs=(5e-4,),
                    gflops=8 * 312e3 * 0.4),  # assumed: 8 A100s at 40 % MFU
 }
 
@@ -154,15 +178,25 @@ def wsd(steps, lr, shape, **extra):
     return dict(schedule="wsd", lr=lr, max_steps=steps, cooldown_frac=0.2, cooldown_shape=shape, **extra)
 
 
-def trunk_and_branches(trunk, settings, lengths, cooldown_fracs, shapes, trunk_extra=None, trunk_steps=None):
+def seed_tag(seed, data_seed=None):
+    """The end of a seeded run's name: _seed1338, or _seed1337_data1338 when only the data order differs."""
+    return f"_seed{seed}" + ("" if data_seed is None else f"_data{data_seed}")
+
+
+def seeded(seed, data_seed=None):
+    return dict(seed=seed) if data_seed is None else dict(seed=seed, data_seed=data_seed)
+
+
+def trunk_and_branches(trunk, settings, lengths, cooldown_fracs, shapes, trunk_extra=None, trunk_steps=None,
+                       name_shapes=None):
     """A constant-LR run `trunk` and its cooldown branches (branch.py's plan: a branch of N steps with a C-step
-    cooldown leaves the trunk at step N - C), one per length, cooldown fraction and shape; a shape is named in
-    the branch's name when there are several. The trunk keeps its checkpoints at every branch point and runs to
-    the last one, or to `trunk_steps`."""
+    cooldown leaves the trunk at step N - C), one per length, cooldown fraction and shape; the shape is named in
+    the branch's name when there are several (or name_shapes says so). The trunk keeps its checkpoints at every
+    branch point and runs to the last one, or to `trunk_steps`."""
     branches = []
     for length, cooldown, start, out_dir in plan_branches(trunk, lengths, cooldown_fracs, []):
         for shape in shapes:
-            suffix = f"-{shape.replace('^', '')}" if len(shapes) > 1 else ""
+            suffix = f"-{shape.replace('^', '')}" if (len(shapes) > 1 if name_shapes is None else name_shapes) else ""
             overrides = dict(settings, schedule="wsd", max_steps=length, cooldown_steps=cooldown, cooldown_shape=shape)
             branches.append(Run(out_dir.name + suffix, overrides, trunk=trunk, branch_step=start))
     points = sorted({b.branch_step for b in branches})
@@ -179,14 +213,27 @@ def c1_cosine_lengths(s):
 
 
 def c2_c3_lr_sweep(s):
+    """Cosine and wsd (20 % linear cooldown) at the mid length over each one's LR grid, at every seed."""
     mid = s.lengths[1]
-    return [run for lr in s.lr_grid for run in (Run(f"cosine_lr{lr:g}", cosine(mid, lr, model=s.model)),
-                                                 Run(f"wsd_linear_lr{lr:g}", wsd(mid, lr, "linear", model=s.model)))]
+    return ([Run(f"cosine_lr{lr:g}{seed_tag(seed)}", cosine(mid, lr, model=s.model, seed=seed))
+             for lr in s.lr_grid_cosine for seed in s.seeds] +
+            [Run(f"wsd_linear_lr{lr:g}{seed_tag(seed)}", wsd(mid, lr, "linear", model=s.model, seed=seed))
+             for lr in s.lr_grid_wsd for seed in s.seeds])
 
 
 def c4_cooldown_shapes(s):
-    short, _, long = s.lengths
-    return trunk_and_branches("constant", dict(model=s.model, lr=s.lr_constant), [short, long], [0.2], s.shapes)
+    """One constant trunk per seed with cooldowns of every shape; then the noise study: trunks of more seeds, and
+    of the first seed with only the data order changed, with 1-sqrt cooldowns (the same lengths)."""
+    lengths = s.c4_lengths or (s.lengths[0], s.lengths[-1])
+    runs = []
+    for seed in s.seeds:
+        runs += trunk_and_branches(f"constant{seed_tag(seed)}", dict(model=s.model, lr=s.lr_constant, seed=seed),
+                                   lengths, [0.2], s.c4_shapes or s.shapes, name_shapes=True)
+    for seed, data_seed in s.noise_seeds:
+        runs += trunk_and_branches(f"constant{seed_tag(seed, data_seed)}",
+                                   dict(model=s.model, lr=s.lr_constant, **seeded(seed, data_seed)),
+                                   lengths, [0.2], [s.cooldown_shape], name_shapes=True)
+    return runs
 
 
 def c5_cooldown_lengths(s):
@@ -203,11 +250,16 @@ def c6_swa(s):
 
 
 def c7_schedulefree(s):
-    mid = s.lengths[1]
-    runs = [Run(f"schedulefree_b{b1:g}_{b2:g}", dict(model=s.model, optimizer="adamw_schedulefree", schedule="constant",
-                                                    lr=s.lr_cosine, max_steps=mid, beta1=b1, beta2=b2))
-            for b1, b2 in ((0.9, 0.95), (0.95, 0.99))]
-    return runs + [Run(f"wsd_{mid}", wsd(mid, s.lr_constant, s.cooldown_shape, model=s.model))]
+    """Schedule-free AdamW over its own LR grid for each pair of betas, and wsd (20 % 1-sqrt) at its LRs, at the
+    same length and every seed."""
+    length = s.c7_length or s.lengths[1]
+    runs = [Run(f"schedulefree_b{b1:g}_{b2:g}_lr{lr:g}{seed_tag(seed)}",
+                dict(model=s.model, optimizer="adamw_schedulefree", schedule="constant", lr=lr, max_steps=length,
+                     beta1=b1, beta2=b2, seed=seed))
+            for (b1, b2), lrs in s.schedulefree for lr in lrs for seed in s.seeds]
+    return runs + [Run(f"wsd_{length}_lr{lr:g}{seed_tag(seed)}", wsd(length, lr, s.cooldown_shape, model=s.model,
+                                                                     seed=seed))
+                   for lr in s.c7_wsd_lrs for seed in s.seeds]
 
 
 def c9_merge(s):
@@ -227,11 +279,15 @@ def merge_windows(runs):
 
 
 def c8_scaling(s):
+    """Per size, at each of its (cosine LR, constant LR) pairs: cosine runs at its 3 lengths, and one constant
+    trunk with SWA and 20 % cooldowns to them. A size with several pairs names the LR in its runs' names."""
     runs = []
-    for model, lengths, lr_cosine, lr_constant in s.sizes:
-        runs += [Run(f"{model}_cosine_{n}", cosine(n, lr_cosine, model=model)) for n in lengths]
-        runs += trunk_and_branches(f"{model}_constant", dict(model=model, lr=lr_constant), lengths, [0.2],
-                                   [s.cooldown_shape], trunk_extra=dict(swa=True))
+    for model, lengths, lr_pairs in s.sizes:
+        for lr_cosine, lr_constant in lr_pairs:
+            tag = f"_lr{lr_cosine:g}" if len(lr_pairs) > 1 else ""
+            runs += [Run(f"{model}_cosine_{n}{tag}", cosine(n, lr_cosine, model=model)) for n in lengths]
+            runs += trunk_and_branches(f"{model}_constant{tag}", dict(model=model, lr=lr_constant), lengths, [0.2],
+                                       [s.cooldown_shape], trunk_extra=dict(swa=True))
     return runs
 
 
@@ -346,8 +402,9 @@ def check_same_settings(cfg, config_json):
                               f"delete it, or use another --results / --out_root")
 
 
-def publish(out_dir, result_dir, error=None):
-    """Copy the logs to result_dir in one rename: a result directory that exists is always complete."""
+def publish(out_dir, result_dir, error=None, same_as=None):
+    """Copy the logs to result_dir in one rename: a result directory that exists is always complete. `same_as`:
+    the logs are another suite's result of the same run (out_dir is that result), named in same_as.txt."""
     partial = result_dir.with_name(result_dir.name + ".partial")  # beside it: a rename within one file system
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -355,17 +412,38 @@ def publish(out_dir, result_dir, error=None):
         shutil.copy2(out_dir / name, partial / name)
     if error:
         (partial / "error.txt").write_text(error + "\n")
+    if same_as:
+        (partial / "same_as.txt").write_text(f"{same_as}: the same settings, trained once\n")
     os.replace(partial, result_dir)
 
 
+# A run with exactly these settings trains the same numbers whatever its suite: one kept as a result elsewhere
+# is copied instead of trained again (c8's cpu_tiny cosines are c1's, c1's cosine_600 is in c2_c3's grid).
+NOT_WHAT_IT_TRAINS = (*WHERE, "keep_ckpt_steps", "ckpt_interval", "keep_last_ckpts", "log_interval")
+
+
+def same_result(cfg, results):
+    """The finished result (not a diverged one) under `results` of a from-scratch run with cfg's settings, or None."""
+    for config_json in sorted(Path(results).glob("*/*/config.json")):
+        info = read_json(config_json)
+        recorded = info.get("config", {})
+        if (not (config_json.parent / "error.txt").exists() and info.get("origin") is None  # not a branch
+                and "merge" not in info and all(k in recorded and recorded[k] == v for k, v in cfg.items() if k not in NOT_WHAT_IT_TRAINS)):
+            return config_json.parent
+    return None
+
+
 def decide(suite, run, cfg, results, out_root):
-    """What to do with one run: 'skip' (its result exists), None (finished: publish it) or the settings that
-    launch it (resume it, or start it, from its trunk for a branch). ConfigError if the folders hold another run."""
+    """What to do with one run: 'skip' (its result exists), None (finished: publish it), {'same_as': result} (a
+    result of the same run exists in another suite: copy it) or the settings that launch it (resume it, or start
+    it, from its trunk for a branch). ConfigError if the folders hold another run."""
     result_dir, out_dir = Path(results) / suite / run.name, Path(cfg["out_dir"])
     check_same_settings(cfg, result_dir / "config.json")
     if result_dir.exists():
         return "skip"
     check_same_settings(cfg, out_dir / "config.json")
+    if not run.trunk and not out_dir.exists() and (same := same_result(cfg, results)):
+        return dict(same_as=str(same))
     source = checkpoint.path_for(Path(out_root) / suite / run.trunk, run.branch_step) if run.trunk else "scratch"
     launch = launch_settings(out_dir, cfg["max_steps"], source)
     if launch and launch["init_from"] != "resume" and run.trunk and not source.exists():
@@ -383,6 +461,12 @@ def execute(suite, run, cfg, results, out_root, procs):
         return None
     result_dir, out_dir = Path(results) / suite / run.name, Path(cfg["out_dir"])
     error = None
+    if launch and "same_as" in launch:
+        say(f"{suite}/{run.name}: the same run as {launch['same_as']}, copied")
+        if procs.master:
+            publish(Path(launch["same_as"]), result_dir, same_as=launch["same_as"])
+        parallel.barrier()
+        return None
     if launch:
         cfg = dict(cfg, **launch)
         if procs.master:
@@ -461,7 +545,7 @@ def main(argv):
     suffix = "" if opts["scale"] == "cpu" else f"_{opts['scale']}"  # the scales never share a folder
     results = opts["results"] or f"results{suffix}"
     out_root = opts["out_root"] or f"out/sweeps{suffix}"
-    suites = list(SUITES) if names[0] == "all" else names
+    suites = list(scale.suites or SUITES) if names[0] == "all" else names
     entries = [(suite, run, run_config(scale, suite, run, out_root, opts["data_dir"]))
                for suite in suites for run in SUITES[suite](scale)]
 

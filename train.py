@@ -42,9 +42,11 @@ DEFAULTS = dict(
     out_dir="out/run", data_dir="data/stdlib-bytes",
     init_from="scratch",  # 'scratch', 'resume' (out_dir's latest checkpoint) or the path of a checkpoint file
     overwrite=False,  # allow starting from scratch in an out_dir that already holds a run
-    allow_data_change=False,  # a branch may read another data stream (data_dir, seed, batch_size, seq_len)
+    allow_data_change=False,  # a branch may read another data stream (data_dir, data order, batch_size, seq_len)
     dry_run=False,  # print the plan (processes, micro-batches, memory, time) and train nothing
-    seed=1337, device="auto", dtype="bfloat16", compile=False,
+    seed=1337,  # the model's initialization, and the data order unless data_seed is set
+    data_seed=None,  # the data order alone (None: seed): runs that differ only in the order of the same data
+    device="auto", dtype="bfloat16", compile=False,
     dist_timeout_s=600,  # under torchrun, a collective that waits longer fails (a process died or hangs)
     parallelism="ddp",  # under torchrun: 'ddp' (a full replica per process) or 'fsdp' (FSDP2: sharded)
     activation_checkpointing=False,  # recompute each block in backward instead of keeping its activations
@@ -66,13 +68,18 @@ DEFAULTS = dict(
     **tracking.KEYS,  # wandb_log, wandb_project, wandb_run_name: metrics.jsonl's records to Weights & Biases too
 )
 SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "ffw_size", "n_kv_head", "tie_embeddings")
-TYPES = {k: (int, type(None)) for k in (*SHAPE_KEYS, "cooldown_steps", "cycle_steps", "micro_batch_size")}
+TYPES = {k: (int, type(None)) for k in (*SHAPE_KEYS, "cooldown_steps", "cycle_steps", "micro_batch_size", "data_seed")}
 TYPES.update(tie_embeddings=(bool, type(None)), final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)),
              dist_timeout_s=(int, float), **tracking.TYPES)
 
 
 # Errors that mean "bad input or a run that cannot go on": one line for the user, no traceback.
 USER_ERRORS = (ConfigError, DataError, ScheduleError, checkpoint.CheckpointError, FloatingPointError)
+
+
+def data_order_seed(cfg):
+    """The seed of the training data's order: data_seed when set, else the run's seed."""
+    return cfg["seed"] if cfg["data_seed"] is None else cfg["data_seed"]
 
 
 def model_config(cfg, vocab_size):
@@ -245,7 +252,7 @@ def run(cfg, stop_signal):
         if master:
             swa_weights, ema_weights = state.pop("swa_weights"), state.pop("ema_weights")
             state.update(scaler=scaler.state_dict(), step=step, config=cfg, model_config=mconf.__dict__, origin=origin,
-                         rng=torch.get_rng_state(), data=dict(seed=cfg["seed"], next_step=step))
+                         rng=torch.get_rng_state(), data=dict(seed=data_order_seed(cfg), next_step=step))
             checkpoint.save(state, out_dir, step)
             if swa_weights is not None:  # the latest window's average, as its own weight file
                 index, snapshots = swa.completed_window()
@@ -302,7 +309,7 @@ def run(cfg, stop_signal):
         for group in optimizer.param_groups:
             group["lr"] = lr
         # one copy of this process's rows (pinned on CUDA: asynchronous); micro-batches are sliced on the device
-        rows = data.train_batch(step, cfg["seed"], cfg["batch_size"], cfg["seq_len"], rank, world_size,
+        rows = data.train_batch(step, data_order_seed(cfg), cfg["batch_size"], cfg["seq_len"], rank, world_size,
                                 pin_memory=device.type == "cuda").to(device, non_blocking=True)
         for micro in range(grad_accum):
             batch = rows[micro * micro_batch:(micro + 1) * micro_batch]

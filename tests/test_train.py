@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import checkpoint
+import data
 import train
 from conftest import REPO, TINY_MODEL
 from config import ConfigError
@@ -390,3 +391,21 @@ def test_the_paper_and_billion_configs_fit_an_80_gb_gpu(argv, world_size, capsys
     memory = re.search(r"^memory: ~([\d.]+) GB per device", capsys.readouterr().out, re.M)
     fits = float(memory.group(1)) <= 70
     assert fits == (world_size == 8 or "8b" not in argv[0]), memory.group(0)
+
+
+def test_data_seed_changes_the_data_order_and_nothing_else(tmp_path, tiny_data, monkeypatch):
+    seen = []
+    batch = data.Dataset.train_batch
+    monkeypatch.setattr(data.Dataset, "train_batch",
+                        lambda self, step, seed, *args, **kwargs: seen.append(seed) or batch(self, step, seed, *args,
+                                                                                              **kwargs))
+    common = ["--max_steps=4", "--eval_interval=4", "--log_interval=1", "--schedule=constant"]
+    runs = {name: run(tmp_path, name, tiny_data, *common, *extra) for name, extra in
+            (("seed", ["--seed=3"]), ("order", ["--seed=3", "--data_seed=4"]), ("both", ["--seed=4"]))}
+    assert seen == [3] * 4 + [4] * 4 + [4] * 4  # data_seed, when set, orders the data; else the seed does
+    first = {name: checkpoint.load(checkpoint.path_for(out, 4)) for name, out in runs.items()}
+    assert first["order"]["data"] == dict(seed=4, next_step=4) and first["order"]["config"]["seed"] == 3
+    # the same initialization as seed 3 (its loss before any step), the data of seed 4: three different runs
+    assert len({json.dumps(train_losses(out)) for out in runs.values()}) == 3
+    initial = {name: metrics(out)[0]["val_loss"] for name, out in runs.items()}
+    assert initial["seed"] == initial["order"] != initial["both"]
