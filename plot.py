@@ -12,7 +12,6 @@ a suite with no runs is skipped with a note, and its figures from an earlier inv
 compute savings and the scaling-law fits are in scaling.py.
 """
 
-import math
 import sys
 from collections import defaultdict
 from pathlib import Path

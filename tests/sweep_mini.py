@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import suites  # noqa: E402
 import sweep  # noqa: E402
 import train  # noqa: E402
 from config import parse_args  # noqa: E402
@@ -16,8 +17,8 @@ from conftest import TINY_MODEL  # noqa: E402
 
 
 def mini_suite(scale):
-    return [sweep.Run("cosine_16", dict(schedule="cosine", max_steps=16)),
-            *sweep.trunk_and_branches("constant", {}, [16], [0.25], ["linear"])]
+    return [suites.Run("cosine_16", dict(schedule="cosine", max_steps=16)),
+            *suites.trunk_and_branches("constant", {}, [16], [0.25], ["linear"])]
 
 
 def tiny_scale():
