@@ -17,7 +17,7 @@ epochs of the 31.3M-token training split: no training window is seen twice, the 
 1-sqrt unless the suite varies them; C2 uses 20 % linear as the paper. Seeds 1337 and 1338.
   c1_cosine_lengths   cosine_{300,600,1200}; cosine_cycle300_600 runs past its cycle (LR stays at 10 %).
                       A cosine stopped before its cycle ends is cosine_1200 read at steps 300 and 600.
-  c2_c3_lr_sweep      cosine (3e-3 ... 8.49e-3) and wsd with a 20 % linear cooldown (7.5e-4 ... 3e-3) at 600
+  c2_c3_lr_sweep      cosine (1.5e-3 ... 8.49e-3) and wsd with a 20 % linear cooldown (7.5e-4 ... 3e-3) at 600
                       steps, each grid sqrt(2) apart around the previous pipeline's optimum, at both seeds.
   c4_cooldown_shapes  per seed, one constant trunk and 20 % cooldowns to 300 and to 1200 steps with the shapes
                       linear, 1-sqrt (= 1-x^0.5), cosine, square (= 1-x^2), 1-x^0.3 and 1-x^0.7; then the noise
@@ -110,8 +110,10 @@ def paper_lrs(size):
 
 CPU = Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(300, 600, 1200),
             lr_cosine=6e-3, lr_constant=3e-3,
-            # sqrt(2) apart around the previous pipeline's optima: cosine 6e-3, wsd 1.5e-3 (then its grid's lowest)
-            lr_grid_cosine=(3e-3, 4.24e-3, 6e-3, 8.49e-3), lr_grid_wsd=(7.5e-4, 1.06e-3, 1.5e-3, 2.12e-3, 3e-3),
+            # sqrt(2) apart around the previous pipeline's optima: cosine 6e-3, wsd 1.5e-3 (then its grid's lowest);
+            # cosine's 1.5e-3 and 2.12e-3 were added when this pipeline put its optimum at the grid's lowest, 3e-3
+            lr_grid_cosine=(1.5e-3, 2.12e-3, 3e-3, 4.24e-3, 6e-3, 8.49e-3),
+            lr_grid_wsd=(7.5e-4, 1.06e-3, 1.5e-3, 2.12e-3, 3e-3),
             shapes=SHAPES, cooldown_fracs=(0.025, 0.05, 0.1, 0.2, 0.4),
             # the three smaller models at the shared LRs and at half of them; cpu_tiny's grid is c2_c3's
             sizes=tuple((m, (300, 600, 1200), ((6e-3, 3e-3), (3e-3, 1.5e-3)) if m != "cpu_tiny" else ((6e-3, 3e-3),))

@@ -203,7 +203,8 @@ def decide(suite, run, cfg, results, out_root):
     if result_dir.exists():
         return "skip"
     check_same_settings(cfg, out_dir / "config.json")
-    if not run.trunk and not out_dir.exists() and (same := same_result(cfg, results)):
+    # a trunk is trained even so: its branches need its checkpoints
+    if not run.trunk and not cfg["keep_ckpt_steps"] and not out_dir.exists() and (same := same_result(cfg, results)):
         return dict(same_as=str(same))
     source = checkpoint.path_for(Path(out_root) / suite / run.trunk, run.branch_step) if run.trunk else "scratch"
     launch = launch_settings(out_dir, cfg["max_steps"], source)

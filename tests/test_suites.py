@@ -16,7 +16,7 @@ def test_cpu_plans_name_the_expected_runs():
     assert suites.SUITES["c1_cosine_lengths"](suites.SCALES["cpu"])[3].overrides["cycle_steps"] == 300
     seeds = ("_seed1337", "_seed1338")
     assert [name for name, _, _ in plan("c2_c3_lr_sweep")] == [
-        f"cosine_lr{lr}{seed}" for lr in ("0.003", "0.00424", "0.006", "0.00849") for seed in seeds] + [
+        f"cosine_lr{lr}{seed}" for lr in ("0.0015", "0.00212", "0.003", "0.00424", "0.006", "0.00849") for seed in seeds] + [
         f"wsd_linear_lr{lr}{seed}" for lr in ("0.00075", "0.00106", "0.0015", "0.00212", "0.003") for seed in seeds]
     shapes = ("linear", "1-sqrt", "cosine", "square", "1-x0.3", "1-x0.7")
     c4 = plan("c4_cooldown_shapes")

@@ -231,8 +231,10 @@ def test_an_unreadable_config_json_is_a_one_line_error(tmp_path):
 
 def test_a_run_already_kept_by_another_suite_is_copied_not_trained(mini, tiny_data, tmp_path, monkeypatch, capsys):
     mini()
+    trunk = mini_suite(None)[1]
     again = [suites.Run("same_cosine", dict(schedule="cosine", max_steps=16)),  # mini's cosine_16
-             suites.Run("other_seed", dict(schedule="cosine", max_steps=16, seed=7))]
+             suites.Run("other_seed", dict(schedule="cosine", max_steps=16, seed=7)),
+             suites.Run("same_trunk", trunk.overrides)]  # mini's trunk, whose checkpoints a branch would need
     monkeypatch.setitem(sweep.SUITES, "again", lambda scale: again)
     capsys.readouterr()
     sweep.main(["again", *mini_args(tiny_data, tmp_path / "a")[1:]])
@@ -240,6 +242,7 @@ def test_a_run_already_kept_by_another_suite_is_copied_not_trained(mini, tiny_da
     results = tmp_path / "a" / "results"
     assert f"again/same_cosine: the same run as {results / 'mini' / 'cosine_16'}, copied" in out
     assert "again/same_cosine: starting" not in out and "again/other_seed: starting" in out
+    assert "again/same_trunk: starting" in out
     copied = results / "again" / "same_cosine"
     assert (copied / "same_as.txt").read_text().startswith(str(results / "mini" / "cosine_16"))
     assert (copied / "metrics.jsonl").read_text() == (results / "mini" / "cosine_16" / "metrics.jsonl").read_text()
