@@ -9,13 +9,16 @@ its final perplexity, and which runs are the same settings at other seeds, with 
 
 The spread of a group is the mean and the sample standard deviation (n - 1) of the final perplexities of its
 seeds; `paired_gap` compares two settings seed by seed (the same trunk, the same data), which removes most of
-the seed-to-seed spread from a difference.
+the seed-to-seed spread from a difference, and `verdict` says whether the mean paired gap is outside its 95 %
+confidence interval.
 """
 
 import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
+
+from scipy.stats import t as student_t
 
 import scaling
 from schedules import COOLDOWN_SHAPES, resolve_cooldown_steps
@@ -122,11 +125,14 @@ def paired_gap(first, second):
 
 
 def verdict(gaps, names=("the first", "the second")):
-    """Which of two settings is better from their paired gaps (first / second - 1): better when the mean gap is
-    more than twice its standard error away from zero, else within the noise; None with fewer than 2 pairs."""
+    """Which of two settings is better from their paired gaps (first / second - 1): better when the 95 %
+    confidence interval of the mean gap (Student's t, n - 1 degrees of freedom) excludes zero, else within the
+    noise; None with fewer than 2 pairs. With 2 seeds the interval is 12.7 standard errors wide each side."""
     if len(gaps) < 2:
         return None
     mean, error = statistics.fmean(gaps), statistics.stdev(gaps) / math.sqrt(len(gaps))
-    if abs(mean) <= 2 * error:
-        return f"within noise ({mean:+.2%} ± {error:.2%} s.e.)"
-    return f"{names[0] if mean < 0 else names[1]} better ({mean:+.2%} ± {error:.2%} s.e.)"
+    half = student_t.ppf(0.975, len(gaps) - 1) * error
+    interval = f"{mean:+.2%}, 95 % CI {mean - half:+.2%} to {mean + half:+.2%}, {len(gaps)} seeds"
+    if abs(mean) <= half:
+        return f"within noise ({interval})"
+    return f"{names[0] if mean < 0 else names[1]} better ({interval})"

@@ -8,7 +8,7 @@ finished runs: the rows of figures/summary.md, which plot.py writes.
 Every number is a final validation perplexity; a setting run at several seeds is given as mean ± sample
 standard deviation over its seeds, with the count. A comparison of two settings that decides a claim (C2, C4,
 C7) is made seed by seed (the same initialization and data for both, so the shared noise cancels) and gets a
-verdict from runs.verdict: better when the mean paired gap is more than twice its standard error from zero.
+verdict from runs.verdict: better when the 95 % confidence interval of the mean paired gap excludes zero.
 """
 
 import math
@@ -17,7 +17,7 @@ from collections import defaultdict
 import numpy as np
 
 import scaling
-from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method, paired_gap,
+from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method, paired_gap, seed,
                   seed_groups, shape_order, spread, verdict)
 
 
@@ -76,11 +76,14 @@ def lr_rows(c2):
 
 
 def shape_rows(c4):
-    """C4: per length, each shape's perplexity over its seeds, and each shape against 1-sqrt seed by seed."""
+    """C4: per length, each shape's perplexity over the seeds every shape has, and each shape against 1-sqrt seed
+    by seed."""
     rows = []
     by_length = finished_groups(c4, lambda r: cfg(r)["max_steps"], scaling.is_cooldown)
     for length, group in sorted(by_length.items()):
         shapes = {method(g[0]): g for g in seed_groups(group)}
+        shared = set.intersection(*({seed(r) for r in g} for g in shapes.values()))
+        shapes = {name: [r for r in g if seed(r) in shared] for name, g in shapes.items()}  # the noise study's apart
         listed = ", ".join(f"{name.removeprefix('wsd/')} {described(g)}" for name, g in
                            sorted(shapes.items(), key=lambda item: shape_order(item[0])))
         gaps = [f"{name.removeprefix('wsd/')} vs 1-sqrt: " +

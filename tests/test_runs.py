@@ -48,7 +48,10 @@ def test_paired_gaps_match_seeds_and_the_verdict_weighs_their_error(tmp_path):
     gaps = paired_gap(linear, sqrt)
     assert len(gaps) == 3 and all(math.isclose(g, gaps[0]) for g in gaps) and gaps[0] > 0
     assert paired_gap(linear, sqrt[:1]) == gaps[:1]  # only the seeds both have
-    assert verdict(gaps, ("linear", "1-sqrt")).startswith(f"1-sqrt better ({statistics.fmean(gaps):+.2%} ± ")
-    assert verdict([0.01, -0.012, 0.003], ("a", "b")).startswith("within noise (+0.03% ± ")
-    assert verdict([-0.02, -0.021], ("a", "b")).startswith("a better (-2.05% ± 0.05% s.e.)")
+    assert verdict(gaps, ("linear", "1-sqrt")).startswith(f"1-sqrt better ({statistics.fmean(gaps):+.2%}, 95 % CI ")
+    assert verdict([0.01, -0.012, 0.003], ("a", "b")).startswith("within noise (+0.03%, 95 % CI ")
+    # 3 seeds: t = 4.30; the mean -2.03 %, its standard error 0.033 %: the interval is -2.18 % to -1.89 %
+    assert verdict([-0.02, -0.021, -0.02], ("a", "b")) == "a better (-2.03%, 95 % CI -2.18% to -1.89%, 3 seeds)"
+    # 2 seeds: t = 12.7; gaps 1 % and 3 % agree in sign but the interval, 2 % +- 12.7 %, holds zero
+    assert verdict([0.01, 0.03], ("a", "b")).startswith("within noise (+2.00%, 95 % CI -10.71% to +14.71%")
     assert verdict([0.01], ("a", "b")) is None

@@ -40,7 +40,7 @@ def test_cooldown_shapes_with_seeds_and_paired_verdicts(tmp_path):
     assert rows[1][1].startswith(f"400 steps, 20% cooldown: linear {mean:.3f} ± {std:.3f} (2 seeds), 1-sqrt ")
     # the same seed offset in both: the paired gap is the same at both seeds, so it is far outside the noise
     gap = (linear[0] / sqrt[0] + linear[1] / sqrt[1]) / 2 - 1
-    assert f"linear vs 1-sqrt: 1-sqrt better ({gap:+.2%} ± 0.00% s.e.)" in rows[1][1]
+    assert f"linear vs 1-sqrt: 1-sqrt better ({gap:+.2%}, 95 % CI {gap:+.2%} to {gap:+.2%}, 2 seeds)" in rows[1][1]
 
 
 def test_the_noise_rows_separate_seeds_from_data_orders(tmp_path):
