@@ -22,12 +22,12 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
-from matplotlib.ticker import LogFormatter, PercentFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter, NullFormatter, PercentFormatter  # noqa: E402
 
 import scaling  # noqa: E402
 from config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
 from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
-                  paired_gap, seed_groups, shape_order, spread)
+                  on_shared_seeds, paired_gap, seed_groups, shape_order, spread)
 from schedules import lr_multiplier  # noqa: E402
 from summary import MERGE_STYLES, markdown_table, matched_pairs, merge_points, summarize  # noqa: E402
 
@@ -169,7 +169,7 @@ def fig_c4(runs):
         return None
     fig, axes = plt.subplots(1, len(by_length), figsize=(4.5 * len(by_length), 4.2), squeeze=False)
     for ax, (length, group) in zip(axes[0], sorted(by_length.items())):
-        shapes = sorted(seed_groups(group), key=lambda g: shape_order(method(g[0])))
+        shapes = sorted(on_shared_seeds(seed_groups(group)), key=lambda g: shape_order(method(g[0])))
         spreads = [spread(g) for g in shapes]
         ax.bar(range(len(shapes)), [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], capsize=3,
                color=[color(method(g[0])) for g in shapes])
@@ -206,7 +206,11 @@ def fig_c4_gap(runs):
             ax.plot([n] * len(gaps[n]), gaps[n], ".", color=color(f"wsd/{shape}"), alpha=0.5)
     ax.axhline(0, color="k", lw=0.8)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(xscale="log", xlabel="run length (steps), 20 % cooldown",
+    lengths = sorted({n for gaps in by_shape.values() for n in gaps})
+    ax.set_xscale("log")
+    ax.set_xticks(lengths, [str(n) for n in lengths])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel="run length (steps), 20 % cooldown",
            ylabel="final perplexity vs 1-sqrt (same seed)",
            title="C4: the shapes against 1-sqrt by run length (mean ± sd; dots: seeds)")
     ax.grid(True, which="both", alpha=0.3)

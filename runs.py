@@ -118,6 +118,12 @@ def finished_groups(runs, key, select=lambda run: True):
     return groups
 
 
+def on_shared_seeds(groups):
+    """The seed groups cut down to the seeds every one of them has: a comparison of settings on equal terms."""
+    shared = set.intersection(*({seed(r) for r in g} for g in groups)) if groups else set()
+    return [[r for r in g if seed(r) in shared] for g in groups]
+
+
 def paired_gap(first, second):
     """The relative gaps first / second - 1 of final perplexities, seed by seed, over the seeds both have."""
     second_by_seed = {seed(r): final_ppl(r) for r in second}

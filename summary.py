@@ -17,7 +17,7 @@ from collections import defaultdict
 import numpy as np
 
 import scaling
-from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method, paired_gap, seed,
+from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method, on_shared_seeds, paired_gap,
                   seed_groups, shape_order, spread, verdict)
 
 
@@ -81,9 +81,7 @@ def shape_rows(c4):
     rows = []
     by_length = finished_groups(c4, lambda r: cfg(r)["max_steps"], scaling.is_cooldown)
     for length, group in sorted(by_length.items()):
-        shapes = {method(g[0]): g for g in seed_groups(group)}
-        shared = set.intersection(*({seed(r) for r in g} for g in shapes.values()))
-        shapes = {name: [r for r in g if seed(r) in shared] for name, g in shapes.items()}  # the noise study's apart
+        shapes = {method(g[0]): g for g in on_shared_seeds(seed_groups(group))}  # the noise study's seeds apart
         listed = ", ".join(f"{name.removeprefix('wsd/')} {described(g)}" for name, g in
                            sorted(shapes.items(), key=lambda item: shape_order(item[0])))
         gaps = [f"{name.removeprefix('wsd/')} vs 1-sqrt: " +
