@@ -4,8 +4,8 @@ import math
 import statistics
 
 import scaling
-from runs import (best_per_method, method, paired_gap, seed, seed_groups, setting, shape_order, spread,
-                  verdict)
+from runs import (best_per_method, method, on_shared_seeds, paired_gap, seed, seed_groups, setting, shape_order,
+                  spread, verdict)
 from synthetic_runs import write_run
 
 
@@ -55,3 +55,13 @@ def test_paired_gaps_match_seeds_and_the_verdict_weighs_their_error(tmp_path):
     # 2 seeds: t = 12.7; gaps 1 % and 3 % agree in sign but the interval, 2 % +- 12.7 %, holds zero
     assert verdict([0.01, 0.03], ("a", "b")).startswith("within noise (+2.00%, 95 % CI -10.71% to +14.71%")
     assert verdict([0.01], ("a", "b")) is None
+
+
+def test_groups_are_compared_on_the_seeds_all_of_them_have(tmp_path):
+    for shape, seeds in (("linear", (1337, 1338)), ("1-sqrt", (1337, 1338, 1339))):
+        for seed_ in seeds:
+            write_run(tmp_path, "s", f"{shape}{seed_}", schedule="wsd", cooldown_shape=shape, max_steps=200,
+                      lr=1e-3, seed=seed_)
+    groups = on_shared_seeds(seed_groups(scaling.load_runs(tmp_path)["s"]))
+    assert [[r["name"] for r in g] for g in groups] == [["1-sqrt1337", "1-sqrt1338"], ["linear1337", "linear1338"]]
+    assert on_shared_seeds([]) == []
