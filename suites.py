@@ -29,9 +29,9 @@ epochs of the 31.3M-token training split: no training window is seen twice, the 
   c7_schedulefree     schedule-free AdamW over its own LR grid (3e-3, 6e-3, 1.2e-2 with betas (0.9, 0.95);
                       3e-3, 6e-3 with (0.95, 0.99)) against wsd (20 % 1-sqrt, 3e-3), 600 steps, both seeds.
   c8_scaling          cpu_130k, cpu_250k, cpu_500k, cpu_tiny: cosine at 300/600/1200 steps, and one constant
-                      trunk with SWA (to 960) with 20 % cooldowns to 300, 600 and 1200; the three smaller models
-                      at the shared LRs (6e-3 / 3e-3) and at half of them (named _lr<cosine LR>), cpu_tiny at the
-                      shared ones (its LR grid is c2_c3's); the summary keeps each size's best LRs.
+                      trunk with SWA (to 960) with 20 % cooldowns to 300, 600 and 1200; the two smallest models
+                      at the shared LRs (6e-3 / 3e-3) and at half of them (named _lr<cosine LR>), the others at
+                      the shared ones (cpu_tiny's LR grid is c2_c3's); the summary keeps each size's best LRs.
   c9_merge            a constant trunk with SWA to 1200 keeping checkpoints every 20 steps over 240-300, 480-600 and
                       960-1200, its 20 % linear and 1-sqrt cooldowns; then (no training) merges of those windows'
                       checkpoints, uniform, linear and 1-sqrt (swa.py --merge), as results/c9_merge/merge-<shape>/.
@@ -115,8 +115,9 @@ CPU = Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(300, 6
             lr_grid_cosine=(1.5e-3, 2.12e-3, 3e-3, 4.24e-3, 6e-3, 8.49e-3),
             lr_grid_wsd=(7.5e-4, 1.06e-3, 1.5e-3, 2.12e-3, 3e-3),
             shapes=SHAPES, cooldown_fracs=(0.025, 0.05, 0.1, 0.2, 0.4),
-            # the three smaller models at the shared LRs and at half of them; cpu_tiny's grid is c2_c3's
-            sizes=tuple((m, (300, 600, 1200), ((6e-3, 3e-3), (3e-3, 1.5e-3)) if m != "cpu_tiny" else ((6e-3, 3e-3),))
+            # the two smallest models (the previous pipeline's unstable 0.25M cosine) at the shared LRs and at half
+            # of them; cpu_tiny's LR grid is c2_c3's
+            sizes=tuple((m, (300, 600, 1200), ((6e-3, 3e-3), (3e-3, 1.5e-3)) if m in CPU_SIZES[:2] else ((6e-3, 3e-3),))
                         for m in CPU_SIZES),
             seeds=(1337, 1338), noise_seeds=((1339, None), (1337, 1338), (1337, 1339)),
             schedulefree=(((0.9, 0.95), (3e-3, 6e-3, 1.2e-2)), ((0.95, 0.99), (3e-3, 6e-3))),

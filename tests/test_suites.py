@@ -36,13 +36,14 @@ def test_cpu_plans_name_the_expected_runs():
                                                                  ("0.95_0.99", ("0.003", "0.006")))
         for lr in lrs for seed in seeds] + [f"wsd_600_lr0.003{seed}" for seed in seeds]
     c8 = plan("c8_scaling")
-    assert len(c8) == 3 * 2 * 7 + 7 and c8[:7] == [
+    assert len(c8) == 2 * 2 * 7 + 2 * 7 and c8[:7] == [
         ("cpu_130k_cosine_300_lr0.006", 300, None), ("cpu_130k_cosine_600_lr0.006", 600, None),
         ("cpu_130k_cosine_1200_lr0.006", 1200, None), ("cpu_130k_constant_lr0.006", 960, None),
         ("cpu_130k_constant_lr0.006-to300-cd60", 300, 240), ("cpu_130k_constant_lr0.006-to600-cd120", 600, 480),
         ("cpu_130k_constant_lr0.006-to1200-cd240", 1200, 960)]
-    assert [name for name, _, _ in c8[::7]] == [f"{m}_cosine_300_lr{lr}" for m in ("cpu_130k", "cpu_250k", "cpu_500k")
-                                               for lr in ("0.006", "0.003")] + ["cpu_tiny_cosine_300"]
+    assert [name for name, _, _ in c8[::7]] == [f"{m}_cosine_300_lr{lr}" for m in ("cpu_130k", "cpu_250k")
+                                               for lr in ("0.006", "0.003")] + ["cpu_500k_cosine_300",
+                                                                                "cpu_tiny_cosine_300"]
 
 
 def test_the_long_scale_runs_c4_and_c7_only_at_4800_and_2400_steps(capsys, tmp_path):
@@ -73,8 +74,8 @@ def test_cpu_runs_have_the_settings_their_claims_need():
     assert runs["schedulefree_b0.95_0.99_lr0.003_seed1337"] == dict(
         model="cpu_tiny", optimizer="adamw_schedulefree", schedule="constant", lr=3e-3, max_steps=600, beta1=0.95,
         beta2=0.99, seed=1337)
-    assert runs["cpu_500k_constant_lr0.003"]["swa"] and runs["cpu_500k_constant_lr0.003"]["lr"] == 1.5e-3
-    assert runs["cpu_500k_cosine_600_lr0.006"]["lr"] == 6e-3 and runs["cpu_tiny_constant"]["lr"] == 3e-3
+    assert runs["cpu_250k_constant_lr0.003"]["swa"] and runs["cpu_250k_constant_lr0.003"]["lr"] == 1.5e-3
+    assert runs["cpu_250k_cosine_600_lr0.006"]["lr"] == 6e-3 and runs["cpu_500k_constant"]["lr"] == 3e-3
     cfg = sweep.run_config(s, "c1_cosine_lengths", suites.Run("cosine_300", runs["cosine_300"]), "out/x", None)
     assert (cfg["batch_size"], cfg["seq_len"], cfg["warmup_steps"], cfg["data_dir"], cfg["out_dir"]) == (
         16, 256, 30, "data/stdlib-bytes", "out/x/c1_cosine_lengths/cosine_300")
