@@ -29,7 +29,8 @@ from config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
 from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
                   on_shared_seeds, paired_gap, seed_groups, shape_order, spread)
 from schedules import lr_multiplier  # noqa: E402
-from summary import MERGE_STYLES, markdown_table, matched_pairs, merge_points, summarize  # noqa: E402
+from summary import (MERGE_STYLES, averaging_runs, markdown_table, matched_pairs, merge_points,  # noqa: E402
+                     summarize)
 
 DEFAULTS = dict(out="figures")
 # One colour per method in every figure; several lengths or sizes of one method are shades of its colour.
@@ -364,7 +365,7 @@ FIGURES = [("schedules", None, fig_schedules), ("c1_cosine_lengths", "c1_cosine_
            ("c2_loss_curves", "c2_c3_lr_sweep", fig_c2), ("c3_lr_sensitivity", "c2_c3_lr_sweep", fig_c3),
            ("c4_cooldown_shapes", "c4_cooldown_shapes", fig_c4), ("c4_gap_by_length", "c4_cooldown_shapes", fig_c4_gap),
            ("c5_cooldown_lengths", "c5_cooldown_lengths", fig_c5),
-           ("c6_swa", "c6_swa", fig_c6), ("c7_schedulefree", "c7_schedulefree", fig_c7),
+           ("c6_swa", averaging_runs, fig_c6), ("c7_schedulefree", "c7_schedulefree", fig_c7),
            ("c8_envelopes", "c8_scaling", fig_c8_envelopes), ("c8_cosine_vs_cooldown", "c8_scaling", fig_c8_scatter),
            ("c8_compute_savings", "c8_scaling", fig_c8_compute), ("c9_merge", "c9_merge", fig_c9)]
 
@@ -387,10 +388,13 @@ def main(argv):
     written = 0
     for name, suite, draw in FIGURES:
         paths = [out / f"{name}.{extension}" for extension in ("png", "pdf")]
-        if suite is not None and not suites.get(suite):
-            fig, why = None, f"no runs in {suite}/: {name} skipped"
+        # a suite's name, or a function that takes its runs from several suites (C6: c6_swa and c9_merge)
+        runs = suite(suites) if callable(suite) else suites.get(suite, [])
+        where = f"{name}'s suites" if callable(suite) else f"{suite}/"
+        if suite is not None and not runs:
+            fig, why = None, f"no runs in {where}: {name} skipped"
         else:
-            fig, why = draw(suites.get(suite, [])), f"{suite}/ has no runs that {name} can use: skipped"
+            fig, why = draw(runs), f"{where} has no runs that {name} can use: skipped"
         if fig is None:
             print(f"note: {why}")
             for path in paths:  # an earlier invocation's figure would pass for one of these results

@@ -24,8 +24,8 @@ epochs of the 31.3M-token training split: no training window is seen twice, the 
                       study: 1-sqrt cooldowns from the trunks of a third seed (1339) and of seed 1337 with the
                       data orders 1338 and 1339.
   c5_cooldown_lengths one constant trunk; cooldowns of 2.5, 5, 10, 20, 40 % to 600 and to 1200 steps.
-  c6_swa              a constant run with SWA (windows of 100 steps) and its 20 % cooldown; a cosine with SWA.
-                      The shorter cosines to compare with are c1's (same LR and data).
+  c6_swa              a cosine with SWA (windows of 100 steps); the constant run with SWA and its 20 % 1-sqrt
+                      cooldown are c9_merge's trunk and cooldown to 1200; the shorter cosines are c1's.
   c7_schedulefree     schedule-free AdamW over its own LR grid (3e-3, 6e-3, 1.2e-2 with betas (0.9, 0.95);
                       3e-3, 6e-3 with (0.95, 0.99)) against wsd (20 % 1-sqrt, 3e-3), 600 steps, both seeds.
   c8_scaling          cpu_130k, cpu_250k, cpu_500k, cpu_tiny: cosine at 300/600/1200 steps, and one constant
@@ -220,10 +220,10 @@ def c5_cooldown_lengths(s):
 
 
 def c6_swa(s):
+    """A cosine with SWA. The constant run with SWA and its 20 % 1-sqrt cooldown that C6 compares it with are
+    c9_merge's trunk and its cooldown to the long length: the same runs, trained once."""
     long = s.lengths[2]
-    constant = trunk_and_branches("constant_swa", dict(model=s.model, lr=s.lr_constant), [long], [0.2],
-                                  [s.cooldown_shape], trunk_extra=dict(swa=True), trunk_steps=long)
-    return constant + [Run(f"cosine_swa_{long}", cosine(long, s.lr_cosine, model=s.model, swa=True))]
+    return [Run(f"cosine_swa_{long}", cosine(long, s.lr_cosine, model=s.model, swa=True))]
 
 
 def c7_schedulefree(s):

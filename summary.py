@@ -105,6 +105,17 @@ def cooldown_length_rows(c5):
     return rows
 
 
+def averaging_runs(suites):
+    """C6's runs: c6_swa's (a cosine with SWA) and, from c9_merge, the constant trunk with SWA and its 1-sqrt
+    cooldown to the trunk's last step (the same runs C6 needs, trained once), merges left out."""
+    c9 = [r for r in suites.get("c9_merge", []) if not r["info"].get("merge")]
+    trunks = [r for r in c9 if cfg(r)["schedule"] == "constant" and not scaling.is_branch(r)]
+    ends = {cfg(r)["max_steps"] for r in trunks}
+    cooldowns = [r for r in c9 if scaling.is_cooldown(r) and cfg(r)["cooldown_shape"] == "1-sqrt"
+                 and cfg(r)["max_steps"] in ends]
+    return [*suites.get("c6_swa", []), *trunks, *cooldowns]
+
+
 def averaging_rows(c6):
     rows = []
     for run in sorted((r for r in c6 if final_ppl(r) is not None), key=method):
@@ -200,7 +211,7 @@ def summarize(suites):
     rows += lr_rows(suites.get("c2_c3_lr_sweep", []))
     rows += shape_rows(suites.get("c4_cooldown_shapes", []))
     rows += cooldown_length_rows(suites.get("c5_cooldown_lengths", []))
-    rows += averaging_rows(suites.get("c6_swa", []))
+    rows += averaging_rows(averaging_runs(suites))
     rows += schedulefree_rows(suites.get("c7_schedulefree", []))
     rows += scaling_rows(suites.get("c8_scaling", []))
     points = merge_points(suites.get("c9_merge", []))

@@ -112,9 +112,7 @@ def write_suites(results, suites=SUITES, seeds=(1337,)):
     trunk = run("c5_cooldown_lengths", schedule="constant", max_steps=380, lr=1e-3)
     branches("c5_cooldown_lengths", trunk, [400] * 4, [20, 40, 80, 160], lr=1e-3)
     run("c5_cooldown_lengths", schedule="cosine", max_steps=400)
-    run("c6_swa", schedule="constant", max_steps=400, lr=1e-3, swa=True, swa_window=100)
-    run("c6_swa", schedule="cosine", max_steps=400, swa=True, swa_window=100)
-    run("c6_swa", schedule="wsd", max_steps=400, lr=1e-3)
+    run("c6_swa", schedule="cosine", max_steps=400, swa=True, swa_window=100)  # the rest of C6 is c9's
     for betas, seed in itertools.product(((0.9, 0.95), (0.95, 0.99)), seeds):
         run("c7_schedulefree", optimizer="adamw_schedulefree", schedule="constant", beta1=betas[0], beta2=betas[1],
             max_steps=400, lr=1e-3, seed=seed)

@@ -29,8 +29,7 @@ def test_cpu_plans_name_the_expected_runs():
     assert plan("c5_cooldown_lengths") == [("constant", 1170, None)] + [
         (f"constant-to{n}-cd{c}", n, n - c) for n, cooldowns in ((600, (15, 30, 60, 120, 240)),
                                                                 (1200, (30, 60, 120, 240, 480))) for c in cooldowns]
-    assert plan("c6_swa") == [("constant_swa", 1200, None), ("constant_swa-to1200-cd240", 1200, 960),
-                              ("cosine_swa_1200", 1200, None)]
+    assert plan("c6_swa") == [("cosine_swa_1200", 1200, None)]  # with c9_merge's constant_swa and its cooldown
     assert [name for name, _, _ in plan("c7_schedulefree")] == [
         f"schedulefree_b{betas}_lr{lr}{seed}" for betas, lrs in (("0.9_0.95", ("0.003", "0.006", "0.012")),
                                                                  ("0.95_0.99", ("0.003", "0.006")))
@@ -70,7 +69,7 @@ def test_cpu_runs_have_the_settings_their_claims_need():
     assert runs["constant_seed1337_data1339"]["seed"] == 1337 and runs["constant_seed1337_data1339"]["data_seed"] == 1339
     assert "data_seed" not in runs["constant_seed1339"]
     assert runs["constant_swa"]["swa"] and runs["cosine_swa_1200"]["swa"]
-    assert not runs["constant_swa-to1200-cd240"].get("swa")  # the cooldown it is compared with
+    assert not runs["constant_swa-to1200-cd240-1-sqrt"].get("swa")  # the cooldown it is compared with (c9's)
     assert runs["schedulefree_b0.95_0.99_lr0.003_seed1337"] == dict(
         model="cpu_tiny", optimizer="adamw_schedulefree", schedule="constant", lr=3e-3, max_steps=600, beta1=0.95,
         beta2=0.99, seed=1337)

@@ -102,7 +102,7 @@ def test_summary_numbers_of_the_merges(tmp_path):
     logged = {r["step"]: r for r in trunk["metrics"] if "val_loss" in r}
     cooldown = {(cfg(r)["max_steps"], cfg(r)["cooldown_shape"]): final_ppl(r) for r in runs if r is not trunk}
     merged = {(n, shape): math.exp(loss) for shape, losses in MERGED_LOSSES.items() for n, loss in losses.items()}
-    assert summary.summarize(suites) == [("C9", (
+    assert [row for row in summary.summarize(suites) if row[0] == "C9"] == [("C9", (
         f"{n} steps, ppl: constant trunk {math.exp(logged[n]['val_loss']):.3f}, "
         f"trunk + SWA {math.exp(logged[n]['val_loss_swa']):.3f}, merge uniform {merged[n, 'uniform']:.3f}, "
         f"merge linear {merged[n, 'linear']:.3f}, cooldown linear {cooldown[n, 'linear']:.3f}, "
@@ -114,3 +114,15 @@ def test_single_seed_suites_list_their_runs(tmp_path, suite):
     write_suites(tmp_path, suites=(suite,))
     rows = summary.summarize(scaling.load_runs(tmp_path))
     assert rows and all(text and "±" not in text for _, text in rows)
+
+
+def test_c6_takes_c9s_trunk_and_its_longest_1_sqrt_cooldown(tmp_path):
+    write_suites(tmp_path, suites=("c6_swa", "c9_merge"))
+    suites = scaling.load_runs(tmp_path)
+    runs = summary.averaging_runs(suites)
+    assert sorted((cfg(r)["schedule"], cfg(r)["max_steps"], cfg(r)["cooldown_shape"] if cfg(r)["schedule"] == "wsd"
+                   else None, bool(cfg(r)["swa"])) for r in runs) == [
+        ("constant", 400, None, True), ("cosine", 400, None, True), ("wsd", 400, "1-sqrt", False)]
+    rows = summary.averaging_rows(runs)
+    assert [text.split(":")[0] for _, text in rows] == ["constant 400 steps", "cosine 400 steps", "wsd/1-sqrt 400 steps"]
+    assert "+SWA" in rows[0][1] and "+SWA" in rows[1][1] and "+SWA" not in rows[2][1]
