@@ -26,8 +26,8 @@ epochs of the 31.3M-token training split: no training window is seen twice, the 
   c5_cooldown_lengths one constant trunk; cooldowns of 2.5, 5, 10, 20, 40 % to 600 and to 1200 steps.
   c6_swa              a cosine with SWA (windows of 100 steps); the constant run with SWA and its 20 % 1-sqrt
                       cooldown are c9_merge's trunk and cooldown to 1200; the shorter cosines are c1's.
-  c7_schedulefree     schedule-free AdamW over its own LR grid (3e-3, 6e-3, 1.2e-2 with betas (0.9, 0.95);
-                      3e-3, 6e-3 with (0.95, 0.99)) against wsd (20 % 1-sqrt, 3e-3), 600 steps, both seeds.
+  c7_schedulefree     schedule-free AdamW over its own LR grid (1.5e-3, 3e-3, 6e-3, 1.2e-2 with betas (0.9, 0.95);
+                      1.5e-3, 3e-3, 6e-3 with (0.95, 0.99)) against wsd (20 % 1-sqrt, 3e-3), 600 steps, both seeds.
   c8_scaling          cpu_130k, cpu_250k, cpu_500k, cpu_tiny: cosine at 300/600/1200 steps, and one constant
                       trunk with SWA (to 960) with 20 % cooldowns to 300, 600 and 1200; the two smallest models
                       at the shared LRs (6e-3 / 3e-3) and at half of them (named _lr<cosine LR>), the others at
@@ -37,7 +37,7 @@ epochs of the 31.3M-token training split: no training window is seen twice, the 
                       checkpoints, uniform, linear and 1-sqrt (swa.py --merge), as results/c9_merge/merge-<shape>/.
 The long scale: c4 and c7 only, at the cpu settings: c4 with one trunk per seed to 3840 steps and the cooldowns
 linear, 1-sqrt and 1-x^0.3 to 600, 2400 and 4800 steps; c7 at 2400 steps, schedule-free (0.9, 0.95) at
-3e-3 / 6e-3 / 1.2e-2 against wsd at 3e-3, both seeds.
+1.5e-3 / 3e-3 / 6e-3 against wsd at 3e-3, both seeds.
 The quick scale keeps the cpu settings with 100 / 200 / 400 steps, 2 LRs, 2 shapes, 2 fractions, 3 sizes, one
 seed (a smoke test of every suite).
 The paper scale uses configs/paper.py (SlimPajama, seq 512, batch 200, warmup 300), the 124M model for c1-c7,
@@ -120,14 +120,15 @@ CPU = Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(300, 6
             sizes=tuple((m, (300, 600, 1200), ((6e-3, 3e-3), (3e-3, 1.5e-3)) if m in CPU_SIZES[:2] else ((6e-3, 3e-3),))
                         for m in CPU_SIZES),
             seeds=(1337, 1338), noise_seeds=((1339, None), (1337, 1338), (1337, 1339)),
-            schedulefree=(((0.9, 0.95), (3e-3, 6e-3, 1.2e-2)), ((0.95, 0.99), (3e-3, 6e-3))),
+            # schedule-free's 1.5e-3 added when its optimum came out at 3e-3, the grid's lowest point
+            schedulefree=(((0.9, 0.95), (1.5e-3, 3e-3, 6e-3, 1.2e-2)), ((0.95, 0.99), (1.5e-3, 3e-3, 6e-3))),
             c7_wsd_lrs=(3e-3,))
 SCALES = {
     "cpu": CPU,
     # c4 and c7 at 600-4800 steps: the long runs the cpu scale's 2 hours leave out (c4's 1-sqrt advantage is said
     # to grow with length, and schedule-free to need long runs)
     "long": replace(CPU, lengths=(600, 2400, 4800), c4_lengths=(600, 2400, 4800), c4_shapes=("linear", "1-sqrt", "1-x^0.3"),
-                    noise_seeds=(), schedulefree=(((0.9, 0.95), (3e-3, 6e-3, 1.2e-2)),), c7_length=2400,
+                    noise_seeds=(), schedulefree=(((0.9, 0.95), (1.5e-3, 3e-3, 6e-3)),), c7_length=2400,
                     suites=("c4_cooldown_shapes", "c7_schedulefree")),
     "quick": Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(100, 200, 400),
                    lr_cosine=6e-3, lr_constant=3e-3, lr_grid_cosine=(3e-3, 6e-3), lr_grid_wsd=(3e-3, 6e-3),

@@ -136,8 +136,14 @@ def schedulefree_rows(c7):
                 method(g[0]), None, None)
             if key not in best or spread(g).mean < spread(best[key]).mean:
                 best[key] = g
+        def grid(key):
+            return sorted({cfg(r)["lr"] for r in group if (method(r), cfg(r)["beta1"], cfg(r)["beta2"]) == key
+                           or (key[1] is None and method(r) == key[0])})
+
         parts = [f"{name}{f' ({b1}, {b2})' if b1 else ''} {described(g, at_lr(g))}"
-                 for (name, b1, b2), g in sorted(best.items(), key=lambda item: str(item[0]))]
+                 + (" (the grid's edge)" if len(grid(key)) > 1 and cfg(g[0])["lr"] in (grid(key)[0], grid(key)[-1])
+                    else "")
+                 for key, g in sorted(best.items(), key=lambda item: str(item[0])) for name, b1, b2 in [key]]
         free = [g for (name, _, _), g in best.items() if name == "schedule-free"]
         cooldown = [g for (name, _, _), g in best.items() if name.startswith("wsd")]
         if free and cooldown:

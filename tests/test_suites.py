@@ -31,8 +31,8 @@ def test_cpu_plans_name_the_expected_runs():
                                                                 (1200, (30, 60, 120, 240, 480))) for c in cooldowns]
     assert plan("c6_swa") == [("cosine_swa_1200", 1200, None)]  # with c9_merge's constant_swa and its cooldown
     assert [name for name, _, _ in plan("c7_schedulefree")] == [
-        f"schedulefree_b{betas}_lr{lr}{seed}" for betas, lrs in (("0.9_0.95", ("0.003", "0.006", "0.012")),
-                                                                 ("0.95_0.99", ("0.003", "0.006")))
+        f"schedulefree_b{betas}_lr{lr}{seed}" for betas, lrs in (("0.9_0.95", ("0.0015", "0.003", "0.006", "0.012")),
+                                                                 ("0.95_0.99", ("0.0015", "0.003", "0.006")))
         for lr in lrs for seed in seeds] + [f"wsd_600_lr0.003{seed}" for seed in seeds]
     c8 = plan("c8_scaling")
     assert len(c8) == 2 * 2 * 7 + 2 * 7 and c8[:7] == [

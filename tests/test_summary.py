@@ -80,7 +80,7 @@ def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
     for seed in (1337, 1338):
         write_run(tmp_path, "c7_schedulefree", f"wsd_{seed}", schedule="wsd", max_steps=400, lr=1e-3, seed=seed)
     (row,) = summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"])
-    assert row[1].startswith("400 steps: schedule-free (0.9, 0.95) ") and " at lr 0.001 (2 seeds)" in row[1]
+    assert row[1].startswith("400 steps: schedule-free (0.9, 0.95) ") and " at lr 0.001 (2 seeds) (the grid's edge)" in row[1]
     assert "at lr 0.004" not in row[1] and "; best schedule-free vs the cooldown: " in row[1]
 
 
