@@ -143,9 +143,12 @@ def lr_curves(ax, runs, label):
     for group in seed_groups(runs):
         lines[(label(group[0]), cfg(group[0])["max_steps"])].append(group)
     lengths = [n for _, n in lines]
+    labels = sorted({name for name, _ in lines})
     for (name, length), groups in sorted(lines.items()):
         groups.sort(key=lambda g: cfg(g[0])["lr"])
-        shade = color(name.split(" ")[0], shade_of(length, lengths))
+        base = name.split(" ")[0]  # 'schedule-free (0.9, 0.95)': a pair of betas is a lighter shade of its method
+        variant = [label for label in labels if label.split(" ")[0] == base].index(name)
+        shade = color(base, min(0.8, shade_of(length, lengths) + 0.4 * variant))
         lrs, spreads = [cfg(g[0])["lr"] for g in groups], [spread(g) for g in groups]
         ax.errorbar(lrs, [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], fmt="o-", capsize=3,
                     color=shade, label=f"{name}, {length} steps")
