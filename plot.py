@@ -27,7 +27,7 @@ from matplotlib.ticker import LogFormatter, NullFormatter, PercentFormatter  # n
 import scaling  # noqa: E402
 from config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
 from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
-                  on_shared_seeds, paired_gap, seed_groups, shape_order, spread)
+                  on_shared_seeds, optimizer_label, paired_gap, seed_groups, shape_order, spread)
 from schedules import lr_multiplier  # noqa: E402
 from summary import (MERGE_STYLES, averaging_runs, markdown_table, matched_pairs, merge_points,  # noqa: E402
                      summarize)
@@ -257,11 +257,6 @@ def fig_c6(runs):
     return fig
 
 
-def optimizer_label(run):
-    return (f"schedule-free ({cfg(run)['beta1']}, {cfg(run)['beta2']})" if method(run) == "schedule-free"
-            else method(run))
-
-
 def fig_c7(runs):
     if not seed_groups(runs):
         return None
@@ -269,11 +264,7 @@ def fig_c7(runs):
     lr_curves(left, runs, optimizer_label)
     finish(left, "C7: final perplexity by peak LR (mean ± sd; dots: seeds)", "peak learning rate", log_x=True)
     longest = max(cfg(r)["max_steps"] for r in runs)
-    best = {}
-    for group in seed_groups([r for r in runs if cfg(r)["max_steps"] == longest]):
-        name = optimizer_label(group[0])
-        if name not in best or spread(group).mean < spread(best[name]).mean:
-            best[name] = group
+    best = best_per_method([r for r in runs if cfg(r)["max_steps"] == longest], optimizer_label)
     styles = iter(["-", "--", ":", "-."] * len(best))
     for name, group in sorted(best.items()):
         style = next(styles)

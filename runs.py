@@ -23,10 +23,12 @@ from scipy.stats import t as student_t
 import scaling
 from schedules import COOLDOWN_SHAPES, resolve_cooldown_steps
 
-# Settings that do not make a run another experiment: where it lives, how it was launched, its bookkeeping, and
-# the seeds (the runs of one setting at several seeds are its samples).
-NOT_THE_SETTING = ("out_dir", "data_dir", "init_from", "overwrite", "device", "compile", "keep_ckpt_steps",
-                   "ckpt_interval", "keep_last_ckpts", "log_interval", "seed", "data_seed")
+# Settings that do not change what a run trains: where it lives, how it was launched, its bookkeeping (sweep.py
+# copies a result of equal settings instead of training it again).
+NOT_WHAT_IT_TRAINS = ("out_dir", "data_dir", "init_from", "overwrite", "device", "compile", "keep_ckpt_steps",
+                      "ckpt_interval", "keep_last_ckpts", "log_interval")
+# ... nor make it another experiment: the seeds too (the runs of one setting at several seeds are its samples)
+NOT_THE_SETTING = (*NOT_WHAT_IT_TRAINS, "seed", "data_seed")
 
 
 def cfg(run):
@@ -38,6 +40,12 @@ def method(run):
     if cfg(run)["optimizer"] == "adamw_schedulefree":
         return "schedule-free"
     return f"wsd/{cfg(run)['cooldown_shape']}" if cfg(run)["schedule"] == "wsd" else cfg(run)["schedule"]
+
+
+def optimizer_label(run):
+    """method(run), with the betas for schedule-free: 'schedule-free (0.9, 0.95)'."""
+    return (f"schedule-free ({cfg(run)['beta1']}, {cfg(run)['beta2']})" if method(run) == "schedule-free"
+            else method(run))
 
 
 def cycle(run):
@@ -99,11 +107,12 @@ def spread(values_or_runs, key="val_loss"):
     return Spread(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values))
 
 
-def best_per_method(runs):
-    """{method: the seed group with the lowest mean final perplexity} (the best LR of each method)."""
+def best_per_method(runs, label=method):
+    """{label: the seed group with the lowest mean final perplexity} (the best LR of each method, or of each
+    `label`: optimizer_label tells schedule-free's betas apart)."""
     best = {}
     for group in seed_groups(runs):
-        name = method(group[0])
+        name = label(group[0])
         if name not in best or spread(group).mean < spread(best[name]).mean:
             best[name] = group
     return best

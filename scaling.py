@@ -323,12 +323,11 @@ def report(runs):
     """Lines of text: each size's best LRs (when it has several), compute ratio, the two fits, and their
     compute-optimal allocations, of each size's runs at its best LRs (best_lrs)."""
     lines, tuned = [], best_lrs(runs)
+    families = (("cosine", is_full_cosine), ("constant", is_constant_family))
     for group, kept in zip(by_size(runs), by_size(tuned)):
-        lrs = {name: sorted({r["info"]["config"]["lr"] for r in group if select(r)})
-               for name, select in (("cosine", is_full_cosine), ("constant", is_constant_family))}
+        lrs = {name: sorted({r["info"]["config"]["lr"] for r in group if select(r)}) for name, select in families}
         if any(len(values) > 1 for values in lrs.values()):
-            chosen = {name: sorted({r["info"]["config"]["lr"] for r in kept if select(r)})
-                      for name, select in (("cosine", is_full_cosine), ("constant", is_constant_family))}
+            chosen = {name: sorted({r["info"]["config"]["lr"] for r in kept if select(r)}) for name, select in families}
             lines.append(f"{size_label(group[0])}: best LRs " + ", ".join(
                 f"{name} {chosen[name][0]:g} (of {', '.join(f'{lr:g}' for lr in lrs[name])})"
                 for name in lrs if chosen[name]))

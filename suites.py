@@ -13,8 +13,9 @@ The cpu scale (bytes tokenizer, stdlib corpus, data/stdlib-bytes): models of 0.1
 tokens (4096 tokens/step: far more steps per token than batch 32, and tokens/step per parameter closer to the
 paper's 0.1M tokens for ~100M parameters), warmup 30 steps, evaluation every 50 steps on 32768 tokens: 128
 windows spread over the whole 269k-token val split. Lengths 300 / 600 / 1200 steps (1.2M-4.9M tokens, 0.04-0.16
-epochs of the 31.3M-token training split: no training window is seen twice, the long scale's 4800 steps included). Peak LRs: cosine 6e-3, constant 3e-3 (the paper's 2:1). Cooldowns are 20 %
-1-sqrt unless the suite varies them; C2 uses 20 % linear as the paper. Seeds 1337 and 1338.
+epochs of the 31.3M-token training split: no training window is seen twice, the long scale's 4800 steps
+included). Peak LRs: cosine 6e-3, constant 3e-3 (the paper's 2:1). Cooldowns are 20 % 1-sqrt unless the suite
+varies them; C2 uses 20 % linear as the paper. Seeds 1337 and 1338.
   c1_cosine_lengths   cosine_{300,600,1200}; cosine_cycle300_600 runs past its cycle (LR stays at 10 %).
                       A cosine stopped before its cycle ends is cosine_1200 read at steps 300 and 600.
   c2_c3_lr_sweep      cosine (1.5e-3 ... 8.49e-3) and wsd with a 20 % linear cooldown (7.5e-4 ... 3e-3) at 600
@@ -83,7 +84,6 @@ class Scale:
     c4_shapes: tuple | None = None  # None: `shapes`
     schedulefree: tuple = ()  # c7: ((beta1, beta2), (its LRs)) per pair of betas
     c7_wsd_lrs: tuple = ()  # c7: the cooldown runs' peak LRs
-    c7_length: int | None = None  # None: the mid length
     suites: tuple | None = None  # the suites of `all` (None: every suite)
     gflops: float | None = None  # assumed rate; None: measure it
     cooldown_shape: str = "1-sqrt"
@@ -127,8 +127,9 @@ SCALES = {
     "cpu": CPU,
     # c4 and c7 at 600-4800 steps: the long runs the cpu scale's 2 hours leave out (c4's 1-sqrt advantage is said
     # to grow with length, and schedule-free to need long runs)
-    "long": replace(CPU, lengths=(600, 2400, 4800), c4_lengths=(600, 2400, 4800), c4_shapes=("linear", "1-sqrt", "1-x^0.3"),
-                    noise_seeds=(), schedulefree=(((0.9, 0.95), (1.5e-3, 3e-3, 6e-3)),), c7_length=2400,
+    "long": replace(CPU, lengths=(600, 2400, 4800), c4_lengths=(600, 2400, 4800),
+                    c4_shapes=("linear", "1-sqrt", "1-x^0.3"), noise_seeds=(),
+                    schedulefree=(((0.9, 0.95), (1.5e-3, 3e-3, 6e-3)),),
                     suites=("c4_cooldown_shapes", "c7_schedulefree")),
     "quick": Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(100, 200, 400),
                    lr_cosine=6e-3, lr_constant=3e-3, lr_grid_cosine=(3e-3, 6e-3), lr_grid_wsd=(3e-3, 6e-3),
@@ -230,7 +231,7 @@ def c6_swa(s):
 def c7_schedulefree(s):
     """Schedule-free AdamW over its own LR grid for each pair of betas, and wsd (20 % 1-sqrt) at its LRs, at the
     same length and every seed."""
-    length = s.c7_length or s.lengths[1]
+    length = s.lengths[1]
     runs = [Run(f"schedulefree_b{b1:g}_{b2:g}_lr{lr:g}{seed_tag(seed)}",
                 dict(model=s.model, optimizer="adamw_schedulefree", schedule="constant", lr=lr, max_steps=length,
                      beta1=b1, beta2=b2, seed=seed))

@@ -17,8 +17,8 @@ from collections import defaultdict
 import numpy as np
 
 import scaling
-from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method, on_shared_seeds, paired_gap,
-                  seed_groups, shape_order, spread, verdict)
+from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method, on_shared_seeds,
+                  optimizer_label, paired_gap, seed_groups, shape_order, spread, verdict)
 
 
 def listing(runs, label):
@@ -130,22 +130,14 @@ def schedulefree_rows(c7):
     schedule-free against the cooldown seed by seed."""
     rows = []
     for length, group in sorted(finished_groups(c7, lambda r: cfg(r)["max_steps"]).items()):
-        best = {}
-        for g in seed_groups(group):
-            key = (method(g[0]), cfg(g[0])["beta1"], cfg(g[0])["beta2"]) if method(g[0]) == "schedule-free" else (
-                method(g[0]), None, None)
-            if key not in best or spread(g).mean < spread(best[key]).mean:
-                best[key] = g
-        def grid(key):
-            return sorted({cfg(r)["lr"] for r in group if (method(r), cfg(r)["beta1"], cfg(r)["beta2"]) == key
-                           or (key[1] is None and method(r) == key[0])})
-
-        parts = [f"{name}{f' ({b1}, {b2})' if b1 else ''} {described(g, at_lr(g))}"
-                 + (" (the grid's edge)" if len(grid(key)) > 1 and cfg(g[0])["lr"] in (grid(key)[0], grid(key)[-1])
-                    else "")
-                 for key, g in sorted(best.items(), key=lambda item: str(item[0])) for name, b1, b2 in [key]]
-        free = [g for (name, _, _), g in best.items() if name == "schedule-free"]
-        cooldown = [g for (name, _, _), g in best.items() if name.startswith("wsd")]
+        best = best_per_method(group, optimizer_label)
+        parts = []
+        for label, g in sorted(best.items()):
+            grid = sorted({cfg(r)["lr"] for r in group if optimizer_label(r) == label})
+            edge = " (the grid's edge)" if len(grid) > 1 and cfg(g[0])["lr"] in (grid[0], grid[-1]) else ""
+            parts.append(f"{label} {described(g, at_lr(g))}{edge}")
+        free = [g for label, g in best.items() if label.startswith("schedule-free")]
+        cooldown = [g for label, g in best.items() if label.startswith("wsd")]
         if free and cooldown:
             winner = min(free, key=lambda g: spread(g).mean)
             parts.append("best schedule-free vs the cooldown: " + (

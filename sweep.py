@@ -52,6 +52,7 @@ from model import GPT, flops_per_token
 import parallel
 import swa
 from parallel import setup_device
+from runs import NOT_WHAT_IT_TRAINS
 from suites import SCALES, SUITES, merge_windows
 
 
@@ -144,9 +145,9 @@ class Interrupted(RuntimeError):
     """A run stopped before its last step (a signal): re-running the same command resumes it."""
 
 
-def differences(planned, recorded):
+def differences(planned, recorded, ignored=WHERE):
     return [f"{k}={recorded[k]!r} (planned {planned[k]!r})" for k in planned
-            if k not in WHERE and k in recorded and recorded[k] != planned[k]]
+            if k not in ignored and k in recorded and recorded[k] != planned[k]]
 
 
 def check_same_settings(cfg, config_json):
@@ -178,18 +179,16 @@ def publish(out_dir, result_dir, error=None, same_as=None):
     os.replace(partial, result_dir)
 
 
-# A run with exactly these settings trains the same numbers whatever its suite: one kept as a result elsewhere
-# is copied instead of trained again (c8's cpu_tiny cosines are c1's, c1's cosine_600 is in c2_c3's grid).
-NOT_WHAT_IT_TRAINS = (*WHERE, "keep_ckpt_steps", "ckpt_interval", "keep_last_ckpts", "log_interval")
-
-
 def same_result(cfg, results):
-    """The finished result (not a diverged one) under `results` of a from-scratch run with cfg's settings, or None."""
+    """The finished result (not a diverged one) under `results` of a from-scratch run with cfg's settings, or None:
+    a run with exactly these settings trains the same numbers whatever its suite (c8's cpu_tiny cosines are c1's,
+    c1's cosine_600 is in c2_c3's grid), so it is copied instead of trained again."""
     for config_json in sorted(Path(results).glob("*/*/config.json")):
         info = read_json(config_json)
         recorded = info.get("config", {})
         if (not (config_json.parent / "error.txt").exists() and info.get("origin") is None  # not a branch
-                and "merge" not in info and all(k in recorded and recorded[k] == v for k, v in cfg.items() if k not in NOT_WHAT_IT_TRAINS)):
+                and "merge" not in info and set(cfg) <= set(recorded)
+                and not differences(cfg, recorded, NOT_WHAT_IT_TRAINS)):
             return config_json.parent
     return None
 
