@@ -30,7 +30,7 @@ from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finishe
                   on_shared_seeds, optimizer_label, paired_gap, seed_groups, shape_order, spread)
 from schedules import lr_multiplier  # noqa: E402
 from summary import (MERGE_STYLES, averaging_runs, markdown_table, matched_pairs, merge_points,  # noqa: E402
-                     summarize)
+                     schedulefree_runs, summarize)
 
 DEFAULTS = dict(out="figures")
 # One colour per method in every figure; several lengths or sizes of one method are shades of its colour.
@@ -359,7 +359,7 @@ FIGURES = [("schedules", None, fig_schedules), ("c1_cosine_lengths", "c1_cosine_
            ("c2_loss_curves", "c2_c3_lr_sweep", fig_c2), ("c3_lr_sensitivity", "c2_c3_lr_sweep", fig_c3),
            ("c4_cooldown_shapes", "c4_cooldown_shapes", fig_c4), ("c4_gap_by_length", "c4_cooldown_shapes", fig_c4_gap),
            ("c5_cooldown_lengths", "c5_cooldown_lengths", fig_c5),
-           ("c6_swa", averaging_runs, fig_c6), ("c7_schedulefree", "c7_schedulefree", fig_c7),
+           ("c6_swa", averaging_runs, fig_c6), ("c7_schedulefree", schedulefree_runs, fig_c7),
            ("c8_envelopes", "c8_scaling", fig_c8_envelopes), ("c8_cosine_vs_cooldown", "c8_scaling", fig_c8_scatter),
            ("c8_compute_savings", "c8_scaling", fig_c8_compute), ("c9_merge", "c9_merge", fig_c9)]
 

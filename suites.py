@@ -38,7 +38,9 @@ varies them; C2 uses 20 % linear as the paper. Seeds 1337 and 1338.
                       checkpoints, uniform, linear and 1-sqrt (swa.py --merge), as results/c9_merge/merge-<shape>/.
 The long scale: c4 and c7 only, at the cpu settings: c4 with one trunk per seed to 3840 steps and the cooldowns
 linear, 1-sqrt and 1-x^0.3 to 600, 2400 and 4800 steps; c7 at 2400 steps, schedule-free (0.9, 0.95) at
-1.5e-3 / 3e-3 / 6e-3 against wsd at 3e-3, both seeds.
+1.5e-3 / 3e-3 / 6e-3 and (0.95, 0.99) at 3e-3 (both pairs' optimum at 600 steps), both seeds. Its cooldown is c4's
+1-sqrt branch to 2400 of the same seed's trunk (3e-3, 20 %): the run c7's wsd would be, trained once
+(summary.schedulefree_runs).
 The quick scale keeps the cpu settings with 100 / 200 / 400 steps, 2 LRs, 2 shapes, 2 fractions, 3 sizes, one
 seed (a smoke test of every suite).
 The paper scale uses configs/paper.py (SlimPajama, seq 512, batch 200, warmup 300), the 124M model for c1-c7,
@@ -129,7 +131,7 @@ SCALES = {
     # to grow with length, and schedule-free to need long runs)
     "long": replace(CPU, lengths=(600, 2400, 4800), c4_lengths=(600, 2400, 4800),
                     c4_shapes=("linear", "1-sqrt", "1-x^0.3"), noise_seeds=(),
-                    schedulefree=(((0.9, 0.95), (1.5e-3, 3e-3, 6e-3)),),
+                    schedulefree=(((0.9, 0.95), (1.5e-3, 3e-3, 6e-3)), ((0.95, 0.99), (3e-3,))), c7_wsd_lrs=(),
                     suites=("c4_cooldown_shapes", "c7_schedulefree")),
     "quick": Scale(common=CPU_COMMON, vocab_size=257, model="cpu_tiny", lengths=(100, 200, 400),
                    lr_cosine=6e-3, lr_constant=3e-3, lr_grid_cosine=(3e-3, 6e-3), lr_grid_wsd=(3e-3, 6e-3),

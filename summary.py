@@ -125,6 +125,18 @@ def averaging_rows(c6):
     return rows
 
 
+def schedulefree_runs(suites):
+    """C7's runs: c7_schedulefree's and, at a length where it trained no cooldown of its own (the long scale),
+    c4's 20 % 1-sqrt cooldowns of that length: a branch of a constant trunk is the run a wsd from scratch would be
+    (exact resume; test_train), so c7 uses c4's rather than train it twice."""
+    c7 = suites.get("c7_schedulefree", [])
+    lengths = {cfg(r)["max_steps"] for r in c7} - {cfg(r)["max_steps"] for r in c7 if scaling.is_cooldown(r)}
+    cooldowns = [r for r in suites.get("c4_cooldown_shapes", []) if scaling.is_cooldown(r)
+                 and cfg(r)["max_steps"] in lengths and cfg(r)["cooldown_shape"] == "1-sqrt"
+                 and math.isclose(cooldown_frac(r), 0.2)]
+    return [*c7, *cooldowns]
+
+
 def schedulefree_rows(c7):
     """C7, per length: schedule-free's best LR for each pair of betas, the cooldown's best LR, and the best
     schedule-free against the cooldown seed by seed."""
@@ -210,7 +222,7 @@ def summarize(suites):
     rows += shape_rows(suites.get("c4_cooldown_shapes", []))
     rows += cooldown_length_rows(suites.get("c5_cooldown_lengths", []))
     rows += averaging_rows(averaging_runs(suites))
-    rows += schedulefree_rows(suites.get("c7_schedulefree", []))
+    rows += schedulefree_rows(schedulefree_runs(suites))
     rows += scaling_rows(suites.get("c8_scaling", []))
     points = merge_points(suites.get("c9_merge", []))
     for n in sorted({n for values in points.values() for n in values}):

@@ -53,7 +53,12 @@ def test_the_long_scale_runs_c4_and_c7_only_at_4800_and_2400_steps(capsys, tmp_p
         for shape in ("linear", "1-sqrt", "1-x0.3")] and len(c4) == 20
     assert {run.overrides["seed"] for run in suites.SUITES["c4_cooldown_shapes"](long)} == {1337, 1338}
     c7 = plan("c7_schedulefree", "long")
-    assert {steps for _, steps, _ in c7} == {2400} and len(c7) == 3 * 2 + 2
+    assert {steps for _, steps, _ in c7} == {2400}
+    # the cooldown at 2400 steps is c4's 1-sqrt branch (summary.schedulefree_runs): c7 trains schedule-free only
+    assert [name for name, _, _ in c7] == [f"schedulefree_b{betas}_lr{lr}_seed{seed}" for betas, lr in (
+        ("0.9_0.95", "0.0015"), ("0.9_0.95", "0.003"), ("0.9_0.95", "0.006"), ("0.95_0.99", "0.003"))
+        for seed in (1337, 1338)]
+    assert ("constant_seed1337-to2400-cd480-1-sqrt", 2400, 1920) in c4
     entries = sweep.main(["all", "--scale=long", "--plan", "--gflops=100", f"--results={tmp_path}"])
     assert {suite for suite, _, _ in entries} == {"c4_cooldown_shapes", "c7_schedulefree"}
     assert f"scale long: {tmp_path}/<suite>/<run>/ from out/sweeps_long/" in capsys.readouterr().out

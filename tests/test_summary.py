@@ -1,5 +1,6 @@
 """summary.py on synthetic logs whose losses follow a known law: the numbers of each claim, the seeds' spread,
 the paired verdicts, C8 at each size's best LR, and the merges."""
+import itertools
 import math
 
 import pytest
@@ -82,6 +83,28 @@ def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
     (row,) = summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"])
     assert row[1].startswith("400 steps: schedule-free (0.9, 0.95) ") and " at lr 0.001 (2 seeds) (the grid's edge)" in row[1]
     assert "at lr 0.004" not in row[1] and "; best schedule-free vs the cooldown: " in row[1]
+
+
+def test_c7_takes_c4s_1_sqrt_cooldown_at_a_length_where_it_has_none(tmp_path):
+    for length, seed in itertools.product((200, 400), (1337, 1338)):
+        write_run(tmp_path, "c7_schedulefree", f"sf{length}_{seed}", optimizer="adamw_schedulefree",
+                  schedule="constant", max_steps=length, lr=1e-3, seed=seed)
+        for shape in ("linear", "1-sqrt"):
+            write_run(tmp_path, "c4_cooldown_shapes", f"{shape}{length}_{seed}", schedule="wsd", max_steps=length,
+                      cooldown_steps=length // 5, cooldown_shape=shape, lr=1e-3, seed=seed)
+        write_run(tmp_path, "c4_cooldown_shapes", f"short{length}_{seed}", schedule="wsd", max_steps=length,
+                  cooldown_steps=length // 10, cooldown_shape="1-sqrt", lr=1e-3, seed=seed)
+    for seed in (1337, 1338):  # at 200 steps c7 has its own cooldown: c4's is not added
+        write_run(tmp_path, "c7_schedulefree", f"wsd200_{seed}", schedule="wsd", max_steps=200, lr=1e-3, seed=seed,
+                  cooldown_shape="1-sqrt")
+    runs = summary.schedulefree_runs(scaling.load_runs(tmp_path))
+    names = sorted(cfg(r)["out_dir"].removeprefix("out/sweeps/") for r in runs)
+    assert [n for n in names if n.startswith("c4")] == ["c4_cooldown_shapes/1-sqrt400_1337",
+                                                        "c4_cooldown_shapes/1-sqrt400_1338"]
+    assert len(names) == 8
+    rows = summary.schedulefree_rows(runs)
+    assert [text.split(":")[0] for _, text in rows] == ["200 steps", "400 steps"]
+    assert "wsd/1-sqrt " in rows[1][1] and "; best schedule-free vs the cooldown: " in rows[1][1]
 
 
 def test_scaling_uses_each_sizes_best_lr(tmp_path):
