@@ -89,10 +89,13 @@ def init(procs, device, timeout_s):
 
 
 def shutdown(owned):
-    """Wait for every process, then end the group this process created."""
-    if owned and dist.is_initialized():
+    """Wait for every process, then end the group if this process created it. The wait also ends each run of
+    train.py in a group that a caller made (sweep.py, branch.py): no process goes on to the next run, which may start
+    from this one's last checkpoint, before rank 0 has finished writing it."""
+    if dist.is_initialized():
         dist.barrier()
-        dist.destroy_process_group()
+        if owned:
+            dist.destroy_process_group()
 
 
 # PyTorch 2.13 renamed broadcast_buffers to forward_sync_buffers (requirements.txt allows older versions)

@@ -140,8 +140,16 @@ def write_config(out_dir, run_info, event):
     write_atomically(path, lambda tmp: tmp.write_text(json.dumps(info, indent=2) + "\n"))
 
 
-def prepare_out_dir(cfg, master):
-    """Refuse to mix two runs in one out_dir; on a fresh start, clear what a replaced run left."""
+def prepare_out_dir(cfg, procs):
+    """Refuse to mix two runs in one out_dir; on a fresh start, clear what a replaced run left. Rank 0 alone looks
+    and clears, and every process follows its verdict (or its error): a process that looked for itself could find
+    the config.json that rank 0 writes moments later for this very run, and refuse it (a slower node, a slower
+    filesystem, a busy CPU). Rank 0 writes nothing in out_dir before this decision, and the others never look."""
+    parallel.decided_by_master(lambda: claim_out_dir(cfg), procs)
+
+
+def claim_out_dir(cfg):
+    """prepare_out_dir's decision and its clearing, on rank 0."""
     out_dir = Path(cfg["out_dir"])
     source = Path(cfg["init_from"]).resolve()
     if cfg["init_from"] not in ("scratch", "resume") and source.parent == out_dir.resolve():
@@ -149,13 +157,12 @@ def prepare_out_dir(cfg, master):
     if cfg["init_from"] != "resume" and (out_dir / "config.json").exists() and not cfg["overwrite"]:
         raise ConfigError(f"{out_dir} already holds a run: use --init_from=resume to continue it, "
                           f"--overwrite=True to replace it, or another out_dir")
-    if master:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if cfg["init_from"] != "resume":
-            for _, path in checkpoint.list_checkpoints(out_dir):
-                path.unlink()
-            for name in ("metrics.jsonl", "swa.pt", "ema.pt"):  # nothing of the replaced run may pass for this one's
-                (out_dir / name).unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg["init_from"] != "resume":
+        for _, path in checkpoint.list_checkpoints(out_dir):
+            path.unlink()
+        for name in ("metrics.jsonl", "swa.pt", "ema.pt"):  # nothing of the replaced run may pass for this one's
+            (out_dir / name).unlink(missing_ok=True)
 
 
 def truncate_metrics(path, step):

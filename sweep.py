@@ -311,8 +311,8 @@ def main(argv):
                for suite in suites for run in SUITES[suite](scale)]
 
     procs = parallel.Processes.from_env()
-    done = {(suite, run.name) for suite, run, _ in entries if (Path(results) / suite / run.name).exists()}
-    if procs.master:  # the other processes neither time nor print the plan
+    if procs.master:  # the other processes neither look at the results, nor time or print the plan
+        done = {(suite, run.name) for suite, run, _ in entries if (Path(results) / suite / run.name).exists()}
         print(f"scale {opts['scale']}: {results}/<suite>/<run>/ from {out_root}/<suite>/<run>/")
         print_plan(entries, scale, *plan_rates(entries, scale, opts["gflops"]), done)
     if opts["plan"]:

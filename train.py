@@ -210,7 +210,7 @@ def run(cfg, stop_signal):
     ema = EMA(model, cfg["ema_decay"], cfg["ema_interval"]) if cfg["ema"] else None
     if state:
         rundir.restore_training_state(state, optimizer, scaler, dict(swa=swa, ema=ema), model, device)
-    rundir.prepare_out_dir(cfg, master)
+    rundir.prepare_out_dir(cfg, procs)  # rank 0 looks and decides, every process follows
     stop = parallel.StopAgreement(procs)
 
     out_dir = Path(cfg["out_dir"])
@@ -234,7 +234,8 @@ def run(cfg, stop_signal):
 
     def non_finite(what):
         stop.finish()  # every process finds the same non-finite value: end the pending agreement together
-        saved = checkpoint.list_checkpoints(out_dir)
+        # rank 0 looks (the folder it writes and prunes), so that every process names the same checkpoint
+        saved = parallel.decided_by_master(lambda: checkpoint.list_checkpoints(out_dir), procs)
         kept = f"the last good checkpoint {saved[-1][1]} is kept" if saved else "no checkpoint was written"
         raise FloatingPointError(f"non-finite {what}; {kept}")
 

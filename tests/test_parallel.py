@@ -242,3 +242,46 @@ def test_a_one_process_checkpoint_resumes_under_fsdp_with_three_processes_one_ev
     event = json.loads((tmp_path / "fsdp" / "config.json").read_text())["history"][-1]
     assert event["world_size"] == 3 and event["changed"] == {
         "parallelism": ["ddp", "fsdp"], "micro_batch_size": [None, 1], "activation_checkpointing": [False, True]}
+
+
+LATE = str(REPO / "tests" / "torchrun_late.py")
+
+
+def test_processes_arriving_late_start_resume_branch_overwrite_and_sweep_as_rank_0_decides(tmp_path, tiny_data):
+    """Ranks 1 and 2 reach out_dir's preparation 0.5 s after rank 0, which writes this run's config.json meanwhile:
+    each used to look for itself and refuse the run as one that already existed (issue 20). Now rank 0 alone looks
+    and every process follows it: a fresh start, a resume, a branch, --overwrite=True and a sweep (a trunk and its
+    cooldown) run twice each in one torchrun launch, and a start that must be refused is, on every process."""
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--batch_size=6", "--dtype=float32", "--schedule=constant",
+              "--log_interval=2", "--eval_interval=100", "--peak_tflops=1.0"]  # a given peak: no probe to wait for
+    runs = []
+    for r in (1, 2):
+        out, sweep_dir = tmp_path / f"run{r}", tmp_path / f"sweep{r}"
+        runs += [["train", [*common, f"--out_dir={out}", "--max_steps=4"]],
+                 ["train", [*common, f"--out_dir={out}", "--max_steps=6", "--init_from=resume"]],
+                 ["train", [*common, f"--out_dir={tmp_path / f'branch{r}'}", "--max_steps=8", "--schedule=wsd",
+                            "--cooldown_steps=2", f"--init_from={out / 'ckpt_0000006.pt'}"]],
+                 ["train", [*common, f"--out_dir={out}", "--max_steps=4", "--overwrite=True"]],
+                 ["sweep", ["late", "--scale=tiny", f"--data_dir={tiny_data}", f"--results={sweep_dir / 'results'}",
+                            f"--out_root={sweep_dir / 'out'}", "--gflops=10"]]]
+    runs.append(["train", [*common, f"--out_dir={tmp_path / 'run1'}", "--max_steps=4"]])  # run1 holds a run: refused
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    result = torchrun(3, str(tmp_path / "runs.json"), script=LATE, env=dict(ENV, LATE_S="0.5"))
+    finished = [line for line in result.stdout.splitlines() if line.startswith("finished: ")]
+    assert finished == [f"finished: {index}" for index in range(len(runs) - 1)], result.stderr[-3000:]
+    refusal = (f"error: {tmp_path / 'run1'} already holds a run: use --init_from=resume to continue it, "
+               f"--overwrite=True to replace it, or another out_dir")
+    assert result.returncode != 0 and result.stderr.count(refusal) == 3, result.stderr[-3000:]
+    for r in (1, 2):
+        out, branch = tmp_path / f"run{r}", tmp_path / f"branch{r}"
+        event, = json.loads((branch / "config.json").read_text())["history"]  # off the resume's checkpoint
+        assert (event["event"], event["step"], event["from"], event["world_size"]) == (
+            "branch", 6, str(out / "ckpt_0000006.pt"), 3)
+        assert metrics(branch)[-1]["step"] == 8
+        # the overwrite replaced the resumed run: its own history, log and checkpoints only
+        assert [e["event"] for e in json.loads((out / "config.json").read_text())["history"]] == ["start"]
+        assert [r["step"] for r in metrics(out)] == [0, 2, 4] and sorted(p.name for p in out.glob("ckpt_*")) == [
+            "ckpt_0000004.pt"]
+        for run, steps in (("constant", 6), ("constant-to8-cd2", 8)):
+            assert metrics(tmp_path / f"sweep{r}" / "results" / "late" / run)[-1]["step"] == steps
+    assert result.stdout.count("late/constant-to8-cd2: starting") == 2
