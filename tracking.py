@@ -15,8 +15,13 @@ In train.py:
 metrics.jsonl stays the source of truth (plot.py reads only it); wandb is a view of it. Only rank 0 talks to wandb,
 and with wandb_log=False wandb is never imported. The wandb run id is kept in out_dir/wandb_id, so that a resumed
 run continues its wandb run; a fresh start or a branch (its own out_dir) is a new wandb run.
+
+Where wandb writes its files (wandb_dir): under wandb's own WANDB_DIR when it is set, as wandb users expect (a
+scratch disk, a cluster's setting: <WANDB_DIR>/wandb/), else under the run's folder (out_dir/wandb/), beside the
+logs it mirrors. Either way out_dir/wandb_id says which wandb run a resume continues.
 """
 
+import os
 from pathlib import Path
 
 from config import ConfigError, write_atomically
@@ -76,6 +81,12 @@ def store_run_id(out_dir, run_id):
     write_atomically(Path(out_dir) / ID_FILE, lambda tmp: tmp.write_text(run_id + "\n"))
 
 
+def wandb_dir(out_dir):
+    """The folder wandb.init writes under: wandb's WANDB_DIR when set (an explicit `dir` would override it), else
+    out_dir."""
+    return os.environ.get("WANDB_DIR") or str(out_dir)
+
+
 def wandb_config(run_info):
     """The run's config, with the rest of config.json's run info (device, model shape, parameters, FLOPs, ...)
     under 'run': config has its own 'device' key (e.g. auto), which the resolved device must not overwrite."""
@@ -92,7 +103,7 @@ def start(cfg, run_info, out_dir, master, resuming):
     out_dir = Path(out_dir)
     try:
         run = wandb.init(project=cfg["wandb_project"], name=cfg["wandb_run_name"] or out_dir.resolve().name,
-                         config=wandb_config(run_info), dir=str(out_dir), id=stored_run_id(out_dir, resuming),
+                         config=wandb_config(run_info), dir=wandb_dir(out_dir), id=stored_run_id(out_dir, resuming),
                          resume="allow")
     except Exception as e:  # no login, no network, a bad project name: one line, then the user decides
         reason = ": ".join([type(e).__name__, *str(e).strip().splitlines()[:1]])

@@ -47,7 +47,10 @@ DEFAULTS = dict(
     seed=1337,  # the model's initialization, and the data order unless data_seed is set
     data_seed=None,  # the data order alone (None: seed): runs that differ only in the order of the same data
     device="auto", dtype="bfloat16", compile=False,
-    dist_timeout_s=600,  # under torchrun, a collective that waits longer fails (a process died or hangs)
+    # under torchrun, a collective that waits longer fails (a process died or hangs). It must outlast the longest
+    # legitimate wait, bounded in README ("No process waits forever"): the 8B checkpoint (89 GB) written by one
+    # process at 50 MB/s or more, and a cold first-step compile (minutes), which every process runs at once
+    dist_timeout_s=1800,
     parallelism="ddp",  # under torchrun: 'ddp' (a full replica per process) or 'fsdp' (FSDP2: sharded)
     activation_checkpointing=False,  # recompute each block in backward instead of keeping its activations
     # model: a preset from model.PRESETS; the shape keys, when set, override the preset's values

@@ -23,6 +23,7 @@ def test_offline_run_is_written_under_out_dir_and_a_resume_continues_it(tmp_path
     pytest.importorskip("wandb")  # optional: requirements-extra.txt
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_DIR", raising=False)  # unset: the wandb files go under out_dir
     cfg = dict(CFG, wandb_log=True, wandb_run_name="cooldown")
     tracker = tracking.start(cfg, dict(RUN_INFO, config=cfg), tmp_path, master=True, resuming=False)
     for record in RECORDS:
@@ -43,6 +44,27 @@ def test_offline_run_is_written_under_out_dir_and_a_resume_continues_it(tmp_path
     runs = offline_runs(tmp_path)
     # one wandb folder per start, named by the second it started in: two starts in one second share it
     assert 1 <= len(runs) <= 2 and all(f"-{run_id}" in run.name for run in runs)
+
+
+def test_wandb_dir_when_set_holds_the_wandb_files_and_out_dir_the_run_id(tmp_path, monkeypatch):
+    """wandb's own WANDB_DIR, when set, is where wandb writes (an explicit dir= used to override it, so the files
+    always went to out_dir/wandb); the run id stays in out_dir, where a resume finds it."""
+    pytest.importorskip("wandb")  # optional: requirements-extra.txt
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    scratch, out = tmp_path / "scratch", tmp_path / "run"
+    scratch.mkdir()
+    out.mkdir()
+    monkeypatch.setenv("WANDB_DIR", str(scratch))
+    cfg = dict(CFG, wandb_log=True)
+    tracker = tracking.start(cfg, dict(RUN_INFO, config=cfg), out, master=True, resuming=False)
+    tracker.log(RECORDS[1])
+    tracker.finish()
+    run_id = (out / "wandb_id").read_text().strip()
+    [run] = offline_runs(scratch)
+    assert run.name.endswith(f"-{run_id}") and not (out / "wandb").exists()
+    monkeypatch.delenv("WANDB_DIR")
+    assert tracking.wandb_dir(out) == str(out)
 
 
 def test_log_sends_the_numbers_of_a_record_at_its_step():
