@@ -8,10 +8,11 @@ How fast a config trains and evaluates, and where a training step's time goes.
 
 Settings: train.py's (DEFAULTS, config files, --key=value), plus the bench's own below. For each config it
 prints: training and evaluation tokens/s; MFU (achieved FLOP/s by model.flops_per_token's Chinchilla count, and by
-nanoGPT's 6N + 12·L·H·Q·T, over the device peak: on a CPU the best bf16 / fp32 matmul measured in this run at
-the model's own matmul shapes, listed; on a GPU perf.GPU_PEAK_TFLOPS or --peak_tflops); the share of step time
+nanoGPT's 6N + 12·L·H·Q·T, over the device peak: on a CPU the faster of the best bf16 and fp32 matmuls measured
+in this run at the model's own matmul shapes, both printed; on a GPU perf.GPU_PEAK_TFLOPS or --peak_tflops); the
+dtype it runs (dtype=auto resolved by precision.py, and what auto picks here and why); the share of step time
 in data loading, forward+backward, optimizer (clipping included) and logging; peak memory; float32 against the
-configured dtype (speed ratio and both loss curves, same data and initial weights); torch.compile's compile time
+dtype when that is another (speed ratio and both loss curves, same data and initial weights); torch.compile's compile time
 and steady-state speed-up. Steps run exactly as in train.py, timed part by part (on a GPU with a synchronisation
 at each boundary, which train.py does not pay). The variants and an evaluation of the validation set take turns of
 `turn_steps` steps, so that load from elsewhere falls on all of them alike; other load only slows a step, so each
@@ -29,6 +30,7 @@ import time
 import torch
 
 import perf
+import precision
 import train
 from config import ConfigError, parse_args
 from data import Dataset
@@ -147,7 +149,6 @@ def bench(cfg):
         if cfg[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
     device = setup_device(cfg["device"], 0)
-    dtype = getattr(torch, cfg["dtype"])
     data = Dataset(cfg["data_dir"])
     mconf = train.model_config(cfg, data.vocab_size)
     val_x, val_y = (t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))
@@ -155,17 +156,19 @@ def bench(cfg):
         raise ConfigError(f"eval_tokens={cfg['eval_tokens']} gives {len(val_x)} validation windows, fewer than "
                           f"eval_batch_size={cfg['eval_batch_size']}: nothing to time")
     tokens_per_step = cfg["batch_size"] * cfg["seq_len"]
-    report = dict(model=cfg["model"], dtype=cfg["dtype"], device=str(device), threads=torch.get_num_threads(),
-                  batch_size=cfg["batch_size"], seq_len=cfg["seq_len"],
-                  micro_batch_size=train.micro_batching(cfg, world_size=1)[0],
-                  steps=cfg["steps"], tokens_per_step=tokens_per_step)
-
-    # the device peak; on a CPU the best of matmuls at the model's shapes (one micro-batch of tokens)
-    shapes = (perf.model_matmul_shapes(mconf, report["micro_batch_size"] * cfg["seq_len"]) if device.type == "cpu"
-              else None)
-    report["probe_shapes"] = shapes
-    probe = lambda name: perf.peak_flops(device, getattr(torch, name), cfg["peak_tflops"], shapes, cfg["probe_seconds"])
-    peaks = {name: probe(name) for name in ("bfloat16", "float32")}
+    micro_batch = train.micro_batching(cfg, world_size=1)[0]
+    # on a CPU both precisions are probed at the model's shapes (one micro-batch of tokens): they decide what
+    # dtype=auto means here, and the faster one is the peak that MFU divides by
+    shapes = perf.model_matmul_shapes(mconf, micro_batch * cfg["seq_len"]) if device.type == "cpu" else None
+    probe = lambda: perf.matmul_speeds(shapes, cfg["probe_seconds"]) if shapes else None
+    speeds = probe()
+    chosen = precision.resolve(cfg["dtype"], device, speeds)
+    auto = chosen if cfg["dtype"] == "auto" else precision.resolve("auto", device, speeds)
+    dtype = chosen.torch_dtype
+    report = dict(model=cfg["model"], dtype=chosen.dtype, requested=cfg["dtype"], auto_dtype=auto.dtype,
+                  auto_rule=auto.rule, warning=chosen.warning, device=str(device), threads=torch.get_num_threads(),
+                  batch_size=cfg["batch_size"], seq_len=cfg["seq_len"], micro_batch_size=micro_batch,
+                  steps=cfg["steps"], tokens_per_step=tokens_per_step, probe_shapes=shapes)
 
     # the variants run in turns of a few steps each, so that load from elsewhere falls on all of them alike
     variants = {"main": (dtype, False)}
@@ -189,9 +192,13 @@ def bench(cfg):
             trainer.run(min(cfg["turn_steps"], cfg["steps"] - len(trainer.part_seconds)))
         eval_rates += time_evaluation(trainers["main"].model, val_x, val_y, cfg, trainers["main"].autocast)
     report["peak_memory_mb"] = peak_memory_mb(device)
-    if device.type == "cpu":  # probed again after the steps: a peak is the best of the two, as load only slows
-        peaks = {name: max(peak, probe(name)) for name, peak in peaks.items()}
+    if speeds:  # probed again after the steps: each figure is the best of the two, as load only slows
+        chosen.matmul_flops = {name: max(flops, again) for (name, flops), again in zip(speeds.items(), probe().values())}
+        peaks = chosen.matmul_flops
+    else:
+        peaks = {name: perf.peak_flops(device, getattr(torch, name), cfg["peak_tflops"]) for name in ("bfloat16", "float32")}
     report["peak_tflops"] = {name: peak and peak / 1e12 for name, peak in peaks.items()}
+    peak = precision.peak_flops(chosen, device, cfg["peak_tflops"])  # a CPU's best precision; a GPU's for dtype
 
     main = trainers["main"]
     report["params"] = main.model.num_params()
@@ -203,7 +210,6 @@ def bench(cfg):
     report["train_tokens_per_s"] = tokens_per_step / step_time
     report["step_ms"] = step_time * 1e3
     report["share"] = {part: s / step_time for part, s in seconds.items()}
-    peak = peaks["float32" if dtype == torch.float32 else "bfloat16"]
     report["mfu"] = {kind: peak and report["train_tokens_per_s"] * flops[kind] / peak
                      for kind in ("chinchilla", "nanogpt", "six_n")}
     report["losses"] = main.step_losses
@@ -216,7 +222,7 @@ def bench(cfg):
         tokens_per_s = tokens_per_step / sum(fp32.fastest_step().values())
         report["fp32"] = dict(train_tokens_per_s=tokens_per_s, losses=fp32.step_losses,
                               speedup_of_dtype=report["train_tokens_per_s"] / tokens_per_s,
-                              mfu=peaks["float32"] and tokens_per_s * flops["chinchilla"] / peaks["float32"],
+                              mfu=peak and tokens_per_s * flops["chinchilla"] / peak,
                               **loss_agreement(main.step_losses, fp32.step_losses))
     if "compiled" in trainers:
         compiled = trainers["compiled"]
@@ -235,7 +241,9 @@ def format_report(r):
              f"batch {r['batch_size']} x {r['seq_len']} tokens in micro-batches of {r['micro_batch_size']}; "
              f"{r['steps']} timed steps",
              f"peak:        bf16 {r['peak_tflops']['bfloat16'] or 0:.3f}, fp32 {r['peak_tflops']['float32'] or 0:.3f} TFLOP/s"
-             + (f" (best matmul at the model's (M, K, N): {probes})" if probes else ""),
+             + (f" (best matmul at the model's (M, K, N): {probes}); MFU is of the faster" if probes else ""),
+             f"dtype:       {r['dtype']} ({r['requested']}); auto picks {r['auto_dtype']}: {r['auto_rule']}"
+             + (f"\nwarning:     {r['warning']}" if r["warning"] else ""),
              f"training:    {r['train_tokens_per_s']:,.0f} tokens/s, {r['step_ms']:.1f} ms/step; MFU "
              f"{pct(r['mfu']['chinchilla'])} by the Chinchilla count ({r['flops_per_token']['chinchilla'] / 1e6:.1f} "
              f"MFLOPs/token), {pct(r['mfu']['nanogpt'])} by nanoGPT's 6N+12LHQT "
@@ -245,7 +253,7 @@ def format_report(r):
              f"peak memory: {r['peak_memory_mb']:,.0f} MB"]
     if "fp32" in r:
         f = r["fp32"]
-        lines.append(f"float32:     {f['train_tokens_per_s']:,.0f} tokens/s (MFU {pct(f['mfu'])} of the fp32 peak); "
+        lines.append(f"float32:     {f['train_tokens_per_s']:,.0f} tokens/s (MFU {pct(f['mfu'])}); "
                      f"{r['dtype']} is {f['speedup_of_dtype']:.2f}x faster. Loss gap {r['dtype']} - float32: "
                      f"mean {f['mean_gap']:+.4f}, largest {f['max_gap']:.4f}; a step's own noise {f['step_noise']:.4f}")
         lines.append(f"loss per step, {r['dtype']} / float32: " + " ".join(

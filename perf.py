@@ -2,8 +2,9 @@
 Peak FLOP/s of the device, for model FLOPs utilisation (MFU) in train.py's logs and in bench.py.
 
 GPU peaks are the vendors' dense figures (a table; `peak_tflops` in the config overrides it). A CPU has no
-datasheet figure we can trust, so its peak is measured: the best of a few matmuls in the run's dtype, at the
-shapes the model's linear layers have (`model_matmul_shapes`), since a CPU's speed depends a lot on the shape.
+datasheet figure we can trust, so its peak is measured: the best of a few fp32 and bf16 matmuls at the shapes
+the model's linear layers have (`model_matmul_shapes`, `matmul_speeds`), since a CPU's speed depends a lot on the
+shape and on whether it has bf16 units; precision.py takes the faster of the two as the peak.
 """
 
 import re
@@ -58,10 +59,13 @@ def model_matmul_shapes(config, tokens):
 
 
 def measure_matmul_flops(dtype, shape, seconds=0.3):
-    """Best FLOP/s of (M, K) @ (K, N) matmuls, shape = (M, K, N), on the CPU in `dtype` over about `seconds`."""
+    """Best FLOP/s of (M, K) @ (K, N) matmuls, shape = (M, K, N), on the CPU in `dtype` over about `seconds` (at
+    least one matmul, after an untimed one that lets the library pick and pack its kernel)."""
     m, k, n = shape
-    a = torch.randn(m, k).to(dtype)
-    b = torch.randn(k, n).to(dtype)
+    generator = torch.Generator().manual_seed(0)  # its own: a probe must not move the run's random state
+    a = torch.randn(m, k, generator=generator).to(dtype)
+    b = torch.randn(k, n, generator=generator).to(dtype)
+    a @ b
     best = 0.0
     deadline = time.perf_counter() + seconds
     while True:
@@ -73,16 +77,27 @@ def measure_matmul_flops(dtype, shape, seconds=0.3):
             return best
 
 
-def peak_flops(device, dtype, override_tflops, shapes, seconds=0.3):
-    """Peak FLOP/s to divide achieved FLOP/s by, or None when unknown (MFU is then not reported).
+def matmul_speeds(shapes, seconds=0.3):
+    """{'float32': FLOP/s, 'bfloat16': FLOP/s}: the best matmul of each dtype at `shapes` (model_matmul_shapes),
+    about `seconds` per dtype shared among the shapes. A dtype stops at the first shapes that use up its time: on
+    a CPU that emulates bf16 one matmul can take that long, and one is enough to tell it is ~20x slower."""
+    speeds = {}
+    for dtype in ("float32", "bfloat16"):
+        deadline, best = time.perf_counter() + seconds, 0.0
+        for shape in shapes:
+            best = max(best, measure_matmul_flops(getattr(torch, dtype), shape, seconds / len(shapes)))
+            if time.perf_counter() > deadline:
+                break
+        speeds[dtype] = best
+    return speeds
 
-    On a CPU: the best of matmul probes at `shapes` (model_matmul_shapes), `seconds` shared among them.
-    """
+
+def peak_flops(device, dtype, override_tflops):
+    """A GPU's peak FLOP/s for `dtype` (peak_tflops when given, else the table), or None when unknown (MFU is
+    then not reported). A CPU's peak is measured instead: precision.peak_flops."""
     if override_tflops:
         return override_tflops * 1e12
     if device.type == "cuda":
         tflops = gpu_peak_tflops(torch.cuda.get_device_name(device))
         return tflops and tflops * 1e12 * (0.5 if dtype == torch.float32 else 1.0)
-    if device.type == "cpu":
-        return max(measure_matmul_flops(dtype, shape, seconds / len(shapes)) for shape in shapes)
     return None

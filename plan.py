@@ -33,7 +33,7 @@ import os
 
 import torch
 
-import perf
+import precision
 from model import GPT, flops_per_token
 
 INDEX_BYTES = 8  # int64 token ids and targets
@@ -215,19 +215,24 @@ HEADROOM_GB = 10  # CUDA context, cuBLAS/NCCL workspaces, fragmentation: left ou
 
 
 def device_facts(cfg):
-    """(device type, its memory in GB, peak FLOP/s, name) as a run of cfg would see them, without a process
-    group and without allocating: a GPU's name and memory come from its properties."""
+    """(device type, its memory in GB, peak FLOP/s, name, precision.Precision) as a run of cfg would see them,
+    without a process group and without allocating: a GPU's name and memory come from its properties, a CPU's
+    peak and precision from one probe at 512 x 512 x 512."""
     wanted = cfg["device"]
     if wanted == "auto":
         wanted = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(wanted)
-    dtype = getattr(torch, cfg["dtype"])
     if device.type == "cuda" and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(device.index or 0)
-        return device.type, props.total_memory / 1e9, perf.peak_flops(device, dtype, cfg["peak_tflops"], None), props.name
-    peak = perf.peak_flops(device, dtype, cfg["peak_tflops"], [(512, 512, 512)]) if device.type == "cpu" else (
-        cfg["peak_tflops"] and cfg["peak_tflops"] * 1e12)
-    return device.type, None, peak, device.type
+        chosen = precision.resolve(cfg["dtype"], device)
+        return (device.type, props.total_memory / 1e9, precision.peak_flops(chosen, device, cfg["peak_tflops"]),
+                props.name, chosen)
+    if device.type == "cpu":
+        chosen = precision.for_model(cfg["dtype"], device, [(512, 512, 512)])
+        return device.type, None, precision.peak_flops(chosen, device, cfg["peak_tflops"]), device.type, chosen
+    # a GPU type this machine lacks: planned by its peak_tflops, in bf16 unless asked otherwise
+    chosen = precision.resolve(cfg["dtype"], device, cuda_bf16=True)
+    return device.type, None, cfg["peak_tflops"] and cfg["peak_tflops"] * 1e12, device.type, chosen
 
 
 def training_seconds(cfg, mconf, world_size, peak):
@@ -244,8 +249,8 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
     data.Dataset, or None when data_dir is not prepared yet."""
     gb = lambda b: f"{b / 1e9:.3g} GB"
     count = lambda n: f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.3g}M"
-    device_type, memory_gb, peak, name = device_facts(cfg)
-    dtype = getattr(torch, cfg["dtype"])
+    device_type, memory_gb, peak, name, chosen = device_facts(cfg)
+    dtype = chosen.torch_dtype
     n = num_params(config=mconf)
     flops = flops_per_token(mconf, cfg["seq_len"])
     tokens = cfg["max_steps"] * cfg["batch_size"] * cfg["seq_len"]
@@ -258,7 +263,7 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
     source = "WORLD_SIZE" if "WORLD_SIZE" in os.environ else "one process; torchrun sets WORLD_SIZE"
     lines = [
         f"dry run of {cfg['out_dir']}: nothing is built or trained",
-        f"processes: {world_size} ({source}), device {name}, {cfg['dtype']}" + (", compiled" if cfg["compile"] else "")
+        f"processes: {world_size} ({source}), device {name}, {chosen.dtype} ({chosen.requested}: {chosen.rule})" + (", compiled" if cfg["compile"] else "")
         + (f", {cfg['parallelism']}" if world_size > 1 else "")
         + (", activation checkpointing" if cfg["activation_checkpointing"] else ""),
         f"micro-batch: {micro_batch} sequences x grad_accum {grad_accum} per process "

@@ -55,6 +55,8 @@ def check_changes(previous, cfg, start_step, branch):
     """The settings that changed since the checkpoint's run (`previous`), after refusing, in one line naming
     each, those that would make it another run. Returns changed_settings."""
     changed = changed_settings(previous, cfg)
+    if cfg["dtype"] == "auto":  # auto continues in the run's own precision (precision.resolve's run_dtype)
+        changed.pop("dtype", None)
     if branch:
         frozen = [k for k in IDENTITY if not (cfg["allow_data_change"] and k in DATA_STREAM)]
         why = ("a branch continues its trunk's run: its data stream (unless allow_data_change=True), model, "
@@ -76,6 +78,8 @@ def check_changes(previous, cfg, start_step, branch):
     if refused:
         what = "branch off" if branch else "resume"
         settings = ", ".join(f"{k}={changed[k][1]!r} (the run's: {changed[k][0]!r})" for k in refused)
+        if "dtype" in refused:  # dtype=auto resolves per machine: the same command can mean another precision
+            why += f"; dtype is the precision the run computes in: dtype=auto continues in the run's own"
         raise ConfigError(f"cannot {what} a run with other settings: {settings}; {why}")
     return changed
 

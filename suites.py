@@ -91,7 +91,8 @@ class Scale:
     cooldown_shape: str = "1-sqrt"
 
 
-CPU_COMMON = dict(data_dir="data/stdlib-bytes", dtype="bfloat16", batch_size=16, seq_len=256, warmup_steps=30,
+# dtype auto: sweep.results_precision makes it the precision of the results already in the folder, else the device's
+CPU_COMMON = dict(data_dir="data/stdlib-bytes", dtype="auto", batch_size=16, seq_len=256, warmup_steps=30,
                   eval_interval=50, eval_tokens=32768, eval_batch_size=32, log_interval=10, ckpt_interval=100,
                   keep_last_ckpts=1, swa_interval=5, swa_window=100)
 CPU_SIZES = ("cpu_130k", "cpu_250k", "cpu_500k", "cpu_tiny")

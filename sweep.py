@@ -278,6 +278,24 @@ def merge_trunk(suite, runs, results, out_root, device):
         publish(out_dir, result_dir)
 
 
+def results_precision(results, cfg, device, vocab_size):
+    """precision.Precision of every run of a sweep into `results`, so that no comparison mixes two. A dtype the
+    scale sets is kept; 'auto' is the precision of the results already in the folder (the committed cpu-scale
+    results are bf16: on a CPU that emulates bf16, new runs there are slow, and the warning says so), else what
+    this device computes fastest. A folder that already mixes precisions is an error."""
+    recorded = {read_json(path).get("config", {}).get("dtype") for path in Path(results).glob("*/*/config.json")}
+    recorded.discard(None)
+    if len(recorded) > 1:
+        raise ConfigError(f"{results} holds runs in several precisions ({', '.join(sorted(recorded))}): a "
+                          f"comparison would mix them; use another --results and --out_root")
+    mconf = train.model_config(cfg, vocab_size)
+    chosen = train.choose_precision(cfg, device, mconf, train.micro_batching(cfg, world_size=1)[0],
+                                    next(iter(recorded), None))
+    if recorded and cfg["dtype"] == "auto":
+        chosen.rule = f"that of the results in {results}/"
+    return chosen
+
+
 def plan_rates(entries, scale, given_gflops):
     """({model: FLOP/s} for the plan's estimate, where the rates come from)."""
     gflops = given_gflops or scale.gflops
@@ -311,17 +329,27 @@ def main(argv):
                for suite in suites for run in SUITES[suite](scale)]
 
     procs = parallel.Processes.from_env()
+    device = parallel.setup_device(entries[0][2]["device"], procs.local_rank)
+    dtype = None
     if procs.master:  # the other processes neither look at the results, nor time or print the plan
+        chosen = results_precision(results, entries[0][2], device, scale.vocab_size)
+        dtype = chosen.dtype
+        entries = [(suite, run, dict(cfg, dtype=dtype)) for suite, run, cfg in entries]
         done = {(suite, run.name) for suite, run, _ in entries if (Path(results) / suite / run.name).exists()}
         print(f"scale {opts['scale']}: {results}/<suite>/<run>/ from {out_root}/<suite>/<run>/")
+        print(f"precision: {dtype} ({chosen.requested}: {chosen.rule})")
+        if chosen.warning:
+            print(f"warning: {chosen.warning}; to run the whole scale in float32 instead, give it folders of its "
+                  f"own: --results={results}_fp32 --out_root={out_root}_fp32")
         print_plan(entries, scale, *plan_rates(entries, scale, opts["gflops"]), done)
     if opts["plan"]:
         return entries
 
     Dataset(entries[0][2]["data_dir"])  # a missing dataset fails now, not after the first runs
     # under torchrun, one process group for the whole suite: each run's train.train joins it
-    owned = parallel.init(procs, parallel.setup_device(entries[0][2]["device"], procs.local_rank),
-                          entries[0][2]["dist_timeout_s"])
+    owned = parallel.init(procs, device, entries[0][2]["dist_timeout_s"])
+    dtype = parallel.from_master(dtype)  # rank 0 looked at the results: every process runs in its precision
+    entries = [(suite, run, dict(cfg, dtype=dtype)) for suite, run, cfg in entries]
     started = time.perf_counter()
     diverged = [f"{suite}/{run.name}" for suite, run, cfg in entries
                 if execute(suite, run, cfg, results, out_root, procs)]

@@ -28,6 +28,7 @@ import torch
 import checkpoint
 import parallel
 import perf
+import precision
 import rundir
 import tracking
 from config import ConfigError, parse_args
@@ -46,7 +47,10 @@ DEFAULTS = dict(
     dry_run=False,  # print the plan (processes, micro-batches, memory, time) and train nothing
     seed=1337,  # the model's initialization, and the data order unless data_seed is set
     data_seed=None,  # the data order alone (None: seed): runs that differ only in the order of the same data
-    device="auto", dtype="bfloat16", compile=False,
+    device="auto", compile=False,
+    # 'auto': what the device computes natively and fast (precision.py: bf16 on GPUs that have it and on CPUs whose
+    # bf16 matmuls are fast, fp16 on older GPUs, fp32 elsewhere), or float32 / bfloat16 / float16 as asked
+    dtype="auto",
     # under torchrun, a collective that waits longer fails (a process died or hangs). It must outlast the longest
     # legitimate wait, bounded in README ("No process waits forever"): the 8B checkpoint (89 GB) written by one
     # process at 50 MB/s or more, and a cold first-step compile (minutes), which every process runs at once
@@ -117,18 +121,26 @@ def check_config(cfg, world_size):
         if cfg[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
     micro_batching(cfg, world_size)
-    if cfg["dtype"] not in ("float32", "bfloat16", "float16"):
-        raise ConfigError(f"dtype must be float32, bfloat16 or float16, got '{cfg['dtype']}'")
+    if cfg["dtype"] not in precision.DTYPES:
+        raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got '{cfg['dtype']}'")
     if cfg["parallelism"] not in ("ddp", "fsdp"):
         raise ConfigError(f"parallelism must be ddp or fsdp, got '{cfg['parallelism']}'")
     if cfg["parallelism"] == "fsdp" and cfg["dtype"] == "float16":  # its loss scaling would need a sharded scaler
-        raise ConfigError("parallelism=fsdp runs in bfloat16 or float32, not float16")
+        raise ConfigError("parallelism=fsdp runs in bfloat16 or float32, not float16 (what dtype=auto means on a GPU "
+                          "without bf16): pass dtype=float32")
     if cfg["optimizer"] not in ("adamw", "adamw_schedulefree"):
         raise ConfigError(f"optimizer must be adamw or adamw_schedulefree, got '{cfg['optimizer']}'")
     if cfg["optimizer"] == "adamw_schedulefree" and cfg["schedule"] != "constant":
         raise ConfigError(f"optimizer=adamw_schedulefree replaces the LR schedule: set schedule=constant, "
                           f"not '{cfg['schedule']}'")
     validate_schedule(**schedule_args(cfg))
+
+
+def choose_precision(cfg, device, mconf, micro_batch, run_dtype=None):
+    """precision.Precision of cfg's dtype on `device` (on a CPU from matmul probes at the model's own shapes);
+    run_dtype: the precision of the run this one resumes or branches off, which dtype=auto continues in."""
+    shapes = perf.model_matmul_shapes(mconf, micro_batch * cfg["seq_len"])
+    return precision.for_model(cfg["dtype"], device, shapes, run_dtype=run_dtype)
 
 
 def make_optimizer(cfg, model, device):
@@ -185,10 +197,6 @@ def run(cfg, stop_signal):
     device = parallel.setup_device(cfg["device"], procs.local_rank)
     owned = parallel.init(procs, device, cfg["dist_timeout_s"])
     torch.manual_seed(cfg["seed"])
-    ptdtype = getattr(torch, cfg["dtype"])
-    autocast = autocast_for(device, ptdtype)
-    scaler = torch.amp.GradScaler(device.type, enabled=ptdtype == torch.float16)
-
     data = Dataset(cfg["data_dir"])
     val_x, val_y = (t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))
     mconf = model_config(cfg, data.vocab_size)
@@ -204,6 +212,15 @@ def run(cfg, stop_signal):
                   else {"checkpoint": str(cfg["init_from"]), "out_dir": state["config"]["out_dir"], "step": start_step})
     if start_step >= cfg["max_steps"]:
         raise ConfigError(f"the starting checkpoint is at step {start_step}, not before max_steps={cfg['max_steps']}")
+    # rank 0 probes the device and decides, so that every process computes in the same precision (auto continues a
+    # run in its own); from here on cfg["dtype"] is the resolved one, which config.json and the checkpoints keep
+    chosen = parallel.decided_by_master(
+        lambda: choose_precision(cfg, device, mconf, micro_batch, state["config"]["dtype"] if state else None), procs)
+    cfg = dict(cfg, dtype=chosen.dtype)
+    check_config(cfg, world_size)  # the resolved dtype too: auto is float16 on a GPU without bf16
+    ptdtype = chosen.torch_dtype
+    autocast = autocast_for(device, ptdtype)
+    scaler = torch.amp.GradScaler(device.type, enabled=ptdtype == torch.float16)
     # FSDP replaces the parameters with their shards: the optimizer and the averages are made after wrapping
     wrapped = parallel.wrap(model, procs, device, cfg["compile"], cfg["parallelism"], ptdtype,
                             cfg["activation_checkpointing"])
@@ -219,18 +236,21 @@ def run(cfg, stop_signal):
     out_dir = Path(cfg["out_dir"])
     metrics_path = out_dir / "metrics.jsonl"
     flops = flops_per_token(mconf, cfg["seq_len"])
-    # on a CPU the peak is probed at the model's own matmul shapes, as bench.py does
-    peak = perf.peak_flops(device, ptdtype, cfg["peak_tflops"], perf.model_matmul_shapes(mconf, micro_batch * cfg["seq_len"]))
+    peak = precision.peak_flops(chosen, device, cfg["peak_tflops"])  # on a CPU the best of the bf16 and fp32 probes
     tokens_per_step = cfg["batch_size"] * cfg["seq_len"]
     run_info = None
     if master:
         rundir.truncate_metrics(metrics_path, start_step)
         run_info = dict(config=cfg, origin=origin, world_size=world_size, device=str(device), peak_flops=peak,
+                        precision=chosen.record(),
                         model_config=mconf.__dict__, params=model.num_params(), flops_per_token=flops,
                         vocab_size=data.vocab_size, tokenizer=data.meta.get("tokenizer"), torch=torch.__version__)
         kind = {"scratch": "start", "resume": "resume"}.get(cfg["init_from"], "branch")
         rundir.write_config(out_dir, run_info, rundir.history_event(kind, start_step, changed, source, world_size, device))
-        print(f"device {device} x{world_size}, dtype {cfg['dtype']}, {model.num_params() / 1e6:.2f}M params, "
+        if chosen.warning:
+            print(f"warning: {chosen.warning}", flush=True)
+        print(f"device {device} x{world_size}, dtype {cfg['dtype']} ({chosen.requested}: {chosen.rule}), "
+              f"{model.num_params() / 1e6:.2f}M params, "
               f"{flops['chinchilla'] / 1e6:.1f} MFLOPs/token (6N: {flops['six_n'] / 1e6:.1f}), "
               f"steps {start_step}->{cfg['max_steps']}, {tokens_per_step} tokens/step, "
               f"micro-batch {micro_batch} x {grad_accum}" + ("" if peak else f"; {perf.no_peak_note(device)}"))
@@ -349,6 +369,7 @@ def run(cfg, stop_signal):
                 non_finite(f"training loss at step {logged_step + bad[0] + 1}")
             # training time only: evaluations and checkpoints happen after t_log is read, before it is reset
             tokens_per_s = (done - logged_step) * tokens_per_step / (time.perf_counter() - t_log)
+            peak = precision.raised_peak(peak, tokens_per_s / world_size * flops["chinchilla"], device)
             record = dict(step=done, tokens=done * tokens_per_step, lr=lr, train_loss=sum(step_losses) / len(step_losses),
                           tokens_per_s=tokens_per_s, mfu=peak and tokens_per_s / world_size * flops["chinchilla"] / peak,
                           elapsed_s=time.perf_counter() - t_start)

@@ -34,7 +34,7 @@ def test_resume_refuses_every_change_of_what_the_run_is_in_one_line(tmp_path, ti
     assert "alters the LR of step 0, already taken (2e-05 -> 3e-05)" in message
     assert (tmp_path / "run" / "config.json").read_text() == before  # nothing rewritten
     copy = shutil.copytree(tiny_data, tmp_path / "copy")  # the same tokens at another path: still another data_dir
-    for setting in (f"--data_dir={copy}", "--data_seed=5", "--seq_len=32", "--dtype=float32", "--weight_decay=0.0",
+    for setting in (f"--data_dir={copy}", "--data_seed=5", "--seq_len=32", "--dtype=float16", "--weight_decay=0.0",
                     "--optimizer=adamw_schedulefree", "--eval_tokens=1024", "--swa=True"):
         with pytest.raises(ConfigError, match=f"cannot resume a run with other settings: {setting[2:].split('=')[0]}="):
             run(tmp_path, "run", tiny_data, "--max_steps=12", "--schedule=constant", "--init_from=resume", setting)

@@ -253,3 +253,25 @@ def test_a_run_already_kept_by_another_suite_is_copied_not_trained(mini, tiny_da
                              results) == results / "again" / "other_seed"
     trunk_cfg = json.loads((results / "mini" / "constant-to16-cd4" / "config.json").read_text())["config"]
     assert sweep.same_result(trunk_cfg, results) is None
+
+
+def test_a_sweep_computes_in_one_precision_per_results_folder(tmp_path, monkeypatch):
+    """dtype=auto in a sweep: the precision of the results already in the folder (the committed bf16 results stay
+    bf16 on a CPU that emulates it, with a warning), else the device's own choice; never two in one folder."""
+    import perf
+    monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 3e9})
+    cfg = dict(train.DEFAULTS, model="cpu_130k", batch_size=4, seq_len=16)
+    cpu = torch.device("cpu")
+    fresh = sweep.results_precision(tmp_path / "none", cfg, cpu, 257)
+    assert fresh.dtype == "float32" and fresh.warning is None  # bf16 emulated here: a new folder runs in fp32
+
+    def result(suite, run, dtype):
+        (tmp_path / "results" / suite / run).mkdir(parents=True)
+        (tmp_path / "results" / suite / run / "config.json").write_text(json.dumps(dict(config=dict(dtype=dtype))))
+    result("c1", "a", "bfloat16")
+    kept = sweep.results_precision(tmp_path / "results", cfg, cpu, 257)
+    assert kept.dtype == "bfloat16" and "that of the results in" in kept.rule and "~33x slower" in kept.warning
+    assert sweep.results_precision(tmp_path / "results", dict(cfg, dtype="float16"), cpu, 257).dtype == "float16"
+    result("c2", "b", "float32")
+    with pytest.raises(ConfigError, match="holds runs in several precisions \\(bfloat16, float32\\)"):
+        sweep.results_precision(tmp_path / "results", cfg, cpu, 257)
