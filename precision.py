@@ -124,3 +124,10 @@ def raised_peak(peak, achieved_flops, device):
     if peak and device.type == "cpu":
         return max(peak, achieved_flops)
     return peak
+
+
+def for_run(requested, device, model_config, run_dtype, tokens=256):
+    """The Precision in which to evaluate or sample a trained run's weights (swa.py, sample.py): 'auto' is the
+    precision the run was trained in, so that losses compare with its logs; the probe only serves the warning."""
+    shapes = perf.model_matmul_shapes(model_config, tokens)[:3] if device.type == "cpu" else None
+    return for_model(requested, device, shapes, seconds=0.1, run_dtype=run_dtype)

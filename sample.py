@@ -14,13 +14,16 @@ from pathlib import Path
 import torch
 
 import checkpoint
+import precision
 from config import ConfigError, fail, parse_args, read_json
 from corpora import CorpusError
+from evaluation import autocast_for
 from model import GPT, GPTConfig
 from prepare_data import Tokenizer
 
 DEFAULTS = dict(ckpt="out/cpu_tiny", start="\n", num_samples=1, max_new_tokens=200, temperature=0.8,
-                top_k=None, seed=1337, device="cpu")
+                top_k=None, seed=1337, device="cpu",
+                dtype="auto")  # auto: the precision the run was trained in (precision.for_run)
 TYPES = dict(top_k=(int, type(None)))
 
 
@@ -48,18 +51,25 @@ def main(argv):
     if not isinstance(info, dict) or "tokenizer" not in info:
         raise ConfigError(f"{run_info} is not a train.py config.json (no tokenizer)")
     encode, decode = tokenizer_for(info["tokenizer"])
+    if cfg["dtype"] not in precision.DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(precision.DTYPES)}, got '{cfg['dtype']}'")
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
     try:
         model.to(cfg["device"]).eval()
     except (RuntimeError, AssertionError) as e:  # no such device on this machine (torch says which)
         raise ConfigError(f"device '{cfg['device']}' is not usable here: {str(e).splitlines()[0]}") from None
+    device = next(model.parameters()).device
+    chosen = precision.for_run(cfg["dtype"], device, model.config, info.get("config", {}).get("dtype"))
+    if chosen.warning:
+        print(f"warning: {chosen.warning}", file=sys.stderr)
     torch.manual_seed(cfg["seed"])
     prompt = torch.tensor([encode(cfg["start"])], dtype=torch.long, device=cfg["device"])
     if prompt.numel() == 0:
         raise ConfigError("start must not be empty")
     for _ in range(cfg["num_samples"]):
-        out = model.generate(prompt, cfg["max_new_tokens"], temperature=cfg["temperature"], top_k=cfg["top_k"])
+        with autocast_for(device, chosen.torch_dtype):
+            out = model.generate(prompt, cfg["max_new_tokens"], temperature=cfg["temperature"], top_k=cfg["top_k"])
         print(decode(out[0].tolist()))
         print("-" * 40)
 

@@ -242,7 +242,8 @@ def save_weights(path, weights, model_config, step, average):
 # ---- offline: average or merge the checkpoints of a finished run ----
 
 OFFLINE_DEFAULTS = dict(run="", start_step=0, end_step=None, merge="uniform", out="", data_dir=None, eval_tokens=None,
-                        eval_batch_size=None, device="auto")
+                        eval_batch_size=None, device="auto",
+                        dtype="auto")  # auto: the precision the run was trained in (its logged losses' precision)
 OFFLINE_TYPES = dict(end_step=(int, type(None)), data_dir=(str, type(None)), eval_tokens=(int, type(None)),
                      eval_batch_size=(int, type(None)))
 
@@ -308,6 +309,7 @@ def main(argv):
     from evaluation import autocast_for, evaluate
     from model import GPT, GPTConfig
     from parallel import setup_device
+    import precision
 
     cfg = parse_args(argv, OFFLINE_DEFAULTS, OFFLINE_TYPES)
     check_merge(cfg["merge"])
@@ -332,9 +334,14 @@ def main(argv):
     coefficients = [w / sum(weights) for w in weights]
     average, model_config, last = average_checkpoints([p for _, p in chosen], weights)
 
-    # evaluate as train.py does: its validation windows, batch size and autocast dtype
+    # evaluate as train.py does: its validation windows, batch size and (dtype=auto) precision
     device = setup_device(cfg["device"], 0)
-    autocast = autocast_for(device, getattr(torch, run_cfg["dtype"]))
+    if cfg["dtype"] not in precision.DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(precision.DTYPES)}, got '{cfg['dtype']}'")
+    chosen = precision.for_run(cfg["dtype"], device, GPTConfig(**model_config), run_cfg["dtype"])
+    if chosen.warning:
+        print(f"warning: {chosen.warning}")
+    autocast = autocast_for(device, chosen.torch_dtype)
     data = Dataset(cfg["data_dir"] or run_cfg["data_dir"])
     eval_tokens = cfg["eval_tokens"] or run_cfg["eval_tokens"]
     val_x, val_y = (t.to(device) for t in data.val_windows(eval_tokens, run_cfg["seq_len"]))

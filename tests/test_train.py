@@ -196,12 +196,16 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
     state = torch.load(out / "ckpt_0000008.pt", weights_only=True)
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
-    ids = model.eval().generate(torch.tensor([list(b"def ")]), 20, temperature=0)[0].tolist()
+    from evaluation import autocast_for
+    run_dtype = json.loads((out / "config.json").read_text())["config"]["dtype"]  # dtype=auto samples in it
+    with autocast_for(torch.device("cpu"), getattr(torch, run_dtype)):
+        ids = model.eval().generate(torch.tensor([list(b"def ")]), 20, temperature=0)[0].tolist()
     assert len(ids) == 24
     assert text == bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
     # bad input: one clear line each, before any sampling
     for args, message in ((["--top_k=0"], "top_k >= 1"), (["--temperature=-1"], "temperature >= 0"),
-                          (["--device=cuda:7"], "device 'cuda:7' is not usable here")):
+                          (["--device=cuda:7"], "device 'cuda:7' is not usable here"),
+                          (["--dtype=fp8"], "dtype must be one of auto, float32, bfloat16, float16, got 'fp8'")):
         with pytest.raises(ConfigError, match=re.escape(message)):
             sample.main([f"--ckpt={out}", *args])
     (out / "config.json").write_text('{"tokenizer": "bytes2"}')
