@@ -74,7 +74,8 @@ def report(cfg, full, resumed):
     mfu = {kind: peak and tokens_per_s * flops / peak for kind, flops in (
         ("Chinchilla", info["flops_per_token"]["chinchilla"]),
         ("nanoGPT 6N+12LHQT", nanogpt_flops_per_token(mconf, info["params"], cfg["seq_len"])))}
-    estimate = plan.memory_estimate(mconf, micro_batch, cfg["seq_len"], getattr(torch, cfg["dtype"]),
+    dtype = info["config"]["dtype"]  # the resolved precision (dtype=auto: bf16 on GPUs that have it)
+    estimate = plan.memory_estimate(mconf, micro_batch, cfg["seq_len"], getattr(torch, dtype),
                                     device.split(":")[0], cfg["optimizer"], cfg["swa"], cfg["ema"])["total"] / 1e9
     measured = max((r.get("peak_memory_gb", 0) for r in full), default=0)
     losses = {r["step"]: r["train_loss"] for r in full if "train_loss" in r}
@@ -82,7 +83,7 @@ def report(cfg, full, resumed):
     val = [r["val_loss"] for r in full if "val_loss" in r]
     pct = lambda v: "n/a (no peak known: pass peak_tflops)" if v is None else f"{v:.1%}"
     return [
-        f"gpu check on {name}: {cfg['model']} ({info['params'] / 1e6:.1f}M), {cfg['dtype']}, "
+        f"gpu check on {name}: {cfg['model']} ({info['params'] / 1e6:.1f}M), {dtype}, "
         f"compile={cfg['compile']}, micro-batch {micro_batch} x {grad_accum}, {cfg['batch_size'] * cfg['seq_len']:,} "
         f"tokens/step, {world_size} process",
         f"tokens/s: {tokens_per_s:,.0f} (median of {len(timed)} log windows after the first)",

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 import perf
+from config import ConfigError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 BF16_MIN_SPEEDUP = 1.5
@@ -49,6 +50,12 @@ class Precision:
         """What config.json keeps: the requested and the resolved dtype, and the probes behind the choice."""
         return dict(requested=self.requested, dtype=self.dtype, rule=self.rule,
                     matmul_tflops={k: v / 1e12 for k, v in self.matmul_flops.items()})
+
+
+def check_dtype(requested):
+    """A ConfigError naming a dtype setting no script knows."""
+    if requested not in DTYPES:
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got '{requested}'")
 
 
 def cuda_has_bf16(device):
@@ -86,8 +93,7 @@ def resolve(requested, device, speeds=None, cuda_bf16=None, run_dtype=None):
     cuda_bf16 defaults to what the GPU says. run_dtype: the resolved dtype of the run being resumed or branched
     off, which 'auto' keeps (a run's precision is part of what it is: the same command on another machine must
     not continue it in another one); an explicit dtype that differs is refused by rundir.check_changes."""
-    if requested not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got '{requested}'")
+    check_dtype(requested)
     if device.type == "cuda" and cuda_bf16 is None:
         cuda_bf16 = cuda_has_bf16(device)
     speeds = speeds if device.type == "cpu" else {}

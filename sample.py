@@ -51,8 +51,7 @@ def main(argv):
     if not isinstance(info, dict) or "tokenizer" not in info:
         raise ConfigError(f"{run_info} is not a train.py config.json (no tokenizer)")
     encode, decode = tokenizer_for(info["tokenizer"])
-    if cfg["dtype"] not in precision.DTYPES:
-        raise ConfigError(f"dtype must be one of {', '.join(precision.DTYPES)}, got '{cfg['dtype']}'")
+    precision.check_dtype(cfg["dtype"])
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
     try:

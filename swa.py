@@ -336,8 +336,7 @@ def main(argv):
 
     # evaluate as train.py does: its validation windows, batch size and (dtype=auto) precision
     device = setup_device(cfg["device"], 0)
-    if cfg["dtype"] not in precision.DTYPES:
-        raise ConfigError(f"dtype must be one of {', '.join(precision.DTYPES)}, got '{cfg['dtype']}'")
+    precision.check_dtype(cfg["dtype"])
     chosen = precision.for_run(cfg["dtype"], device, GPTConfig(**model_config), run_cfg["dtype"])
     if chosen.warning:
         print(f"warning: {chosen.warning}")

@@ -121,8 +121,7 @@ def check_config(cfg, world_size):
         if cfg[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
     micro_batching(cfg, world_size)
-    if cfg["dtype"] not in precision.DTYPES:
-        raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got '{cfg['dtype']}'")
+    precision.check_dtype(cfg["dtype"])
     if cfg["parallelism"] not in ("ddp", "fsdp"):
         raise ConfigError(f"parallelism must be ddp or fsdp, got '{cfg['parallelism']}'")
     if cfg["parallelism"] == "fsdp" and cfg["dtype"] == "float16":  # its loss scaling would need a sharded scaler
