@@ -33,7 +33,7 @@ import perf
 import precision
 import train
 from config import ConfigError, parse_args
-from data import Dataset
+from data import Dataset, inputs_and_targets
 from evaluation import autocast_for, evaluate
 from parallel import setup_device
 from schedules import learning_rate
@@ -94,7 +94,7 @@ class Trainer:
             for start in range(0, cfg["batch_size"], micro_batch):
                 batch = rows[start:start + micro_batch]
                 with self.autocast:
-                    loss = self.step_model(batch[:, :-1], batch[:, 1:])[1]
+                    loss = self.step_model(*inputs_and_targets(batch))[1]
                 self.losses[slot] += loss.detach() / grad_accum
                 self.scaler.scale(loss / grad_accum).backward()
             t2 = self.sync()

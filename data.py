@@ -3,7 +3,7 @@ Token batches from the shards that prepare_data.py writes (or a plain nanoGPT tr
 
     data = Dataset("data/stdlib-bytes")
     rows = data.train_batch(step=12, seed=1337, batch_size=32, seq_len=256)   # (32, 257) token ids
-    x, y = rows[:, :-1], rows[:, 1:]                                            # inputs and targets
+    x, y = inputs_and_targets(rows)                                             # inputs, targets: (32, 256)
 
 Training data without replacement: the train shards are cut into non-overlapping windows of seq_len + 1 tokens
 (inputs and their next-token targets), and each epoch visits every window once, in an order permuted by
@@ -137,7 +137,15 @@ class Dataset:
         starts = np.sort(np.random.default_rng(VAL_SEED).choice(available, size=count, replace=False)) * seq_len
         stream = np.concatenate([np.asarray(s) for s in self.val])  # uint16: 2 bytes a token while choosing
         chunk = torch.from_numpy(np.stack([stream[s:s + seq_len + 1] for s in starts]).astype(np.int64))
-        return chunk[:, :-1], chunk[:, 1:]
+        return inputs_and_targets(chunk)
+
+
+def inputs_and_targets(rows):
+    """(inputs, targets) of token rows of seq_len + 1: rows[:, :-1] and rows[:, 1:], each copied to a contiguous
+    tensor (a few kB). Not for eager PyTorch, which reads the strided views as well: torch.compile's C++ code for
+    AVX2 CPUs (inductor, PyTorch 2.13) reads such strided token ids wrongly, a wrong loss then NaN (measured with
+    ATEN_CPU_CAPABILITY=avx2; contiguous inputs give eager's loss), so every model input is made contiguous here."""
+    return rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
 
 
 @lru_cache(maxsize=4)

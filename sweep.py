@@ -46,7 +46,7 @@ import checkpoint
 import train
 from branch import launch_settings
 from config import ConfigError, parse_args, read_json
-from data import Dataset
+from data import Dataset, inputs_and_targets
 from evaluation import autocast_for
 from model import GPT, flops_per_token
 import parallel
@@ -93,7 +93,7 @@ def measure_flops_per_s(cfg, vocab_size, steps=3):
 
     def step():
         with autocast:
-            _, loss = model(tokens[:, :-1], tokens[:, 1:])
+            _, loss = model(*inputs_and_targets(tokens))
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

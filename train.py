@@ -32,7 +32,7 @@ import precision
 import rundir
 import tracking
 from config import ConfigError, parse_args
-from data import DataError, Dataset
+from data import DataError, Dataset, inputs_and_targets
 from evaluation import autocast_for, evaluate
 from model import GPT, PRESETS, GPTConfig, flops_per_token, padded_vocab_size
 from schedules import ScheduleError, learning_rate, resolve_cooldown_steps, schedule_args, validate_schedule
@@ -338,7 +338,7 @@ def run(cfg, stop_signal):
             batch = rows[micro * micro_batch:(micro + 1) * micro_batch]
             with wrapped.gradient_sync(micro == grad_accum - 1):  # averaged across processes once per step
                 with autocast:
-                    loss = wrapped.train(batch[:, :-1], batch[:, 1:])[1]  # the logits are freed at once
+                    loss = wrapped.train(*inputs_and_targets(batch))[1]  # the logits are freed at once
                 losses[step - logged_step] += loss.detach() / grad_accum
                 scaler.scale(loss / grad_accum).backward()
         if cfg["grad_clip"] > 0:

@@ -134,3 +134,12 @@ def test_the_spread_validation_set_scores_a_trained_model_as_the_whole_split_doe
     with torch.no_grad():
         _, loss = model(first[:-1].view(-1, 64), first[1:].view(-1, 64))
     assert abs(loss.item() / scored[16 * 4096 - 64] - 1) > 0.02
+
+
+def test_model_inputs_are_contiguous_copies_of_the_rows():
+    """torch.compile's AVX2 code (PyTorch 2.13) misreads strided token ids: every input the model gets is contiguous."""
+    from data import inputs_and_targets
+    rows = torch.arange(3 * 9).view(3, 9)
+    x, y = inputs_and_targets(rows)
+    assert x.is_contiguous() and y.is_contiguous()
+    assert torch.equal(x, rows[:, :-1]) and torch.equal(y, rows[:, 1:])

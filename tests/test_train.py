@@ -364,12 +364,14 @@ def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatc
 
 def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_data, capsys, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")  # as torchrun sets it; no process group is made
+    import perf  # the probe's answer of a CPU with bf16 units, whatever this one has: dtype=auto is bfloat16
+    monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 4e11})
     out = tmp_path / "out"
     train.main([*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={out}", "--batch_size=16",
                 "--micro_batch_size=2", "--max_steps=100", "--dry_run=True"])
     lines = capsys.readouterr().out.splitlines()
     assert not out.exists()
-    assert lines[1].startswith("processes: 4 (WORLD_SIZE), device cpu, bfloat16")
+    assert lines[1].startswith("processes: 4 (WORLD_SIZE), device cpu, bfloat16 (auto: the CPU's bf16 matmuls are 4.0x")
     assert lines[2] == "micro-batch: 2 sequences x grad_accum 2 per process (batch 16 x 64 tokens = 1,024 tokens per step)"
     assert re.fullmatch(r"parameters: 0\.\d+M \(0\.\d+M without the embedding\)", lines[3])
     assert re.fullmatch(r"FLOPs per token: [\d.]+M \(Chinchilla count\), [\d.]+M \(6N\), forward and backward", lines[4])
