@@ -3,7 +3,7 @@ Export a checkpoint or a weight file as a Hugging Face `LlamaForCausalLM` folder
 
     pip install -r requirements-extra.txt                                    # transformers, safetensors (optional)
     python export.py --ckpt=out/124m_cooldown --out=hf/124m_cooldown           # a run's latest checkpoint
-    python export.py --ckpt=out/124m_cooldown/ckpt_0025391.pt --out=hf/124m   # one checkpoint
+    python export.py --ckpt=out/124m_cooldown/ckpt_0025391 --out=hf/124m      # one checkpoint
     python export.py --ckpt=out/124m_swa/swa.pt --out=hf/124m_swa --dtype=bfloat16   # swa.pt, ema.pt, merged averages
     lm_eval --model hf --model_args pretrained=hf/124m,dtype=float32 --tasks hellaswag,arc_easy --batch_size 16
 
@@ -28,7 +28,7 @@ from config import ConfigError, parse_args, read_json
 from model import GPTConfig
 
 DEFAULTS = dict(
-    ckpt="",  # a checkpoint (ckpt_*.pt), a weight file (swa.pt, ema.pt, a merged average) or a run's out_dir
+    ckpt="",  # a checkpoint (ckpt_*, or an old ckpt_*.pt), a weight file (swa.pt, ema.pt, a merged average) or a run's out_dir
     out="",  # the Hugging Face folder to write
     dtype="float32",  # float32 | bfloat16: the dtype of the saved weights
     tokenizer=None,  # None: the run's config.json beside the file says; gpt2 | bytes
@@ -64,11 +64,7 @@ def import_transformers():
 def load_weights(path):
     """(state with 'model' and 'model_config', the file it came from, the run folder whose config.json describes
     it). A run folder gives its latest checkpoint."""
-    path = Path(path)
-    if path.is_dir():
-        file, hint = checkpoint.latest(path)
-        return checkpoint.load(file, hint, required=("model", "model_config")), file, path
-    return checkpoint.load(path, required=("model", "model_config")), path, path.parent
+    return checkpoint.read(path, required=("model", "model_config"))
 
 
 def full_model_config(saved):

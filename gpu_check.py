@@ -56,7 +56,7 @@ def main(argv):
     resumed = Path(cfg["out_dir"] + "_resumed")
     shutil.rmtree(resumed, ignore_errors=True)
     resumed.mkdir(parents=True)
-    shutil.copy(checkpoint.path_for(cfg["out_dir"], cfg["steps"]), resumed)
+    shutil.copytree(checkpoint.path_for(cfg["out_dir"], cfg["steps"]), checkpoint.path_for(resumed, cfg["steps"]))
     shutil.copy(Path(cfg["out_dir"]) / "config.json", resumed)
     train.train(dict(run_cfg, out_dir=str(resumed), init_from="resume"))
     print("\n".join(report(cfg, records(cfg["out_dir"]), records(resumed))))

@@ -1,7 +1,7 @@
 """
 Several processes (torchrun, or any launcher that sets RANK, LOCAL_RANK, WORLD_SIZE and MASTER_ADDR/PORT): the
 process group, this process's device, DDP or FSDP2 and torch.compile in the order PyTorch recommends, the state
-of a sharded model gathered for checkpoints and cut back into shards on loading, and the few collectives the
+of a sharded model gathered for weight files and cut from full tensors on loading, and the few collectives the
 training loop needs, each with a bounded wait. train.py's loop calls these and nothing of
 torch.distributed itself, as torchtitan keeps its parallelisms apart from its loop.
 
@@ -186,32 +186,12 @@ def gathered(state):
     return tree_map(gather_one, state)
 
 
-def shard_like(state, live):
-    """`state` (nested dicts) with each tensor stored under a name of `live` (a model's state_dict) cut into the
-    shard that this process holds of live[name], when FSDP shards it; every process holds the whole checkpoint, so
-    each keeps its own part and nothing is sent."""
-    if isinstance(state, dict):
-        return {k: _shard_as(v, live[k]) if k in live and torch.is_tensor(v) else shard_like(v, live)
-                for k, v in state.items()}
-    return state
-
-
-def _shard_as(full, like):
+def shard_as(full, like):
+    """A full tensor, which every process holds, cut into this process's shard of `like` when `like` is an FSDP
+    shard (DTensor), and nothing is sent; else `full` as it is (old single-file checkpoints, checkpoint.py)."""
     if not isinstance(like, DTensor):
         return full
     return distribute_tensor(full.to(like.to_local().device), like.device_mesh, like.placements, src_data_rank=None)
-
-
-def shard_optimizer_state(saved, optimizer):
-    """An optimizer state_dict of full tensors (as gathered() saves it) cut into this process's shards: each
-    per-parameter tensor like its parameter (parameter i is the i-th of the optimizer's groups, in order)."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    if not any(isinstance(p, DTensor) for p in params):
-        return saved
-    state = {index: {k: _shard_as(v, params[index]) if torch.is_tensor(v) and v.shape == params[index].shape else v
-                     for k, v in per_param.items()}
-             for index, per_param in saved["state"].items()}
-    return dict(saved, state=state)
 
 
 def all_finite(tensors):

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 import torch
+from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
 import checkpoint
 import parallel
@@ -93,32 +94,53 @@ def load_optimizer_state(optimizer, saved, device):
     optimizer.load_state_dict(saved)
 
 
-def load_start(cfg, procs, mconf, model):
-    """The weights of init_from's checkpoint, loaded into the (not yet wrapped) model. Returns (state, changed
-    settings, the checkpoint's path); restore_training_state loads the rest once the model is wrapped."""
+def load_start(cfg, procs, mconf):
+    """The settings of init_from's checkpoint, checked against this run's, without its tensors. Returns (state,
+    changed settings, the checkpoint's path); restore_training_state reads the tensors once the model is wrapped."""
     path, hint = starting_checkpoint(cfg, procs)
     state = checkpoint.load(path, hint, required=("model", "optimizer", "scaler", "rng", "step", "config",
-                                                  "model_config"))
+                                                  "model_config"), tensors=False)
     # block_size only sizes the rotary tables: a checkpoint's weights serve any seq_len
     differ = [f"{k}={v} (this run: {mconf.__dict__.get(k)})" for k, v in state["model_config"].items()
               if k != "block_size" and v != mconf.__dict__.get(k)]
     if differ:
         raise checkpoint.CheckpointError(f"the checkpoint's model does not match this run's model: {', '.join(differ)}")
     changed = check_changes(state["config"], cfg, state["step"], branch=cfg["init_from"] != "resume")
-    model.load_state_dict(state["model"])  # FSDP shards these values when it wraps the model
     return state, changed, path
 
 
-def restore_training_state(state, optimizer, scaler, averages, model, device):
-    """Optimizer, grad scaler, RNG and weight averages from the checkpoint, each full tensor cut to this
-    process's shard when FSDP shards the model (parallel.shard_like)."""
-    load_optimizer_state(optimizer, parallel.shard_optimizer_state(state["optimizer"], optimizer), device)
+def run_layout(model, optimizer):
+    """checkpoint.read_tensors' layout for this run: each tensor of the checkpoint shaped like the live tensor it
+    becomes (a model weight, an average of one, an optimizer moment of a parameter), so that under FSDP it is a
+    DTensor and DCP reads only this process's shard; anything else (AdamW's step counts) whole, on the CPU."""
+    live = get_model_state_dict(model)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def layout(where, shape, dtype):
+        like = params[where[2]] if where[:2] == ("optimizer", "state") else live.get(where[-1])
+        if like is not None and list(like.shape) == list(shape):
+            return torch.empty_like(like, dtype=dtype)
+        return torch.empty(shape, dtype=dtype)
+    return layout
+
+
+def restore_training_state(state, path, model, optimizer, scaler, device):
+    """The model's weights, the optimizer, the grad scaler and the RNG from the checkpoint, every process reading
+    only its shards (an old single-file checkpoint: cut from the full tensors every process holds). Returns the
+    state with its tensors, for restore_averages once the averages exist (they start from the loaded weights)."""
+    state = checkpoint.read_tensors(state, path, run_layout(model, optimizer))
+    set_model_state_dict(model, state["model"])
+    load_optimizer_state(optimizer, state["optimizer"], device)
     scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(state["rng"])
-    live = model.state_dict()
-    for key, average in averages.items():  # continued from the checkpoint's averages when it has them
+    return state
+
+
+def restore_averages(state, averages):
+    """The weight averages continue from the checkpoint's (restore_training_state's state) when it has them."""
+    for key, average in averages.items():
         if average and state.get(key) is not None:
-            average.load_state_dict(parallel.shard_like(state[key], live))
+            average.load_state_dict(state[key])
 
 
 def history_event(kind, step, changed, source, world_size, device):
@@ -164,7 +186,7 @@ def claim_out_dir(cfg):
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg["init_from"] != "resume":
         for _, path in checkpoint.list_checkpoints(out_dir):
-            path.unlink()
+            checkpoint.remove(path)
         for name in ("metrics.jsonl", "swa.pt", "ema.pt"):  # nothing of the replaced run may pass for this one's
             (out_dir / name).unlink(missing_ok=True)
 
@@ -184,13 +206,13 @@ def truncate_metrics(path, step):
 
 def starting_checkpoint(cfg, procs):
     """(path, hint) of the checkpoint this run starts from. Rank 0 picks out_dir's latest for a resume, and
-    every process loads that one file: on several nodes, out_dir must be on a filesystem they all share, and a
+    every process loads that one checkpoint: on several nodes, out_dir must be on a filesystem they all share, and a
     process that cannot see the file says so, on every process, instead of starting from something else."""
     if cfg["init_from"] == "resume":
         path, hint = parallel.decided_by_master(lambda: checkpoint.latest(cfg["out_dir"]), procs)
     else:
         path, hint = Path(cfg["init_from"]), ""
-    seen = parallel.gather(Path(path).is_file())
+    seen = parallel.gather(checkpoint.is_finished(path))
     blind = [rank for rank, ok in enumerate(seen) if not ok]
     if blind and len(blind) < len(seen):
         raise checkpoint.CheckpointError(

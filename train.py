@@ -7,12 +7,12 @@ Train the paper's GPT with any of its learning-rate schedules, on one CPU, one G
     torchrun --standalone --nproc_per_node=8 train.py configs/124m_cooldown.py
     python train.py configs/124m_cooldown.py --dry_run=True           # the plan: batches, memory, time; trains nothing
     python train.py configs/cpu_tiny.py --init_from=resume            # continue out_dir's latest checkpoint
-    python train.py configs/cpu_tiny.py --init_from=out/trunk/ckpt_0000300.pt --out_dir=out/branch
+    python train.py configs/cpu_tiny.py --init_from=out/trunk/ckpt_0000300 --out_dir=out/branch
                                                                        # a cooldown branched off a checkpoint
 
 Settings: DEFAULTS below, then config files, then --key=value (see config.py). Writes to out_dir:
 config.json (the resolved config and the run's history of starts, resumes and branches), metrics.jsonl (one
-JSON object per logged step) and ckpt_<step>.pt. Processes, DDP and compile are parallel.py's; what a resume
+JSON object per logged step) and ckpt_<step>/ (checkpoint.py). Processes, DDP and compile are parallel.py's; what a resume
 or a branch may change is rundir.py's.
 """
 
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
 import checkpoint
 import parallel
@@ -41,7 +42,7 @@ from swa import EMA, SWA, save_weights, swapped_weights
 DEFAULTS = dict(
     # I/O
     out_dir="out/run", data_dir="data/stdlib-bytes",
-    init_from="scratch",  # 'scratch', 'resume' (out_dir's latest checkpoint) or the path of a checkpoint file
+    init_from="scratch",  # 'scratch', 'resume' (out_dir's latest checkpoint) or the path of a checkpoint
     overwrite=False,  # allow starting from scratch in an out_dir that already holds a run
     allow_data_change=False,  # a branch may read another data stream (data_dir, data order, batch_size, seq_len)
     dry_run=False,  # print the plan (processes, micro-batches, memory, time) and train nothing
@@ -204,7 +205,7 @@ def run(cfg, stop_signal):
 
     start_step, origin, state, changed, source = 0, None, {}, {}, None
     if cfg["init_from"] != "scratch":
-        state, changed, source = rundir.load_start(cfg, procs, mconf, model)
+        state, changed, source = rundir.load_start(cfg, procs, mconf)
         start_step = state["step"]
         # a branch records its trunk; a resumed run keeps whatever origin it had
         origin = (state.get("origin") if cfg["init_from"] == "resume"
@@ -224,11 +225,13 @@ def run(cfg, stop_signal):
     wrapped = parallel.wrap(model, procs, device, cfg["compile"], cfg["parallelism"], ptdtype,
                             cfg["activation_checkpointing"])
     optimizer = make_optimizer(cfg, model, device)
+    if state:  # each process reads its own shards of the checkpoint, into the wrapped model
+        state = rundir.restore_training_state(state, source, model, optimizer, scaler, device)
     # the averages start from the loaded weights, and continue from the checkpoint's when it has them
     swa = SWA(model, cfg["swa_interval"], cfg["swa_window"]) if cfg["swa"] else None
     ema = EMA(model, cfg["ema_decay"], cfg["ema_interval"]) if cfg["ema"] else None
     if state:
-        rundir.restore_training_state(state, optimizer, scaler, dict(swa=swa, ema=ema), model, device)
+        rundir.restore_averages(state, dict(swa=swa, ema=ema))
     rundir.prepare_out_dir(cfg, procs)  # rank 0 looks and decides, every process follows
     stop = parallel.StopAgreement(procs)
 
@@ -267,16 +270,15 @@ def run(cfg, stop_signal):
             non_finite(f"weights after step {step}")
         if schedule_free:
             optimizer.eval()  # store the averaged weights, the ones we evaluate
-        # one file whatever the parallelism: FSDP's shards are gathered into full tensors (every process takes
-        # part), so any process count, DDP or FSDP, and every script that reads checkpoints can use it
-        state = parallel.gathered(dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                                       swa=swa and swa.state_dict(), ema=ema and ema.state_dict(),
-                                       swa_weights=swa and swa.completed(), ema_weights=ema and ema.average()))
+        # every process writes its own shards (checkpoint.py: DCP), which any process count, DDP or FSDP, reads back
+        checkpoint.save(dict(model=get_model_state_dict(model), optimizer=optimizer.state_dict(),
+                             swa=swa and swa.state_dict(), ema=ema and ema.state_dict(), scaler=scaler.state_dict(),
+                             step=step, config=cfg, model_config=mconf.__dict__, origin=origin, rng=torch.get_rng_state(),
+                             data=dict(seed=data_order_seed(cfg), next_step=step)), out_dir, step)
+        # the averages' weight files (swa.pt, ema.pt) stay single files of full tensors: FSDP's shards are gathered
+        weights = parallel.gathered(dict(swa=swa and swa.completed(), ema=ema and ema.average()))
         if master:
-            swa_weights, ema_weights = state.pop("swa_weights"), state.pop("ema_weights")
-            state.update(scaler=scaler.state_dict(), step=step, config=cfg, model_config=mconf.__dict__, origin=origin,
-                         rng=torch.get_rng_state(), data=dict(seed=data_order_seed(cfg), next_step=step))
-            checkpoint.save(state, out_dir, step)
+            swa_weights, ema_weights = weights["swa"], weights["ema"]
             if swa_weights is not None:  # the latest window's average, as its own weight file
                 index, snapshots = swa.completed_window()
                 save_weights(out_dir / "swa.pt", swa_weights, mconf.__dict__, (index + 1) * cfg["swa_window"],

@@ -19,4 +19,4 @@ def test_the_gpu_check_reports_speed_memory_and_an_exact_resume(tmp_path, tiny_d
     assert re.fullmatch(r"val_loss: [\d.]+, [\d.]+, [\d.]+ \(steps 0, 6, 10\)", lines[4])
     assert lines[5] == ("resume from step 6: 2 logged steps, largest train_loss gap to the uninterrupted run "
                         "0.00e+00")
-    assert (tmp_path / "check_resumed" / "ckpt_0000010.pt").exists()
+    assert (tmp_path / "check_resumed" / "ckpt_0000010").exists()

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+import checkpoint
 import parallel
 import train
 from conftest import REPO, TINY_MODEL
@@ -83,7 +84,7 @@ def test_a_signal_on_one_process_stops_every_process_one_step_later(tmp_path, ti
                       "--ckpt_interval=1000", script=FAULT, env=dict(ENV, FAULT="sigterm:2:5"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "stopped by a signal after step 7; checkpoint saved" in result.stdout
-    assert sorted(p.name for p in out.glob("ckpt_*.pt")) == ["ckpt_0000007.pt"]
+    assert sorted(p.name for p in out.glob("ckpt_*")) == ["ckpt_0000007"]
     assert metrics(out)[-1]["step"] == 7
 
 
@@ -122,7 +123,7 @@ def test_a_process_that_cannot_see_the_checkpoint_says_so_on_every_process(tmp_p
     result = torchrun(3, *common, "--max_steps=8", "--init_from=resume", script=FAULT, env=dict(ENV, FAULT="blind:1:0"))
     assert result.returncode != 0
     assert 'train.py", line' not in result.stderr  # torchrun's own report follows, but none of our processes' tracebacks
-    expected = (f"error: process(es) of rank 1 cannot see {tmp_path / 'run' / 'ckpt_0000004.pt'}, which rank 0 can: "
+    expected = (f"error: process(es) of rank 1 cannot see {tmp_path / 'run' / 'ckpt_0000004'}, which rank 0 can: "
                 f"out_dir and init_from must be on a filesystem that every node shares")
     assert result.stderr.count(expected) == 3
 
@@ -206,15 +207,15 @@ def test_fsdp_matches_one_process_resumes_exactly_and_its_checkpoint_serves_one_
     assert result.returncode == 0, result.stderr[-3000:]
     close(metrics(fsdp), metrics(single))
 
-    saved = torch.load(fsdp / "ckpt_0000005.pt", weights_only=True)
-    reference = torch.load(single / "ckpt_0000005.pt", weights_only=True)
+    saved = checkpoint.load(fsdp / "ckpt_0000005")
+    reference = checkpoint.load(single / "ckpt_0000005")
     assert {k: v.shape for k, v in saved["model"].items()} == {k: v.shape for k, v in reference["model"].items()}
-    assert saved["model"]["lm_head.weight"].data_ptr() == saved["model"]["tok_emb.weight"].data_ptr()
+    assert torch.equal(saved["model"]["lm_head.weight"], saved["model"]["tok_emb.weight"])  # the tied head
     assert saved["optimizer"]["state"][0]["exp_avg"].shape == reference["optimizer"]["state"][0]["exp_avg"].shape
 
     for name in ("fsdp_resumed", "one_process"):
         (tmp_path / name).mkdir()
-        shutil.copy(fsdp / "ckpt_0000005.pt", tmp_path / name)
+        shutil.copytree(fsdp / "ckpt_0000005", tmp_path / name / "ckpt_0000005")
     result = torchrun(2, *common, f"--out_dir={tmp_path / 'fsdp_resumed'}", "--parallelism=fsdp",
                       "--micro_batch_size=2", "--init_from=resume")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -236,7 +237,7 @@ def test_a_one_process_checkpoint_resumes_under_fsdp_with_three_processes_one_ev
     single = tmp_path / "single"
     train.main([*common, f"--out_dir={single}"])
     (tmp_path / "fsdp").mkdir()
-    shutil.copy(single / "ckpt_0000003.pt", tmp_path / "fsdp")
+    shutil.copytree(single / "ckpt_0000003", tmp_path / "fsdp" / "ckpt_0000003")
     result = torchrun(3, *common, f"--out_dir={tmp_path / 'fsdp'}", "--parallelism=fsdp", "--init_from=resume",
                       "--micro_batch_size=1", "--activation_checkpointing=True")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -262,7 +263,7 @@ def test_processes_arriving_late_start_resume_branch_overwrite_and_sweep_as_rank
         runs += [["train", [*common, f"--out_dir={out}", "--max_steps=4"]],
                  ["train", [*common, f"--out_dir={out}", "--max_steps=6", "--init_from=resume"]],
                  ["train", [*common, f"--out_dir={tmp_path / f'branch{r}'}", "--max_steps=8", "--schedule=wsd",
-                            "--cooldown_steps=2", f"--init_from={out / 'ckpt_0000006.pt'}"]],
+                            "--cooldown_steps=2", f"--init_from={out / 'ckpt_0000006'}"]],
                  ["train", [*common, f"--out_dir={out}", "--max_steps=4", "--overwrite=True"]],
                  ["sweep", ["late", "--scale=tiny", f"--data_dir={tiny_data}", f"--results={sweep_dir / 'results'}",
                             f"--out_root={sweep_dir / 'out'}", "--gflops=10"]]]
@@ -278,12 +279,12 @@ def test_processes_arriving_late_start_resume_branch_overwrite_and_sweep_as_rank
         out, branch = tmp_path / f"run{r}", tmp_path / f"branch{r}"
         event, = json.loads((branch / "config.json").read_text())["history"]  # off the resume's checkpoint
         assert (event["event"], event["step"], event["from"], event["world_size"]) == (
-            "branch", 6, str(out / "ckpt_0000006.pt"), 3)
+            "branch", 6, str(out / "ckpt_0000006"), 3)
         assert metrics(branch)[-1]["step"] == 8
         # the overwrite replaced the resumed run: its own history, log and checkpoints only
         assert [e["event"] for e in json.loads((out / "config.json").read_text())["history"]] == ["start"]
         assert [r["step"] for r in metrics(out)] == [0, 2, 4] and sorted(p.name for p in out.glob("ckpt_*")) == [
-            "ckpt_0000004.pt"]
+            "ckpt_0000004"]
         for run, steps in (("constant", 6), ("constant-to8-cd2", 8)):
             assert metrics(tmp_path / f"sweep{r}" / "results" / "late" / run)[-1]["step"] == steps
     assert result.stdout.count("late/constant-to8-cd2: starting") == 2

@@ -49,7 +49,7 @@ def test_resume_may_extend_a_constant_run_and_change_bookkeeping_and_keeps_a_his
     assert steps(out)[12] == pytest.approx(steps(reference)[12], rel=1e-5)  # the same run, only longer
     first, second = history(out)
     assert first["event"] == "start" and first["step"] == 0 and first["changed"] == {}
-    assert second["event"] == "resume" and second["step"] == 8 and second["from"].endswith("ckpt_0000008.pt")
+    assert second["event"] == "resume" and second["step"] == 8 and second["from"].endswith("ckpt_0000008")
     assert second["changed"] == {"max_steps": [8, 12], "eval_interval": [4, 2], "keep_last_ckpts": [2, 3],
                                  "micro_batch_size": [None, 4]}
     assert json.loads((out / "config.json").read_text())["config"]["max_steps"] == 12
@@ -63,18 +63,18 @@ def test_resume_refuses_a_schedule_change_that_rewrites_steps_already_taken(tmp_
         run(tmp_path, "cosine", tiny_data, "--max_steps=12", "--schedule=cosine", "--init_from=resume")
     # wsd: raising max_steps before the cooldown starts only moves the cooldown, which has not begun
     run(tmp_path, "wsd", tiny_data, "--max_steps=20", "--schedule=wsd", "--cooldown_steps=4", "--ckpt_interval=8")
-    (tmp_path / "wsd" / "ckpt_0000020.pt").unlink()  # resume from step 16, where the cooldown would start
+    shutil.rmtree(tmp_path / "wsd" / "ckpt_0000020")  # resume from step 16, where the cooldown would start
     run(tmp_path, "wsd", tiny_data, "--max_steps=24", "--schedule=wsd", "--cooldown_steps=4", "--init_from=resume")
     assert history(tmp_path / "wsd")[-1]["changed"] == {"max_steps": [20, 24], "ckpt_interval": [8, 100]}
 
 
 def test_a_branch_may_change_the_schedule_but_not_the_data_stream_without_saying_so(tmp_path, tiny_data):
     trunk = run(tmp_path, "trunk", tiny_data, "--max_steps=8", "--schedule=constant")
-    source = f"--init_from={trunk / 'ckpt_0000008.pt'}"
+    source = f"--init_from={trunk / 'ckpt_0000008'}"
     branch = run(tmp_path, "branch", tiny_data, "--max_steps=12", "--schedule=wsd", "--cooldown_steps=4",
                  "--cooldown_shape=linear", "--lr=1e-3", "--swa=True", "--swa_interval=2", "--swa_window=2", source)
     event, = history(branch)
-    assert event["event"] == "branch" and event["step"] == 8 and event["from"] == str(trunk / "ckpt_0000008.pt")
+    assert event["event"] == "branch" and event["step"] == 8 and event["from"] == str(trunk / "ckpt_0000008")
     assert event["changed"]["schedule"] == ["constant", "wsd"] and event["changed"]["lr"] == [0.002, 0.001]
     with pytest.raises(ConfigError, match=r"cannot branch off a run with other settings: seed=3 \(the run's: 1337\); "
                                           r"a branch continues its trunk's run: its data stream \(unless "

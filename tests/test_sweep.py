@@ -206,7 +206,7 @@ def test_a_suite_under_torchrun_is_run_as_rank_0_decides(mini, tmp_path, tiny_da
 def test_publish_renames_a_copy_made_beside_the_result(tmp_path, monkeypatch):
     out_dir, result_dir = tmp_path / "out" / "run", tmp_path / "results" / "suite" / "run"
     out_dir.mkdir(parents=True)
-    for name in ("config.json", "metrics.jsonl", "ckpt_0000016.pt"):
+    for name in ("config.json", "metrics.jsonl", "ckpt_0000016"):
         (out_dir / name).write_text(name)
     renames = []
     replace = os.replace
@@ -217,7 +217,7 @@ def test_publish_renames_a_copy_made_beside_the_result(tmp_path, monkeypatch):
     assert {p.name: p.read_text() for p in result_dir.iterdir()} == {
         "config.json": "config.json", "metrics.jsonl": "metrics.jsonl", "error.txt": "non-finite loss\n"}
     assert sorted(p.name for p in result_dir.parent.iterdir()) == ["run"]
-    assert sorted(p.name for p in out_dir.iterdir()) == ["ckpt_0000016.pt", "config.json", "metrics.jsonl"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["ckpt_0000016", "config.json", "metrics.jsonl"]
 
 
 def test_an_unreadable_config_json_is_a_one_line_error(tmp_path):

@@ -32,7 +32,7 @@ def run(tmp_path, name, data, *extra):
 def out_dir_holding(out, source, step):
     """A new out_dir with only `source`'s checkpoint of `step`: resuming there replays `source` from that step."""
     out.mkdir()
-    shutil.copy(checkpoint.path_for(source, step), out)
+    shutil.copytree(checkpoint.path_for(source, step), checkpoint.path_for(out, step))
     return out
 
 
@@ -60,7 +60,7 @@ def test_run_learns_and_logs_its_schedule(tmp_path, tiny_data):
         assert r["tokens"] == r["step"] * 32 * 64
     info = json.loads((out / "config.json").read_text())
     assert info["config"]["max_steps"] == 80 and info["tokenizer"] == "bytes" and info["origin"] is None
-    weights = torch.load(out / "ckpt_0000080.pt", weights_only=True)["model"]
+    weights = checkpoint.load(out / "ckpt_0000080")["model"]
     assert weights["lm_head.weight"].data_ptr() == weights["tok_emb.weight"].data_ptr()  # still tied
     assert info["params"] == sum({w.data_ptr(): w.numel() for w in weights.values()}.values())
 
@@ -68,16 +68,16 @@ def test_run_learns_and_logs_its_schedule(tmp_path, tiny_data):
 def test_branch_from_checkpoint_matches_uninterrupted_run(tmp_path, tiny_data):
     common = ["--max_steps=30", "--schedule=wsd", "--cooldown_steps=10", "--log_interval=1", "--eval_interval=10"]
     full = run(tmp_path, "full", tiny_data, *common, "--ckpt_interval=10", "--keep_ckpt_steps=[10, 20]")
-    branch = run(tmp_path, "branch", tiny_data, *common, f"--init_from={full / 'ckpt_0000020.pt'}")
+    branch = run(tmp_path, "branch", tiny_data, *common, f"--init_from={full / 'ckpt_0000020'}")
     expected = {s: v for s, v in train_losses(full).items() if s > 20}
     assert train_losses(branch) == expected  # bitwise: same data, optimizer state, schedule
     assert metrics(branch)[-1]["val_loss"] == metrics(full)[-1]["val_loss"]
-    origin = {"checkpoint": str(full / "ckpt_0000020.pt"), "out_dir": str(full), "step": 20}
+    origin = {"checkpoint": str(full / "ckpt_0000020"), "out_dir": str(full), "step": 20}
     assert json.loads((branch / "config.json").read_text())["origin"] == origin
     first = metrics(branch)[0]  # the branch point, evaluated, with where it came from
     assert first["step"] == 20 and first["origin"] == origin
     assert first["val_loss"] == next(r["val_loss"] for r in metrics(full) if r["step"] == 20)
-    assert (full / "ckpt_0000020.pt").exists()  # the source run is left untouched
+    assert (full / "ckpt_0000020").exists()  # the source run is left untouched
 
 
 def test_cooldown_branch_off_constant_trunk_equals_single_wsd_run(tmp_path, tiny_data):
@@ -85,7 +85,7 @@ def test_cooldown_branch_off_constant_trunk_equals_single_wsd_run(tmp_path, tiny
     trunk = run(tmp_path, "trunk", tiny_data, "--max_steps=30", "--schedule=constant", "--log_interval=1",
                 "--keep_ckpt_steps=[18]")
     branch = run(tmp_path, "branch", tiny_data, "--max_steps=24", "--schedule=wsd", "--cooldown_steps=6",
-                 "--log_interval=1", f"--init_from={trunk / 'ckpt_0000018.pt'}")
+                 "--log_interval=1", f"--init_from={trunk / 'ckpt_0000018'}")
     single = run(tmp_path, "single", tiny_data, "--max_steps=24", "--schedule=wsd", "--cooldown_steps=6",
                  "--log_interval=1")
     assert {s: v for s, v in train_losses(single).items() if s <= 18} == \
@@ -121,7 +121,7 @@ def test_checkpoints_are_pruned_but_permanent_ones_kept(tmp_path, tiny_data):
     out = run(tmp_path, "run", tiny_data, "--max_steps=12", "--ckpt_interval=2", "--keep_last_ckpts=2",
               "--keep_ckpt_steps=[4]", "--eval_interval=100")
     assert [s for s, _ in checkpoint.list_checkpoints(out)] == [4, 10, 12]
-    state = torch.load(out / "ckpt_0000012.pt", weights_only=True)
+    state = checkpoint.load(out / "ckpt_0000012")
     assert state["step"] == 12 and state["data"] == {"seed": 1337, "next_step": 12}
     assert set(state) >= {"model", "optimizer", "config", "rng", "model_config"}
 
@@ -156,21 +156,22 @@ def test_out_dir_of_another_run_is_refused_and_kept(tmp_path, tiny_data):
     before = (out / "metrics.jsonl").read_bytes()
     with pytest.raises(ConfigError, match="already holds a run"):
         run(tmp_path, "run", tiny_data, "--max_steps=12")
-    assert (out / "metrics.jsonl").read_bytes() == before and (out / "ckpt_0000008.pt").exists()
+    assert (out / "metrics.jsonl").read_bytes() == before and (out / "ckpt_0000008").exists()
 
 
 def test_checkpoint_of_another_model_shape_is_refused(tmp_path, tiny_data):
     out = run(tmp_path, "run", tiny_data, "--max_steps=8")
     with pytest.raises(checkpoint.CheckpointError, match=r"does not match this run's model: n_layer=2 \(this run: 3\)"):
-        run(tmp_path, "other", tiny_data, "--max_steps=12", "--n_layer=3", f"--init_from={out / 'ckpt_0000008.pt'}")
+        run(tmp_path, "other", tiny_data, "--max_steps=12", "--n_layer=3", f"--init_from={out / 'ckpt_0000008'}")
 
 
 def test_corrupt_checkpoint_names_the_previous_good_one(tmp_path, tiny_data):
     out = run(tmp_path, "run", tiny_data, "--max_steps=6", "--ckpt_interval=3", "--eval_interval=100")
-    (out / "ckpt_0000006.pt").write_bytes((out / "ckpt_0000006.pt").read_bytes()[:1000])  # truncated
+    shard = next((out / "ckpt_0000006").glob("*.distcp"))
+    shard.write_bytes(shard.read_bytes()[:1000])  # truncated
     with pytest.raises(checkpoint.CheckpointError) as info:
         run(tmp_path, "run", tiny_data, "--max_steps=9", "--init_from=resume")
-    assert "ckpt_0000006.pt is corrupt" in str(info.value) and "ckpt_0000003.pt" in str(info.value)
+    assert "ckpt_0000006 is corrupt" in str(info.value) and "ckpt_0000003" in str(info.value)
 
 
 def test_command_line_errors_are_one_line_without_traceback(tmp_path):
@@ -193,7 +194,7 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
     capsys.readouterr()  # drop the training log
     sample.main([f"--ckpt={out}", "--start=def ", "--max_new_tokens=20", "--temperature=0"])
     text = capsys.readouterr().out.split("\n" + "-" * 40)[0]
-    state = torch.load(out / "ckpt_0000008.pt", weights_only=True)
+    state = checkpoint.load(out / "ckpt_0000008")
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
     from evaluation import autocast_for
@@ -270,7 +271,7 @@ def test_schedule_free_learns_evaluates_its_average_and_resumes_exactly(tmp_path
     assert records[-1]["val_loss"] < records[0]["val_loss"] - 1.0
     assert [r["lr"] for r in records[1:5]] == pytest.approx([3e-3 * k / 4 for k in (1, 2, 3, 4)])  # its own warmup
     # the logged val loss is that of the averaged (eval-mode) weights, which are also what the checkpoint holds
-    state = torch.load(full / "ckpt_0000020.pt", weights_only=True)
+    state = checkpoint.load(full / "ckpt_0000020")
     from model import GPT, GPTConfig
     from data import Dataset
     model = GPT(GPTConfig(**state["model_config"]))
@@ -291,7 +292,7 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_pa
     bad_step = int(re.search(r"non-finite (?:training loss at|weights after) step (\d+);", str(info.value))[1])
     (last_step, last), = checkpoint.list_checkpoints(tmp_path / "run")[-1:]
     assert last_step < bad_step and f"the last good checkpoint {last} is kept" in str(info.value)
-    weights = torch.load(last, weights_only=True)["model"]
+    weights = checkpoint.load(last)["model"]
     assert all(torch.isfinite(w).all() for w in weights.values())
 
 

@@ -21,7 +21,8 @@ kind, fault_rank, fault_step = os.environ["FAULT"].split(":")
 if int(os.environ.get("RANK", 0)) == int(fault_rank):
     if kind == "blind":
         is_file = pathlib.Path.is_file
-        pathlib.Path.is_file = lambda path: not path.name.startswith("ckpt_") and is_file(path)
+        # neither an old single file nor a folder's state.pt: this process sees no checkpoint
+        pathlib.Path.is_file = lambda path: "ckpt_" not in str(path) and is_file(path)
     else:
         batch = data.Dataset.train_batch
 
