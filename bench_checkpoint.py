@@ -6,12 +6,13 @@ whole file): wall time and peak host memory (RSS) of each process, on the CPU wi
     torchrun --standalone --nproc_per_node=3 bench_checkpoint.py                     # 124M, GPT-2 vocabulary, fp32
     torchrun --standalone --nproc_per_node=3 bench_checkpoint.py --model=33m --dir=/tmp/ckpt_bench
 
-Each phase starts with the process's peak RSS reset (Linux: /proc/self/clear_refs), so `peak +GB` is what the phase
+Each phase starts with the process's peak RSS reset (Linux: /proc/self/clear_refs), so `peak +GiB` is what the phase
 itself added above the memory it started with (the model's and AdamW's own shards). Phases: `dcp save`,
 `dcp async save` (the pause until dcp.async_save returns, then the whole write), `dcp resume`, `file save`,
 `file resume`. Rank 0 prints one table; the checkpoints are deleted at the end.
 """
 
+import ctypes
 import gc
 import os
 import shutil
@@ -31,11 +32,12 @@ from config import ConfigError, parse_args
 from model import GPT, PRESETS, GPTConfig, padded_vocab_size
 
 DEFAULTS = dict(model="124m", vocab_size=50257, dir="/tmp/bench_checkpoint")
-GB = 1024 ** 3
+GB = 1024 ** 3  # GiB
+LIBC = ctypes.CDLL("libc.so.6")
 
 
 def memory_gb(field):
-    """VmRSS (now) or VmHWM (the peak since the last reset) of this process, in GB."""
+    """VmRSS (now) or VmHWM (the peak since the last reset) of this process, in GiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024 / GB
@@ -43,8 +45,9 @@ def memory_gb(field):
 
 
 def measured(phase):
-    """(result of phase(), seconds, RSS at the start in GB, peak RSS during it above the start in GB)."""
+    """(result of phase(), seconds, RSS at the start in GiB, peak RSS during it above the start in GiB)."""
     gc.collect()
+    LIBC.malloc_trim(0)  # what earlier phases freed goes back to the system, not into this phase's start RSS
     parallel.barrier()
     Path("/proc/self/clear_refs").write_text("5")  # the peak RSS (VmHWM) restarts from the current RSS
     start_rss = memory_gb("VmRSS")
@@ -100,8 +103,8 @@ def main(argv):
     if procs.master:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-    state_gb = sum(t.numel() * t.element_size() for t in checkpoint.split_tensors(
-        dict(model=model.state_dict(), optimizer=optimizer.state_dict()))[0].values()) * procs.world_size / GB
+    state_gb = sum(t.numel() * t.element_size() for t in checkpoint.split_tensors(  # a DTensor's numel is global
+        dict(model=model.state_dict(), optimizer=optimizer.state_dict()))[0].values()) / GB
     phases = {
         "dcp save": lambda: checkpoint.save(training_state(model, optimizer), out, 1),
         "dcp async save": lambda: async_save(model, optimizer, out / "async"),
@@ -114,10 +117,10 @@ def main(argv):
                                        else None) for name, (result, s, rss, peak) in rows.items()})
     if procs.master:
         params = sum(p.numel() for p in model.parameters())
-        print(f"{cfg['model']}: {params / 1e6:.0f}M parameters, model + AdamW state {state_gb:.2f} GB in fp32 "
-              f"(~{state_gb / procs.world_size:.2f} GB per process), {procs.world_size} processes, gloo, "
+        print(f"{cfg['model']}: {params / 1e6:.0f}M parameters, model + AdamW state {state_gb:.2f} GiB in fp32 "
+              f"(~{state_gb / procs.world_size:.2f} GiB per process), {procs.world_size} processes, gloo, "
               f"torch {torch.__version__}")
-        print(f"{'phase':16} {'seconds':>8}   " + "   ".join(f"rank {r}: start, peak +GB" for r in range(len(rows))))
+        print(f"{'phase':16} {'seconds':>8}   " + "   ".join(f"rank {r}: start, peak +GiB" for r in range(len(rows))))
         for name in phases:
             cells = [f"{ranks[name]['start_gb']:6.2f}, {ranks[name]['peak_gb']:+6.2f}     " for ranks in rows]
             pause = rows[0][name]["pause_s"]

@@ -12,8 +12,8 @@ Train the paper's GPT with any of its learning-rate schedules, on one CPU, one G
 
 Settings: DEFAULTS below, then config files, then --key=value (see config.py). Writes to out_dir:
 config.json (the resolved config and the run's history of starts, resumes and branches), metrics.jsonl (one
-JSON object per logged step) and ckpt_<step>/ (checkpoint.py). Processes, DDP and compile are parallel.py's; what a resume
-or a branch may change is rundir.py's.
+JSON object per logged step) and ckpt_<step>/ (checkpoint.py). Processes, DDP and compile are parallel.py's;
+what a resume or a branch may change is rundir.py's.
 """
 
 import json
@@ -273,8 +273,8 @@ def run(cfg, stop_signal):
         # every process writes its own shards (checkpoint.py: DCP), which any process count, DDP or FSDP, reads back
         checkpoint.save(dict(model=get_model_state_dict(model), optimizer=optimizer.state_dict(),
                              swa=swa and swa.state_dict(), ema=ema and ema.state_dict(), scaler=scaler.state_dict(),
-                             step=step, config=cfg, model_config=mconf.__dict__, origin=origin, rng=torch.get_rng_state(),
-                             data=dict(seed=data_order_seed(cfg), next_step=step)), out_dir, step)
+                             step=step, config=cfg, model_config=mconf.__dict__, origin=origin,
+                             rng=torch.get_rng_state(), data=dict(seed=data_order_seed(cfg), next_step=step)), out_dir, step)
         # the averages' weight files (swa.pt, ema.pt) stay single files of full tensors: FSDP's shards are gathered
         weights = parallel.gathered(dict(swa=swa and swa.completed(), ema=ema and ema.average()))
         if master:

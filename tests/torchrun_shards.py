@@ -29,7 +29,8 @@ model(torch.randint(0, 320, (2, 32)), torch.randint(0, 320, (2, 32)))[1].backwar
 optimizer.step()
 local = lambda t: (t.to_local() if hasattr(t, "to_local") else t).clone()
 saved = {k: local(v) for k, v in get_model_state_dict(model).items()}
-path = checkpoint.save(dict(model=get_model_state_dict(model), optimizer=optimizer.state_dict(), step=1), sys.argv[1], 1)
+path = checkpoint.save(dict(model=get_model_state_dict(model), optimizer=optimizer.state_dict(), step=1),
+                       sys.argv[1], 1)
 with torch.no_grad():
     for p in model.parameters():
         p.zero_()
