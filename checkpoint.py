@@ -12,6 +12,10 @@ reference {"__dcp__": key, "shape", "dtype"}. It is written as `.ckpt_<step>.par
 every process has written its part: a kill never leaves a folder that looks finished. Single-file checkpoints
 `ckpt_<step>.pt` of earlier versions load as before (every process reads the whole file).
 
+    state, path, run_dir = checkpoint.read("out/run")        # the scripts: full tensors of a checkpoint or run
+    state = checkpoint.load(path, tensors=False)             # train.py: settings first, then each process its shards
+    state = checkpoint.read_tensors(state, path, rundir.run_layout(model, optimizer))
+
 Opening a checkpoint never runs code from it: state.pt and the old files load with torch.load(weights_only=True),
 DCP's tensor data too, and its `.metadata` (a pickle) with an unpickler that builds only DCP's metadata classes.
 No value is stored as DCP "bytes", which DCP would unpickle with weights_only=False.
@@ -203,8 +207,11 @@ def read_tensors(state, path, layout=full_tensor):
         return _map_tensors(state, lambda where, t: parallel.shard_as(t, layout(where, list(t.shape), t.dtype)))
     targets = {}
     for where, ref in refs:  # an alias (a tied weight) takes the tensor of the name it was saved under
+        dtype = getattr(torch, str(ref.get("dtype")), None)
+        if not isinstance(dtype, torch.dtype):
+            raise CheckpointError(f"checkpoint {path} is corrupt or unreadable (a tensor of dtype {ref.get('dtype')!r})")
         if ref[REF] not in targets:
-            targets[ref[REF]] = layout(where, ref["shape"], getattr(torch, ref["dtype"]))
+            targets[ref[REF]] = layout(where, ref["shape"], dtype)
     try:
         with _quiet_alone():
             dcp.load(targets, storage_reader=SafeReader(path))

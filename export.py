@@ -28,7 +28,8 @@ from config import ConfigError, parse_args, read_json
 from model import GPTConfig
 
 DEFAULTS = dict(
-    ckpt="",  # a checkpoint (ckpt_*, or an old ckpt_*.pt), a weight file (swa.pt, ema.pt, a merged average) or a run's out_dir
+    # a checkpoint (ckpt_*, or an old ckpt_*.pt), a weight file (swa.pt, ema.pt, a merged average) or a run's out_dir
+    ckpt="",
     out="",  # the Hugging Face folder to write
     dtype="float32",  # float32 | bfloat16: the dtype of the saved weights
     tokenizer=None,  # None: the run's config.json beside the file says; gpt2 | bytes

@@ -67,7 +67,7 @@ def check_changes(previous, cfg, start_step, branch):
         if cfg["optimizer"] == "adamw_schedulefree":  # its own warmup and LR shape its averaged weights
             frozen += ["lr", "warmup_steps"]
         why = ("resuming continues the same run: start a new one, or branch off a checkpoint "
-               "(init_from=<out_dir>/ckpt_*.pt) with its own out_dir")
+               "(init_from=<out_dir>/ckpt_<step>) with its own out_dir")
     refused = [k for k in changed if k in frozen]
     schedule = [k for k in changed if k in (*SCHEDULE_KEYS, "lr") and k not in refused]
     step = None if branch or not schedule else first_step_with_other_lr(previous, cfg, start_step)
