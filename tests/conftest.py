@@ -17,9 +17,12 @@ import json  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-# A model small enough that a few dozen steps take seconds on two cores.
+# A model small enough that a few dozen steps take seconds on two cores. float32, not auto: at these tiny shapes
+# a CPU's bf16 and fp32 matmul probes come within the auto rule's margin of each other, and under load auto could
+# pick one precision for a run and the other for the run it is compared with (tests of auto inject the probe).
 TINY_MODEL = ["--model=cpu_tiny", "--n_layer=2", "--n_embd=64", "--n_head=2", "--ffw_size=128",
-              "--batch_size=8", "--seq_len=64", "--eval_tokens=2048", "--eval_batch_size=16", "--warmup_steps=4"]
+              "--batch_size=8", "--seq_len=64", "--eval_tokens=2048", "--eval_batch_size=16", "--warmup_steps=4",
+              "--dtype=float32"]
 
 
 def write_bytes_dataset(folder, text, val_tokens=4096):

@@ -60,7 +60,7 @@ def probes(monkeypatch, speeds):
 
 def train_tiny(out_dir, data_dir, *extra):
     train.main([*TINY_MODEL, f"--data_dir={data_dir}", f"--out_dir={out_dir}", "--max_steps=6",
-                "--eval_interval=3", "--log_interval=1", "--ckpt_interval=3", "--warmup_steps=1", *extra])
+                "--eval_interval=3", "--log_interval=1", "--ckpt_interval=3", "--warmup_steps=1", "--dtype=auto", *extra])
     return json.loads((out_dir / "config.json").read_text())
 
 

@@ -369,7 +369,7 @@ def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_data, capsys
     monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 4e11})
     out = tmp_path / "out"
     train.main([*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={out}", "--batch_size=16",
-                "--micro_batch_size=2", "--max_steps=100", "--dry_run=True"])
+                "--micro_batch_size=2", "--max_steps=100", "--dry_run=True", "--dtype=auto"])
     lines = capsys.readouterr().out.splitlines()
     assert not out.exists()
     assert lines[1].startswith("processes: 4 (WORLD_SIZE), device cpu, bfloat16 (auto: the CPU's bf16 matmuls are 4.0x")
