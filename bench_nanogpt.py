@@ -4,6 +4,7 @@ Our train.py against karpathy/nanoGPT's train.py at the same shape, side by side
     python bench_nanogpt.py --nanogpt=/path/to/nanoGPT                  # default settings on both sides
     python bench_nanogpt.py --nanogpt=/path/to/nanoGPT --isa=avx2       # as on a CPU without AVX-512 (see below)
     python bench_nanogpt.py --nanogpt=/path/to/nanoGPT --ours="--dtype=float32 --compile=False"
+    python bench_nanogpt.py --nanogpt=/path/to/nanoGPT --isa=avx2 --profile=True   # where each step's time goes
 
 nanoGPT is not part of this repository: pass a checkout of it (git clone https://github.com/karpathy/nanoGPT).
 Its train.py, model.py and configurator.py are copied to a temporary folder with our prepared bytes corpus as
@@ -18,8 +19,13 @@ the ratio is taken within each pair.
 --isa=avx2 runs both as on a CPU whose best vector instructions are AVX2 (most laptops and many cloud VMs):
 ATEN_CPU_CAPABILITY=avx2 makes PyTorch's own kernels use AVX2 and ONEDNN_MAX_CPU_ISA=AVX2 keeps oneDNN's
 matmuls from AVX-512 and its bf16 instructions, so bf16 is emulated as it is on such a CPU.
+
+--profile=True compares the two models instead of the two programs: both in one process, in fp32, on the same
+random batch, each training step (forward, backward, clipping, AdamW) timed in alternating turns and then
+profiled (torch.profiler), printing milliseconds per step by operator side by side.
 """
 
+import importlib.util
 import json
 import os
 import pickle
@@ -33,10 +39,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+from torch.profiler import profile
+
 from config import ConfigError, parse_args
 from data import Dataset
+from model import GPT, GPTConfig, padded_vocab_size
 
-DEFAULTS = dict(nanogpt="", data_dir="data/stdlib-bytes", pairs=2, steps=40, skip=5, isa="native", ours="")
+DEFAULTS = dict(nanogpt="", data_dir="data/stdlib-bytes", pairs=2, steps=40, skip=5, isa="native", ours="",
+                profile=False, turns=6, top_ops=12)
 SHAPE = dict(n_layer=4, n_head=4, n_embd=128, seq_len=256, batch_size=16)
 ISA_ENV = {"native": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
 NANOGPT_STEP = re.compile(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms")
@@ -105,6 +116,61 @@ def nanogpt_speed(stdout, skip):
     return statistics.median(tokens / (t / 1e3) for t in times)
 
 
+def both_models(checkout, vocab_size):
+    """(ours, nanoGPT's) models at SHAPE with the same initialisation seed; nanoGPT's from its checkout's model.py,
+    with bias=False as its train.py sets."""
+    path = Path(checkout) / "model.py"
+    if not path.is_file():
+        raise ConfigError(f"--nanogpt={checkout} is not a nanoGPT checkout (no model.py)")
+    spec = importlib.util.spec_from_file_location("nanogpt_model", path)
+    theirs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(theirs)
+    s = SHAPE
+    shape = dict(n_layer=s["n_layer"], n_head=s["n_head"], n_embd=s["n_embd"], block_size=s["seq_len"])
+    torch.manual_seed(0)
+    ours = GPT(GPTConfig(vocab_size=padded_vocab_size(vocab_size), ffw_size=352, **shape))
+    torch.manual_seed(0)
+    return ours, theirs.GPT(theirs.GPTConfig(vocab_size=vocab_size, dropout=0.0, bias=False, **shape))
+
+
+def profile_models(cfg):
+    """Milliseconds per training step of both models, then per operator (the profiler's self time)."""
+    torch.set_flush_denormal(True)  # as train.py (parallel.setup_device) does on a CPU
+    vocab_size = Dataset(cfg["data_dir"]).vocab_size
+    models = dict(zip(("ours", "nanoGPT"), both_models(cfg["nanogpt"], vocab_size)))
+    optimizers = {name: torch.optim.AdamW(m.parameters(), lr=1e-3) for name, m in models.items()}
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randint(0, vocab_size, (2, SHAPE["batch_size"], SHAPE["seq_len"]), generator=generator)
+
+    def steps(name, n):
+        for _ in range(n):
+            _, loss = models[name](x, y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(models[name].parameters(), 1.0)
+            optimizers[name].step()
+            optimizers[name].zero_grad(set_to_none=True)
+
+    times = {name: [] for name in models}
+    for turn in range(cfg["turns"] + 1):  # the first turn warms up, untimed
+        for name in models:
+            t0 = time.perf_counter()
+            steps(name, 3)
+            if turn:
+                times[name].append((time.perf_counter() - t0) / 3 * 1e3)
+    print(f"shape {SHAPE}, fp32, isa {cfg['isa']}: ms per step (fastest / median of {cfg['turns']} turns of 3): "
+          + ", ".join(f"{n} {min(t):.0f} / {statistics.median(t):.0f}" for n, t in times.items()), flush=True)
+    per_op = {}
+    for name in models:
+        with profile() as prof:
+            steps(name, 6)
+        per_op[name] = {e.key: e.self_cpu_time_total / 6e3 for e in prof.key_averages()}  # us over 6 steps -> ms
+    top = sorted(set().union(*per_op.values()), key=lambda k: -max(p.get(k, 0.0) for p in per_op.values()))
+    print(f"{'operator (self time)':55} {'ours':>8} {'nanoGPT':>8}  ms/step")
+    for key in top[:cfg["top_ops"]]:
+        print(f"{key[:55]:55} " + " ".join(f"{p.get(key, 0.0):8.1f}" for p in per_op.values()))
+    print(f"{'all':55} " + " ".join(f"{sum(p.values()):8.1f}" for p in per_op.values()))
+
+
 def main(argv):
     cfg = parse_args(argv, DEFAULTS)
     if not cfg["nanogpt"]:
@@ -112,6 +178,11 @@ def main(argv):
     if cfg["isa"] not in ISA_ENV:
         raise ConfigError(f"isa must be one of {', '.join(ISA_ENV)}, got '{cfg['isa']}'")
     env = dict(os.environ, **ISA_ENV[cfg["isa"]])
+    if cfg["profile"]:
+        if ISA_ENV[cfg["isa"]].items() <= os.environ.items():
+            return profile_models(cfg)
+        # PyTorch reads the ISA variables when it loads: profile in a process that starts under them
+        sys.exit(subprocess.run([sys.executable, __file__, *argv], env=env).returncode)
     here = Path(__file__).parent
     with tempfile.TemporaryDirectory() as tmp:
         work = nanogpt_folder(cfg["nanogpt"], cfg["data_dir"], Path(tmp))
