@@ -29,7 +29,7 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils._pytree import tree_map
 
-from config import fail
+from config import ConfigError, fail
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,19 @@ def shard(model, compile, dtype):
     return Wrapped(model, model, sharded=True)
 
 
+def check_compiler(device):
+    """On a CPU, torch.compile's inductor writes C++ and builds it at the first step: without a working compiler
+    that step fails with a long traceback, so say it in one line before anything runs. (GPUs need none: Triton.)"""
+    if device.type != "cpu":
+        return
+    from torch._inductor import cpp_builder, exc
+    try:
+        cpp_builder.get_cpp_compiler()
+    except exc.InvalidCxxCompiler as e:
+        raise ConfigError(f"compile=True on a CPU needs a C++ compiler for inductor's code ({e}): install one "
+                          "(g++ or clang++, or name it with CXX), or run with --compile=False") from None
+
+
 def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, activation_checkpointing=False):
     """parallelism='fsdp' under torchrun: shard (above). Otherwise DDP first, then torch.compile, as PyTorch
     recommends: compiling the DDP module lets Dynamo's DDPOptimizer split the graph at DDP's gradient buckets, so
@@ -155,6 +168,8 @@ def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, 
     not in a second copy.
     """
     model.activation_checkpointing = activation_checkpointing
+    if compile:
+        check_compiler(device)
     if procs.distributed and parallelism == "fsdp":
         return shard(model, compile, dtype)
     train_model = model

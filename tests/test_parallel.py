@@ -142,6 +142,17 @@ def test_compiled_ddp_trains_like_one_compiled_process(tmp_path, tiny_data):
                 assert mine[key] == pytest.approx(theirs[key], rel=1e-4, abs=0)
 
 
+def test_compile_on_a_cpu_without_a_cxx_compiler_stops_in_one_line_before_anything_runs(tmp_path, tiny_data,
+                                                                                         monkeypatch):
+    import torch._inductor.config
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (None, str(tmp_path / "no-such-g++")))
+    with pytest.raises(ValueError, match=r"^compile=True on a CPU needs a C\+\+ compiler .*no-such-g\+\+.*"
+                                         r"or run with --compile=False$"):
+        train.main([*TINY_MODEL, f"--data_dir={tiny_data}", "--compile=True", "--max_steps=6",
+                    f"--out_dir={tmp_path / 'run'}"])
+    assert not (tmp_path / "run").exists()  # stopped before the run's folder was made
+
+
 def test_wrap_puts_ddp_inside_compile_and_evaluates_without_ddp(tmp_path):
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
