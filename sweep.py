@@ -10,6 +10,7 @@ gather each finished run's logs under results/ for plot.py.
     python sweep.py all --scale=quick                            # fewer, shorter runs: a smoke test
     python sweep.py c8_scaling --scale=paper --plan              # the paper's own runs, for GPUs
     python sweep.py all --gflops=180                             # estimate with a given rate instead of timing
+    python sweep.py all --compile=True                           # every run compiled (on a CPU ~1.15x, see README)
 
 Suites: c1_cosine_lengths, c2_c3_lr_sweep, c4_cooldown_shapes, c5_cooldown_lengths, c6_swa, c7_schedulefree,
 c8_scaling, c9_merge (checkpoint merging, WSM), or all (a scale's own list: the long scale has c4 and c7). A run
@@ -64,9 +65,12 @@ from suites import SCALES, SUITES, merge_windows
 WHERE = ("out_dir", "data_dir", "init_from", "overwrite", "device", "compile")
 
 
-def run_config(scale, suite, run, out_root, data_dir):
+def run_config(scale, suite, run, out_root, data_dir, compile=None):
+    """A run's full config; `compile` None keeps the scale's (the paper scale compiles, the CPU scales do not). It
+    says how a run is computed, not what it trains (WHERE): results compare either way."""
     cfg = {**train.DEFAULTS, **scale.common, **run.overrides, "out_dir": str(Path(out_root) / suite / run.name)}
     cfg["data_dir"] = data_dir or cfg["data_dir"]
+    cfg["compile"] = cfg["compile"] if compile is None else compile
     return cfg
 
 
@@ -308,9 +312,9 @@ def plan_rates(entries, scale, given_gflops):
     return rates, "timed just now, per model, the best of 3 training steps; a busy machine makes the estimate pessimistic"
 
 
-SWEEP_DEFAULTS = dict(scale="cpu", plan=False, results=None, out_root=None, data_dir=None, gflops=None)
+SWEEP_DEFAULTS = dict(scale="cpu", plan=False, results=None, out_root=None, data_dir=None, gflops=None, compile=None)
 SWEEP_TYPES = dict(results=(str, type(None)), out_root=(str, type(None)), data_dir=(str, type(None)),
-                   gflops=(float, type(None)))
+                   gflops=(float, type(None)), compile=(bool, type(None)))
 
 
 def main(argv):
@@ -325,7 +329,7 @@ def main(argv):
     results = opts["results"] or f"results{suffix}"
     out_root = opts["out_root"] or f"out/sweeps{suffix}"
     suites = list(scale.suites or SUITES) if names[0] == "all" else names
-    entries = [(suite, run, run_config(scale, suite, run, out_root, opts["data_dir"]))
+    entries = [(suite, run, run_config(scale, suite, run, out_root, opts["data_dir"], opts["compile"]))
                for suite in suites for run in SUITES[suite](scale)]
 
     procs = parallel.Processes.from_env()
@@ -337,7 +341,8 @@ def main(argv):
         entries = [(suite, run, dict(cfg, dtype=dtype)) for suite, run, cfg in entries]
         done = {(suite, run.name) for suite, run, _ in entries if (Path(results) / suite / run.name).exists()}
         print(f"scale {opts['scale']}: {results}/<suite>/<run>/ from {out_root}/<suite>/<run>/")
-        print(f"precision: {dtype} ({chosen.requested}: {chosen.rule})")
+        print(f"precision: {dtype} ({chosen.requested}: {chosen.rule}); torch.compile "
+              + ("on" if entries[0][2]["compile"] else "off"))
         if chosen.warning:
             print(f"warning: {chosen.warning}; to run the whole scale in float32 instead, give it folders of its "
                   f"own: --results={results}_fp32 --out_root={out_root}_fp32")

@@ -89,6 +89,20 @@ def test_cpu_scale_takes_under_three_hours_and_quick_under_thirty_minutes(capsys
     assert not list(tmp_path.iterdir())  # a plan writes nothing
 
 
+def test_compile_is_the_scales_unless_given_and_is_not_what_a_run_is(tmp_path, capsys):
+    def planned(scale, *option):
+        entries = sweep.main(["c4_cooldown_shapes", f"--scale={scale}", "--plan", "--gflops=100",
+                              f"--results={tmp_path}", f"--out_root={tmp_path}", *option])
+        return {cfg["compile"] for _, _, cfg in entries}
+    assert planned("quick") == {False} and planned("paper") == {True}  # configs/paper.py compiles
+    assert "torch.compile off" in capsys.readouterr().out.splitlines()[1]
+    assert planned("quick", "--compile=True") == {True} and planned("paper", "--compile=False") == {False}
+    assert "torch.compile on" in capsys.readouterr().out.splitlines()[1]
+    cfg = sweep.run_config(sweep.SCALES["quick"], "c", suites.Run("r", dict(max_steps=100)), "out", None)
+    assert sweep.differences(dict(cfg, compile=True), cfg) == []  # a run started eager may resume compiled
+    assert not list(tmp_path.iterdir())
+
+
 def test_bad_command_lines_are_one_line_errors():
     with pytest.raises(ConfigError, match="name one suite: c1_cosine_lengths, .* or all"):
         sweep.main(["c9_nothing", "--plan"])
