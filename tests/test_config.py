@@ -65,6 +65,7 @@ def test_help_lists_every_setting_and_exits(capsys):
 @pytest.mark.parametrize("script, first_line, setting", [
     ("train.py", "Train the paper's GPT", "--max_steps"),
     ("sweep.py", "Run the experiment suites of suites.py", "--scale"),  # positional names and -h mix
+    ("bench_nanogpt.py", "Our train.py against karpathy/nanoGPT's train.py", "--profile"),
 ])
 def test_scripts_print_their_docstring_on_help(script, first_line, setting):
     out = subprocess.run([sys.executable, script, "-h"], cwd=REPO, capture_output=True, text=True, timeout=120)
