@@ -53,8 +53,8 @@ DEFAULTS = dict(
     # bf16 matmuls are fast, fp16 on older GPUs, fp32 elsewhere), or float32 / bfloat16 / float16 as asked
     dtype="auto",
     # under torchrun, a collective that waits longer fails (a process died or hangs). It must outlast the longest
-    # legitimate wait, bounded in README ("No process waits forever"): the 8B checkpoint (89 GB) written by one
-    # process at 50 MB/s or more, and a cold first-step compile (minutes), which every process runs at once
+    # legitimate wait, bounded in README ("No process waits forever"): the 8B checkpoint (89 GB) written through one
+    # node's filesystem client at 50 MB/s or more, and a cold first-step compile (minutes), which every process runs
     dist_timeout_s=1800,
     parallelism="ddp",  # under torchrun: 'ddp' (a full replica per process) or 'fsdp' (FSDP2: sharded)
     activation_checkpointing=False,  # recompute each block in backward instead of keeping its activations
@@ -370,9 +370,10 @@ def run(cfg, stop_signal):
                 non_finite(f"training loss at step {logged_step + bad[0] + 1}")
             # training time only: evaluations and checkpoints happen after t_log is read, before it is reset
             tokens_per_s = (done - logged_step) * tokens_per_step / (time.perf_counter() - t_log)
-            peak = precision.raised_peak(peak, tokens_per_s / world_size * flops["chinchilla"], device)
+            achieved = tokens_per_s / world_size * flops["chinchilla"]  # FLOP/s of one process
+            peak = precision.raised_peak(peak, achieved, device)
             record = dict(step=done, tokens=done * tokens_per_step, lr=lr, train_loss=sum(step_losses) / len(step_losses),
-                          tokens_per_s=tokens_per_s, mfu=peak and tokens_per_s / world_size * flops["chinchilla"] / peak,
+                          tokens_per_s=tokens_per_s, mfu=peak and achieved / peak,
                           elapsed_s=time.perf_counter() - t_start)
             if device.type == "cuda":
                 record["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
