@@ -45,10 +45,22 @@ def no_peak_note(device):
     return f"MFU not reported: no peak FLOP/s known for '{name}'; pass peak_tflops=<dense bf16 TFLOP/s per device>"
 
 
+PROBE_FLOPS = 4e9  # the most FLOPs of one probe matmul (see model_matmul_shapes)
+PROBE_MIN_TOKENS = 256
+
+
 def model_matmul_shapes(config, tokens):
     """(M, K, N) of the forward matmuls of a GPT (model.GPTConfig) fed `tokens` tokens at once, and of the
-    two backward matmuls of each (input gradient M x N x K, weight gradient K x M x N), without repeats."""
+    two backward matmuls of each (input gradient M x N x K, weight gradient K x M x N), without repeats.
+
+    The token count is capped so that the largest forward matmul is at most PROBE_FLOPS, or has PROBE_MIN_TOKENS
+    rows where that is more: a matmul's FLOP/s hardly grows past a few hundred rows, while one emulated bf16 matmul
+    at a paper model's 25,600 tokens x 50,304 classes takes minutes on a CPU without bf16 units (capped, the bf16
+    probe stops after its first shape, a second's work: matmul_speeds). The CPU presets
+    at the cpu scale's 16 x 256 tokens are below the cap: their probes are the model's own shapes."""
     d, f, V = config.n_embd, config.ffw_size, config.vocab_size
+    widest = max(3 * d, f, V)
+    tokens = min(tokens, max(PROBE_MIN_TOKENS, int(PROBE_FLOPS // (2 * d * widest))))
     forward = [(tokens, d, 3 * d), (tokens, d, d), (tokens, d, f), (tokens, f, d), (tokens, d, V)]
     shapes = []
     for m, k, n in forward:

@@ -80,7 +80,7 @@ def check_changes(previous, cfg, start_step, branch):
         what = "branch off" if branch else "resume"
         settings = ", ".join(f"{k}={changed[k][1]!r} (the run's: {changed[k][0]!r})" for k in refused)
         if "dtype" in refused:  # dtype=auto resolves per machine: the same command can mean another precision
-            why += f"; dtype is the precision the run computes in: dtype=auto continues in the run's own"
+            why += "; dtype is the precision the run computes in: dtype=auto continues in the run's own"
         raise ConfigError(f"cannot {what} a run with other settings: {settings}; {why}")
     return changed
 

@@ -12,6 +12,7 @@ if "TIKTOKEN_CACHE_DIR" not in os.environ and _cache.is_dir():
     os.environ["TIKTOKEN_CACHE_DIR"] = str(_cache)
 
 
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -20,7 +21,7 @@ import pytest  # noqa: E402
 # A model small enough that a few dozen steps take seconds on two cores. float32, not auto: at these tiny shapes
 # a CPU's bf16 and fp32 matmul probes come within the auto rule's margin of each other, and under load auto could
 # pick one precision for a run and the other for the run it is compared with (tests of auto inject the probe).
-TINY_MODEL = ["--model=cpu_tiny", "--n_layer=2", "--n_embd=64", "--n_head=2", "--ffw_size=128",
+TINY_MODEL = ["--device=cpu", "--model=cpu_tiny", "--n_layer=2", "--n_embd=64", "--n_head=2", "--ffw_size=128",
               "--batch_size=8", "--seq_len=64", "--eval_tokens=2048", "--eval_batch_size=16", "--warmup_steps=4",
               "--dtype=float32"]
 
@@ -38,11 +39,14 @@ def write_bytes_dataset(folder, text, val_tokens=4096):
     return folder
 
 
+def module_source(name):
+    """The source of the standard library's module `name`, wherever this Python keeps it (a file in one version,
+    a package's __init__.py in another: pathlib in 3.13, zipfile in 3.12)."""
+    return Path(importlib.util.find_spec(name).origin).read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """~300 KB of real Python source from the standard library, as a bytes-tokenized dataset."""
-    import sysconfig
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    text = "".join((stdlib / name).read_text(encoding="utf-8") for name in
-                   ("argparse.py", "dataclasses.py", "functools.py", "pathlib.py", "typing.py"))
+    text = "".join(module_source(name) for name in ("argparse", "dataclasses", "functools", "pathlib", "typing"))
     return write_bytes_dataset(tmp_path_factory.mktemp("data") / "tiny-bytes", text)

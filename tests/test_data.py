@@ -1,12 +1,11 @@
 """data.py's Dataset: every bad meta.json or shard is one DataError line, never a traceback; a batch's layout."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_MODEL, write_bytes_dataset
+from conftest import TINY_MODEL, module_source, write_bytes_dataset
 from data import DataError, Dataset
 
 
@@ -108,17 +107,14 @@ def test_an_epoch_visits_every_training_window_once_in_a_seeded_order(tiny_data)
 def test_the_spread_validation_set_scores_a_trained_model_as_the_whole_split_does(tmp_path):
     """The issue's measurement in small: a val split of 16 different stdlib modules (128 windows of 64), a model
     trained briefly, and a validation set of an eighth of the split (the cpu scale's 32,768 of 269k tokens)."""
-    import sysconfig
-
     import checkpoint
     import swa
     import train
     from model import GPT, GPTConfig
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
     names = ("argparse", "ast", "calendar", "csv", "difflib", "ftplib", "gzip", "heapq", "inspect", "locale",
              "mailbox", "optparse", "pickle", "random", "shutil", "tarfile", "typing", "zipfile", "dataclasses")
-    text = "".join((stdlib / f"{name}.py").read_text(encoding="utf-8")[:4096] for name in names[:16])
-    text += "".join((stdlib / f"{name}.py").read_text(encoding="utf-8") for name in names[16:])
+    text = "".join(module_source(name)[:4096] for name in names[:16])
+    text += "".join(module_source(name) for name in names[16:])
     folder = write_bytes_dataset(tmp_path / "data", text, val_tokens=16 * 4096)
     out = tmp_path / "run"
     train.main([*TINY_MODEL, f"--data_dir={folder}", f"--out_dir={out}", "--max_steps=60", "--eval_interval=60",

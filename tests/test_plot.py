@@ -9,7 +9,7 @@ import plot
 import summary
 from config import ConfigError
 from conftest import REPO
-from synthetic_runs import MERGED_LOSSES, write_run, write_suites
+from synthetic_runs import write_run, write_suites
 
 def test_every_figure_and_the_summary_from_synthetic_runs(tmp_path, capsys):
     write_suites(tmp_path / "results", seeds=(1337, 1338))

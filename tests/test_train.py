@@ -250,19 +250,6 @@ def test_two_processes_and_micro_batches_match_one_process(tmp_path, tiny_data):
     assert train_losses(accum_resumed) == {s: v for s, v in train_losses(accum).items() if s > 4}
 
 
-def test_compiled_model_trains_like_eager_and_averages_its_weights(tmp_path, tiny_data):
-    common = ["--max_steps=6", "--log_interval=1", "--eval_interval=3", "--swa=True", "--swa_interval=1",
-              "--swa_window=3", "--dtype=float32"]
-    eager = metrics(run(tmp_path, "eager", tiny_data, *common))
-    compiled = metrics(run(tmp_path, "compiled", tiny_data, *common, "--compile=True"))
-    assert [r["step"] for r in compiled] == [r["step"] for r in eager]
-    for mine, theirs in zip(compiled, eager):  # inductor fuses and reorders float math: close, not bitwise
-        for key in ("train_loss", "val_loss", "val_loss_swa"):
-            assert (key in mine) == (key in theirs)
-            if key in theirs:
-                assert mine[key] == pytest.approx(theirs[key], rel=1e-3)
-
-
 def test_schedule_free_learns_evaluates_its_average_and_resumes_exactly(tmp_path, tiny_data):
     common = ["--optimizer=adamw_schedulefree", "--schedule=constant", "--beta1=0.95", "--beta2=0.99",
               "--lr=3e-3", "--log_interval=1", "--eval_interval=10", "--dtype=float32"]
