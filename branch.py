@@ -21,38 +21,14 @@ checkpoint starts again: re-running the command after a crash completes the set.
 """
 
 import sys
-from pathlib import Path
 
-import checkpoint
-import parallel
 import train
-from config import ConfigError, parse_args
-from schedules import ScheduleError, resolve_cooldown_steps, schedule_args, validate_schedule
+from lab import checkpoint, parallel, settings
+from lab.config import ConfigError, parse_args
+from lab.rundir import plan_branches
+from schedules import schedule_args
 
 BRANCH_DEFAULTS = dict(trunk="", lengths=[], cooldown_fracs=[0.2], cooldown_steps_list=[], plan=False)
-
-
-def plan_branches(trunk, lengths, cooldown_fracs, cooldown_steps_list, settings=None):
-    """[(final length N, cooldown steps C, branch step N - C, out_dir)], one per length and cooldown. Each branch's
-    schedule (wsd, with the other schedule `settings` such as warmup_steps) is validated here, so that a bad one
-    fails before any branch trains."""
-    if not lengths:
-        raise ConfigError("give the branches' final lengths, e.g. --lengths=[300,600,900]")
-    cooldowns = [("steps", c) for c in cooldown_steps_list] or [("frac", f) for f in cooldown_fracs]
-    if not cooldowns:
-        raise ConfigError("give the cooldowns, e.g. --cooldown_fracs=[0.2] or --cooldown_steps_list=[60]")
-    branches = []
-    for length in lengths:
-        for kind, value in cooldowns:
-            cooldown = dict(cooldown_steps=value) if kind == "steps" else dict(cooldown_frac=value, cooldown_steps=None)
-            try:  # before resolving the cooldown, which needs numbers
-                validate_schedule(**{**(settings or {}), "schedule": "wsd", "max_steps": length, **cooldown})
-            except ScheduleError as e:
-                what = f"{value!r} steps" if kind == "steps" else f"fraction {value!r}"
-                raise ConfigError(f"the branch of length {length!r} with a cooldown of {what}: {e}") from None
-            steps = value if kind == "steps" else resolve_cooldown_steps(length, value, None)
-            branches.append((length, steps, length - steps, Path(f"{trunk}-to{length}-cd{steps}")))
-    return branches
 
 
 def launch_settings(out_dir, max_steps, source):
@@ -66,7 +42,7 @@ def launch_settings(out_dir, max_steps, source):
 
 
 def main(argv):
-    cfg = parse_args(argv, {**train.DEFAULTS, **BRANCH_DEFAULTS}, train.TYPES)
+    cfg = parse_args(argv, {**settings.DEFAULTS, **BRANCH_DEFAULTS}, settings.TYPES)
     if not cfg["trunk"]:
         raise ConfigError("give the trunk run's out_dir: --trunk=out/trunk")
     branches = plan_branches(cfg["trunk"], cfg["lengths"], cfg["cooldown_fracs"], cfg["cooldown_steps_list"],
@@ -88,7 +64,7 @@ def main(argv):
         if launch is None:
             say(f"{out_dir} already finished, skipped")
             continue
-        run_cfg = {key: cfg[key] for key in train.DEFAULTS}
+        run_cfg = {key: cfg[key] for key in settings.DEFAULTS}
         run_cfg.update(schedule="wsd", max_steps=length, cooldown_steps=steps, out_dir=str(out_dir), **launch)
         say(f"{'resuming' if launch['init_from'] == 'resume' else 'starting'} {out_dir}", flush=True)
         if not train.train(run_cfg):
@@ -109,4 +85,4 @@ def branch_points(trunk, points):
 
 
 if __name__ == "__main__":
-    train.run_script(main, sys.argv[1:])
+    settings.run_script(main, sys.argv[1:])

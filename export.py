@@ -22,9 +22,8 @@ from pathlib import Path
 
 import torch
 
-import checkpoint
-import train
-from config import ConfigError, parse_args, read_json
+from lab import checkpoint, settings
+from lab.config import ConfigError, parse_args, read_json
 from model import GPTConfig
 
 DEFAULTS = dict(
@@ -221,4 +220,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    train.run_script(main, sys.argv[1:])
+    settings.run_script(main, sys.argv[1:])

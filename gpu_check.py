@@ -22,11 +22,9 @@ from pathlib import Path
 
 import torch
 
-import checkpoint
-import plan
 import train
-from bench import nanogpt_flops_per_token
-from config import parse_args, read_json
+from lab import checkpoint, perf, plan, settings
+from lab.config import parse_args, read_json
 
 CHECK_DEFAULTS = dict(steps=50, resume_steps=10)
 
@@ -37,7 +35,7 @@ def check_config(argv):
     given = {a[2:].partition("=")[0] for a in argv if a.startswith("--")}
     base = dict(data_dir="data/stdlib-gpt2", out_dir="out/gpu_check", schedule="constant", log_interval=10,
                 eval_tokens=50 * 512 * 4)  # 4 batches: an evaluation that costs seconds
-    cfg = parse_args(argv, {**train.DEFAULTS, **CHECK_DEFAULTS}, train.TYPES)
+    cfg = parse_args(argv, {**settings.DEFAULTS, **CHECK_DEFAULTS}, settings.TYPES)
     cfg.update({k: v for k, v in base.items() if k not in given})
     total = cfg["steps"] + cfg["resume_steps"]
     cfg.update(max_steps=total, eval_interval=cfg["steps"], ckpt_interval=total, keep_ckpt_steps=[cfg["steps"]],
@@ -51,7 +49,7 @@ def records(out_dir):
 
 def main(argv):
     cfg = check_config(argv)
-    run_cfg = {k: cfg[k] for k in train.DEFAULTS}
+    run_cfg = {k: cfg[k] for k in settings.DEFAULTS}
     train.train(run_cfg)
     resumed = Path(cfg["out_dir"] + "_resumed")
     shutil.rmtree(resumed, ignore_errors=True)
@@ -64,8 +62,8 @@ def main(argv):
 
 def report(cfg, full, resumed):
     info = read_json(Path(cfg["out_dir"]) / "config.json")
-    mconf = train.model_config(cfg, info["vocab_size"])
-    world_size, (micro_batch, grad_accum) = 1, train.micro_batching(cfg, 1)
+    mconf = settings.model_config(cfg, info["vocab_size"])
+    world_size, (micro_batch, grad_accum) = 1, settings.micro_batching(cfg, 1)
     device = info["device"]
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else device
     timed = [r for r in full if "tokens_per_s" in r][1:] or [r for r in full if "tokens_per_s" in r]
@@ -73,7 +71,7 @@ def report(cfg, full, resumed):
     peak = info["peak_flops"]
     mfu = {kind: peak and tokens_per_s * flops / peak for kind, flops in (
         ("Chinchilla", info["flops_per_token"]["chinchilla"]),
-        ("nanoGPT 6N+12LHQT", nanogpt_flops_per_token(mconf, info["params"], cfg["seq_len"])))}
+        ("nanoGPT 6N+12LHQT", perf.nanogpt_flops_per_token(mconf, info["params"], cfg["seq_len"])))}
     dtype = info["config"]["dtype"]  # the resolved precision (dtype=auto: bf16 on GPUs that have it)
     estimate = plan.memory_estimate(mconf, micro_batch, cfg["seq_len"], getattr(torch, dtype),
                                     device.split(":")[0], cfg["optimizer"], cfg["swa"], cfg["ema"])["total"] / 1e9
@@ -97,4 +95,4 @@ def report(cfg, full, resumed):
 
 
 if __name__ == "__main__":
-    train.run_script(main, sys.argv[1:])
+    settings.run_script(main, sys.argv[1:])

@@ -1,5 +1,5 @@
 """
-The figures of the reproduction (claims C1-C9) and the results table (summary.py), from the logs of finished runs.
+The figures of the reproduction (claims C1-C9) and the results table (lab/summary.py), from the logs of finished runs.
 
     python plot.py                           # results/ (and results_long/) -> figures/*.png, *.pdf, summary.md
     python plot.py my_results --out=my_figures
@@ -9,7 +9,7 @@ Reads every <results>/<suite>/<run>/{config.json, metrics.jsonl} (written by tra
 and never needs checkpoints. A run is recognised by its config.json (schedule, cooldown_shape, optimizer, swa,
 lr, max_steps, model shape, origin), not by its folder name, so any runs put in a suite's folder are plotted;
 a suite with no runs is skipped with a note, and its figures from an earlier invocation are deleted. FLOPs,
-compute savings and the scaling-law fits are in scaling.py.
+compute savings and the scaling-law fits are in lab/scaling.py.
 """
 
 import sys
@@ -24,13 +24,13 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullFormatter, PercentFormatter  # noqa: E402
 
-import scaling  # noqa: E402
-from config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
-from runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
-                  on_shared_seeds, optimizer_label, paired_gap, seed_groups, shape_order, spread)
+from lab import scaling  # noqa: E402
+from lab.config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
+from lab.runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
+                      on_shared_seeds, optimizer_label, paired_gap, seed_groups, shape_order, spread)
+from lab.summary import (MERGE_STYLES, averaging_runs, markdown_table, matched_pairs, merge_points,  # noqa: E402
+                         schedulefree_runs, summarize)
 from schedules import lr_multiplier  # noqa: E402
-from summary import (MERGE_STYLES, averaging_runs, markdown_table, matched_pairs, merge_points,  # noqa: E402
-                     schedulefree_runs, summarize)
 
 DEFAULTS = dict(out="figures")
 # One colour per method in every figure; several lengths or sizes of one method are shades of its colour.

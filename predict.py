@@ -38,19 +38,19 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import brute, fmin, minimize
 
-import train
-from config import ConfigError, parse_args, read_json, write_atomically
-from scaling import HUBER_DELTA
+from lab import settings
+from lab.config import ConfigError, parse_args, read_json, write_atomically
+from lab.scaling import HUBER_DELTA
 from schedules import SCHEDULE_KEYS, ScheduleError, learning_rate, resolve_cooldown_steps, validate_schedule
 
 TISSUE_DECAY = 0.999  # lambda, the momentum of LR decrements; Tissue et al. fix it near 0.999 rather than fit it
 SETUP_KEYS = ("model", "n_layer", "n_head", "n_embd", "ffw_size", "data_dir", "batch_size", "seq_len")
-FIT_STARTS = 8  # BFGS runs from the best of a grid of starts, as scaling.py's Chinchilla fit does
+FIT_STARTS = 8  # BFGS runs from the best of a grid of starts, as lab/scaling.py's Chinchilla fit does
 SHAPE_EXPONENTS = (0.1, 10.0)  # --optimize searches cooldown shapes 1-x^A with A in this range
 REPEATED = ("fit", "check")  # keys that may be given several times, collected before parse_args
-DEFAULTS = dict({k: train.DEFAULTS[k] for k in SCHEDULE_KEYS}, lr=None, warmup_steps=None, eval_interval=None,
+DEFAULTS = dict({k: settings.DEFAULTS[k] for k in SCHEDULE_KEYS}, lr=None, warmup_steps=None, eval_interval=None,
                 law=None, fit=[], check=[], figure=None, optimize=False, fit_from=0)
-TYPES = dict({k: v for k, v in train.TYPES.items() if k in SCHEDULE_KEYS}, lr=(float, type(None)),
+TYPES = dict({k: v for k, v in settings.TYPES.items() if k in SCHEDULE_KEYS}, lr=(float, type(None)),
              warmup_steps=(int, type(None)), eval_interval=(int, type(None)), law=(str, type(None)),
              figure=(str, type(None)))
 
@@ -427,4 +427,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    train.run_script(main, sys.argv[1:])
+    settings.run_script(main, sys.argv[1:])

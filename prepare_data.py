@@ -40,8 +40,8 @@ import numpy as np
 import tiktoken
 from tqdm import tqdm
 
-from config import ConfigError, fail, parse_args, write_atomically
-from corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sample, open_corpus
+from lab.config import ConfigError, fail, parse_args, write_atomically
+from lab.corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sample, open_corpus
 
 DEFAULTS = dict(
     dataset="stdlib",  # stdlib | slimpajama | openwebtext2 | fineweb | fineweb-edu | files

@@ -12,11 +12,10 @@ import sys
 
 import torch
 
-import checkpoint
-import precision
-from config import ConfigError, fail, parse_args, read_json
-from corpora import CorpusError
-from evaluation import autocast_for
+from lab import checkpoint, precision
+from lab.config import ConfigError, fail, parse_args, read_json
+from lab.corpora import CorpusError
+from lab.evaluation import autocast_for
 from model import GPT, GPTConfig
 from prepare_data import Tokenizer
 

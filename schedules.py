@@ -130,6 +130,14 @@ def resolve_cooldown_steps(max_steps, cooldown_frac, cooldown_steps):
     return math.floor(cooldown_frac * max_steps + 0.5)
 
 
+def cooldown_start(cfg):
+    """The step a run's cooldown starts at (train.py evaluates there: the "before cooldown" loss); None without
+    one (any schedule but wsd). cfg: a run's settings, as learning_rate takes them."""
+    if cfg["schedule"] != "wsd":
+        return None
+    return cfg["max_steps"] - resolve_cooldown_steps(cfg["max_steps"], cfg["cooldown_frac"], cfg["cooldown_steps"])
+
+
 # ----------------------------------------------------------------------------------------------------------
 # the schedules
 

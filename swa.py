@@ -38,9 +38,9 @@ from pathlib import Path
 
 import torch
 
-import checkpoint
-from config import ConfigError, fail, parse_args, read_json
-from data import DataError
+from lab import checkpoint, parallel
+from lab.config import ConfigError, fail, parse_args, read_json
+from lab.data import DataError
 from schedules import ScheduleError, cooldown_multiplier, parse_cooldown_shape
 
 
@@ -239,6 +239,22 @@ def save_weights(path, weights, model_config, step, average):
     checkpoint.save_file(dict(model=weights, model_config=model_config, step=step, average=average), path)
 
 
+def save_average_files(out_dir, swa, ema, model_config, step, master):
+    """At a checkpoint of train.py: the latest completed SWA window's average as out_dir/swa.pt, the EMA as ema.pt.
+    They stay single files of full tensors, written by rank 0; every process calls this, since each of FSDP's
+    sharded tensors is gathered by all of them."""
+    weights = parallel.gathered(dict(swa=swa and swa.completed(), ema=ema and ema.average()))
+    if not master:
+        return
+    if weights["swa"] is not None:
+        index, snapshots = swa.completed_window()
+        save_weights(Path(out_dir) / "swa.pt", weights["swa"], model_config, (index + 1) * swa.window,
+                     dict(kind="swa", interval=swa.interval, window=swa.window, snapshots=snapshots))
+    if ema:
+        save_weights(Path(out_dir) / "ema.pt", weights["ema"], model_config, step,
+                     dict(kind="ema", decay=ema.decay, interval=ema.interval))
+
+
 # ---- offline: average or merge the checkpoints of a finished run ----
 
 OFFLINE_DEFAULTS = dict(run="", start_step=0, end_step=None, merge="uniform", out="", data_dir=None, eval_tokens=None,
@@ -305,11 +321,11 @@ def check_merge(merge):
 def main(argv):
     """Average or merge, evaluate, print, and with --out save. Returns dict(average, last: val losses, steps,
     coefficients: normalised weights, eval_tokens)."""
-    from data import Dataset
-    from evaluation import autocast_for, evaluate
+    from lab.data import Dataset
+    from lab.evaluation import autocast_for, evaluate
     from model import GPT, GPTConfig
-    from parallel import setup_device
-    import precision
+    from lab.parallel import setup_device
+    from lab import precision
 
     cfg = parse_args(argv, OFFLINE_DEFAULTS, OFFLINE_TYPES)
     check_merge(cfg["merge"])

@@ -1,5 +1,5 @@
 """
-Run the experiment suites of suites.py (one per claim of ../shared/PAPER.md) one after the other, resumable, and
+Run the experiment suites of lab/suites.py (one per claim of ../shared/PAPER.md) one after the other, resumable, and
 gather each finished run's logs under results/ for plot.py.
 
     python prepare_data.py --dataset=stdlib --tokenizer=bytes   # once: the data of the cpu, long and quick scales
@@ -43,18 +43,17 @@ from pathlib import Path
 
 import torch
 
-import checkpoint
+import swa
 import train
 from branch import launch_settings
-from config import ConfigError, parse_args, read_json
-from data import Dataset, inputs_and_targets
-from evaluation import autocast_for
+from lab import checkpoint, parallel, settings
+from lab.config import ConfigError, parse_args, read_json
+from lab.data import Dataset, inputs_and_targets
+from lab.evaluation import autocast_for
+from lab.parallel import setup_device
+from lab.runs import NOT_WHAT_IT_TRAINS
+from lab.suites import SCALES, SUITES, merge_windows
 from model import GPT, flops_per_token
-import parallel
-import swa
-from parallel import setup_device
-from runs import NOT_WHAT_IT_TRAINS
-from suites import SCALES, SUITES, merge_windows
 
 
 
@@ -68,7 +67,7 @@ WHERE = ("out_dir", "data_dir", "init_from", "overwrite", "device", "compile")
 def run_config(scale, suite, run, out_root, data_dir, compile=None):
     """A run's full config; `compile` None keeps the scale's (the paper scale compiles, the CPU scales do not). It
     says how a run is computed, not what it trains (WHERE): results compare either way."""
-    cfg = {**train.DEFAULTS, **scale.common, **run.overrides, "out_dir": str(Path(out_root) / suite / run.name)}
+    cfg = {**settings.DEFAULTS, **scale.common, **run.overrides, "out_dir": str(Path(out_root) / suite / run.name)}
     cfg["data_dir"] = data_dir or cfg["data_dir"]
     cfg["compile"] = cfg["compile"] if compile is None else compile
     return cfg
@@ -77,7 +76,7 @@ def run_config(scale, suite, run, out_root, data_dir, compile=None):
 def estimate_flops(cfg, vocab_size, start=0):
     """Training FLOPs from `start` to max_steps, plus the evaluations (forward passes: a third of a training
     step's FLOPs per token; every eval_interval steps, at the start and at the cooldown's start; twice with SWA)."""
-    mconf = train.model_config(cfg, vocab_size)
+    mconf = settings.model_config(cfg, vocab_size)
     per_token = flops_per_token(mconf, cfg["seq_len"])["chinchilla"]
     steps = cfg["max_steps"] - start
     evals = cfg["max_steps"] // cfg["eval_interval"] - start // cfg["eval_interval"] + 2
@@ -89,9 +88,9 @@ def measure_flops_per_s(cfg, vocab_size, steps=3):
     """FLOP/s of the fastest of `steps` training steps (after an untimed one) of cfg's model on random tokens: the
     fastest, because another process can slow any one step down."""
     device = setup_device(cfg["device"], 0)
-    mconf = train.model_config(cfg, vocab_size)
+    mconf = settings.model_config(cfg, vocab_size)
     model = GPT(mconf).to(device)
-    optimizer = train.make_optimizer(dict(cfg, optimizer="adamw"), model, device)  # the model's rate, any optimizer
+    optimizer = settings.make_optimizer(dict(cfg, optimizer="adamw"), model, device)  # the model's rate, any optimizer
     tokens = torch.randint(0, vocab_size, (cfg["batch_size"], cfg["seq_len"] + 1), device=device)
     autocast = autocast_for(device, getattr(torch, cfg["dtype"]))
 
@@ -292,8 +291,8 @@ def results_precision(results, cfg, device, vocab_size):
     if len(recorded) > 1:
         raise ConfigError(f"{results} holds runs in several precisions ({', '.join(sorted(recorded))}): a "
                           f"comparison would mix them; use another --results and --out_root")
-    mconf = train.model_config(cfg, vocab_size)
-    chosen = train.choose_precision(cfg, device, mconf, train.micro_batching(cfg, world_size=1)[0],
+    mconf = settings.model_config(cfg, vocab_size)
+    chosen = settings.choose_precision(cfg, device, mconf, settings.micro_batching(cfg, world_size=1)[0],
                                     next(iter(recorded), None))
     if recorded and cfg["dtype"] == "auto":
         chosen.rule = f"that of the results in {results}/"
@@ -368,4 +367,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    train.run_script(main, sys.argv[1:], (*train.USER_ERRORS, Interrupted))
+    settings.run_script(main, sys.argv[1:], (*settings.USER_ERRORS, Interrupted))

@@ -5,7 +5,7 @@
 out_dir = "out/cpu_tiny"
 data_dir = "data/stdlib-bytes"
 model = "cpu_tiny"
-dtype = "auto"  # bf16 where the device computes it fast (precision.py), else fp32 (fp16 on GPUs without bf16)
+dtype = "auto"  # bf16 where the device computes it fast (lab/precision.py), else fp32 (fp16 on GPUs without bf16)
 batch_size = 16
 seq_len = 256
 max_steps = 200

@@ -9,11 +9,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import suites  # noqa: E402
 import sweep  # noqa: E402
-import train  # noqa: E402
-from config import parse_args  # noqa: E402
-from conftest import TINY_MODEL  # noqa: E402
+from helpers import TINY_MODEL  # noqa: E402
+from lab import settings, suites  # noqa: E402
+from lab.config import parse_args  # noqa: E402
 
 
 def mini_suite(scale):
@@ -23,10 +22,10 @@ def mini_suite(scale):
 
 def tiny_scale():
     common = parse_args([*TINY_MODEL, "--eval_interval=8", "--log_interval=4", "--ckpt_interval=8",
-                         "--keep_last_ckpts=1", "--dtype=float32"], train.DEFAULTS, train.TYPES)
+                         "--keep_last_ckpts=1", "--dtype=float32"], settings.DEFAULTS, settings.TYPES)
     return replace(sweep.SCALES["quick"], common=common)
 
 
 if __name__ == "__main__":
     sweep.SUITES["mini"], sweep.SCALES["tiny"] = mini_suite, tiny_scale()
-    train.run_script(sweep.main, sys.argv[1:], (*train.USER_ERRORS, sweep.Interrupted))
+    settings.run_script(sweep.main, sys.argv[1:], (*settings.USER_ERRORS, sweep.Interrupted))

@@ -1,12 +1,12 @@
-"""Synthetic logs shaped like train.py's (config.json and metrics.jsonl), for the tests of plot.py, runs.py and
-summary.py: losses that follow a known law, so the figures and the numbers can be checked."""
+"""Synthetic logs shaped like train.py's (config.json and metrics.jsonl), for the tests of plot.py, lab/runs.py and
+lab/summary.py: losses that follow a known law, so the figures and the numbers can be checked."""
 import itertools
 import json
 import math
 
 import numpy as np
 
-import train
+from lab.settings import DEFAULTS
 from model import GPTConfig, flops_per_token
 from schedules import lr_multiplier, schedule_args
 
@@ -41,7 +41,7 @@ def seed_offset(cfg):
 def write_run(results, suite, name, origin=None, size=(2, 64), **settings):
     """<results>/<suite>/<name>/{config.json, metrics.jsonl} as train.py writes them; returns the run's out_dir."""
     n_layer, n_embd = size
-    cfg = dict(train.DEFAULTS, out_dir=f"out/sweeps/{suite}/{name}", batch_size=BATCH, seq_len=SEQ_LEN,
+    cfg = dict(DEFAULTS, out_dir=f"out/sweeps/{suite}/{name}", batch_size=BATCH, seq_len=SEQ_LEN,
                warmup_steps=20, eval_interval=50, log_interval=25, n_layer=n_layer, n_embd=n_embd, n_head=2,
                ffw_size=2 * n_embd, **settings)
     model_config = GPTConfig(vocab_size=320, block_size=SEQ_LEN, n_layer=n_layer, n_head=2, n_embd=n_embd,

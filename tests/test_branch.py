@@ -8,8 +8,8 @@ import pytest
 
 import branch
 import train
-from config import ConfigError
-from conftest import REPO, TINY_MODEL
+from helpers import REPO, TINY_MODEL
+from lab.config import ConfigError
 
 
 def losses(out):

@@ -1,100 +1,12 @@
-"""checkpoint.py: folders of DCP shards written atomically, listed, loaded safely with clear errors, pruned and
-converted; old single files still load; resharding between FSDP, DDP and one process; each process reads only
-its own shards."""
-import json
-import pickle
-import shutil
+"""checkpoint.py, the converter: a folder to one file and back, the same tensors; the file resumes a run exactly."""
 import subprocess
 import sys
 
-import pytest
 import torch
 
-import checkpoint
 import train
-from conftest import REPO, TINY_MODEL
-from test_parallel import ENV, close, metrics, torchrun
-
-
-def state(step):
-    return {"model": {"w": torch.full((3,), float(step))}, "optimizer": {"state": {0: {"step": torch.tensor(1.0)}},
-            "param_groups": [{"lr": 0.1, "betas": (0.9, 0.95), "params": [0]}]}, "step": step, "rng": torch.ones(4)}
-
-
-def test_a_write_killed_before_its_rename_leaves_no_checkpoint_that_looks_finished(tmp_path, monkeypatch):
-    checkpoint.save(state(10), tmp_path, 10)
-
-    def killed(*args):
-        raise KeyboardInterrupt  # every shard and state.pt written, the process killed before the rename
-    monkeypatch.setattr(checkpoint, "_publish", killed)
-    with pytest.raises(KeyboardInterrupt):
-        checkpoint.save(state(20), tmp_path, 20)
-    monkeypatch.undo()
-    assert (tmp_path / ".ckpt_0000020.partial" / "state.pt").is_file()
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path)] == [10]
-    assert checkpoint.load_latest(tmp_path)["step"] == 10
-    (tmp_path / "ckpt_0000030").mkdir()  # a folder without state.pt (a copy cut short) is no checkpoint either
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path)] == [10]
-    checkpoint.prune(tmp_path, keep_last=2)  # and the next save's pruning clears what the kill left
-    assert not (tmp_path / ".ckpt_0000020.partial").exists()
-
-
-def test_a_folder_holds_dcp_shards_and_a_small_state_file_and_loads_back(tmp_path):
-    path = checkpoint.save(state(7), tmp_path, 7)
-    assert path == tmp_path / "ckpt_0000007" and {p.name for p in path.iterdir()} == {
-        ".metadata", "__0_0.distcp", "state.pt"}
-    rest = torch.load(path / "state.pt", weights_only=True)
-    assert rest["model"]["w"] == {"__dcp__": "model.w", "shape": [3], "dtype": "float32"}
-    assert torch.equal(rest["rng"], torch.ones(4))  # not a DCP tensor: rank 0's RNG
-    loaded = checkpoint.load(path)
-    assert torch.equal(loaded["model"]["w"], torch.full((3,), 7.0))
-    assert loaded["optimizer"]["param_groups"] == state(7)["optimizer"]["param_groups"]
-
-
-def test_corrupt_checkpoints_name_themselves_and_the_previous_good_one(tmp_path):
-    for step in (10, 20):
-        checkpoint.save(state(step), tmp_path, step)
-    (tmp_path / "ckpt_0000020" / "__0_0.distcp").write_bytes(b"garbage")
-    with pytest.raises(checkpoint.CheckpointError) as info:
-        checkpoint.load_latest(tmp_path)
-    assert str(info.value) == (f"checkpoint {tmp_path / 'ckpt_0000020'} is corrupt or unreadable (CheckpointException)"
-                               f"; the previous one is {tmp_path / 'ckpt_0000010'}, "
-                               f"use init_from={tmp_path / 'ckpt_0000010'}")
-    (tmp_path / "ckpt_0000020" / "state.pt").write_bytes(b"garbage")
-    with pytest.raises(checkpoint.CheckpointError, match="ckpt_0000020 is corrupt or unreadable"):
-        checkpoint.load_latest(tmp_path)
-    torch.save({"something": 1}, tmp_path / "other.pt")
-    with pytest.raises(checkpoint.CheckpointError, match="is not a checkpoint of this repository"):
-        checkpoint.load(tmp_path / "other.pt")
-
-
-class Payload:
-    def __reduce__(self):
-        return (print, ("pwned",))
-
-
-def test_loading_never_runs_code_from_the_checkpoint(tmp_path, capsys):
-    torch.save({"model": Payload(), "step": 1}, tmp_path / "evil.pt")  # an old single file
-    with pytest.raises(checkpoint.CheckpointError, match="corrupt or unreadable"):
-        checkpoint.load(tmp_path / "evil.pt")
-    path = checkpoint.save(state(5), tmp_path, 5)
-    metadata = path / ".metadata"  # DCP's own metadata is a pickle: DCP would unpickle anything
-    metadata.write_bytes(pickle.dumps(Payload()))
-    with pytest.raises(checkpoint.CheckpointError, match="corrupt or unreadable"):
-        checkpoint.load(path)
-    torch.save({"model": Payload(), "step": 1}, path / "state.pt")
-    with pytest.raises(checkpoint.CheckpointError, match="corrupt or unreadable"):
-        checkpoint.load(path)
-    assert "pwned" not in capsys.readouterr().out
-
-
-def test_prune_keeps_the_last_k_and_every_permanent_step_folders_and_old_files(tmp_path):
-    for step in (5, 10, 15, 20, 25):
-        checkpoint.save(state(step), tmp_path, step)
-    torch.save(state(1), tmp_path / "ckpt_0000001.pt")  # of an earlier version
-    checkpoint.prune(tmp_path, keep_last=2, keep_steps=[5, 15])
-    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path)] == [5, 15, 20, 25]
-    assert not (tmp_path / "ckpt_0000010").exists() and not (tmp_path / "ckpt_0000001.pt").exists()
+from helpers import REPO, TINY_MODEL, metrics
+from lab import checkpoint
 
 
 def test_conversion_round_trip_and_an_old_single_file_resumes_exactly(tmp_path, tiny_data):
@@ -125,38 +37,3 @@ def test_conversion_round_trip_and_an_old_single_file_resumes_exactly(tmp_path, 
     later = lambda out: [r for r in metrics(out) if r["step"] > 3]
     assert later(old) == [dict(r, elapsed_s=mine["elapsed_s"], tokens_per_s=mine["tokens_per_s"], mfu=mine["mfu"])
                           for r, mine in zip(later(full), later(old), strict=True)]
-
-
-def test_fsdp_on_three_processes_resumes_under_ddp_on_two_and_on_one_process(tmp_path, tiny_data):
-    """Resharding: a checkpoint saved by FSDP2 on 3 processes (whose shards do not split evenly), with an EMA,
-    continues under DDP on 2 processes and on one process with the losses of the uninterrupted FSDP run."""
-    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--max_steps=6", "--log_interval=1", "--eval_interval=3",
-              "--dtype=float32", "--schedule=constant", "--batch_size=6", "--ema=True", "--ema_decay=0.9",
-              "--keep_ckpt_steps=[3]"]
-    fsdp = tmp_path / "fsdp"
-    result = torchrun(3, *common, f"--out_dir={fsdp}", "--parallelism=fsdp")
-    assert result.returncode == 0, result.stderr[-3000:]
-    later = lambda out: [r for r in metrics(out) if r["step"] > 3]
-    for name, processes in (("ddp", 2), ("one", 1)):
-        (tmp_path / name).mkdir()
-        shutil.copytree(fsdp / "ckpt_0000003", tmp_path / name / "ckpt_0000003")
-        args = [*common, f"--out_dir={tmp_path / name}", "--init_from=resume"]
-        if processes > 1:
-            result = torchrun(processes, *args)
-            assert result.returncode == 0, result.stderr[-3000:]
-        else:
-            train.main(args)
-        close(later(tmp_path / name), later(fsdp), keys=("train_loss", "val_loss", "val_loss_ema"))
-
-
-def test_each_of_three_fsdp_processes_reads_only_its_own_shards(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3",
-                             str(REPO / "tests" / "torchrun_shards.py"), str(tmp_path)],
-                            capture_output=True, text=True, env=ENV, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    reports = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("report_*.json"))]
-    assert sorted(r["rank"] for r in reports) == [0, 1, 2] and all(r["same"] for r in reports)
-    total = reports[0]["total"]
-    for r in reports:  # about a third (rows of 320 and 96 split 107/107/106, 32/32/32) and the step counts
-        assert r["read"] < total / 3 * 1.03 + 2048, (r, total)
-    assert sum(r["read"] for r in reports) >= total - 4096

@@ -8,9 +8,9 @@ import pytest
 import tiktoken
 import torch
 
-import checkpoint
 import export
 import swa
+from lab import checkpoint
 from model import GPT, GPTConfig
 
 transformers = pytest.importorskip("transformers")  # optional: requirements-extra.txt
@@ -107,7 +107,7 @@ def test_weight_file_exports_in_bfloat16(tmp_path):
 
 def one_error_line(capsys, argv):
     with pytest.raises(SystemExit) as exited:
-        export.train.run_script(export.main, argv)
+        export.settings.run_script(export.main, argv)
     err = capsys.readouterr().err
     assert exited.value.code == 1 and err.startswith("error: ") and err.count("\n") == 1, err
     return err

@@ -2,11 +2,11 @@
 import re
 
 import gpu_check
-from conftest import TINY_MODEL
+from helpers import TINY_MODEL
 
 
 def test_the_gpu_check_reports_speed_memory_and_an_exact_resume(tmp_path, tiny_data, capsys, monkeypatch):
-    import perf  # the probe's answer of a CPU with bf16 units, whatever this one has: dtype=auto is bfloat16
+    from lab import perf  # the probe's answer of a CPU with bf16 units, whatever this one has: dtype=auto is bfloat16
     monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 4e11})
     gpu_check.main(["configs/cpu_tiny.py", *TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'check'}",
                     "--steps=6", "--resume_steps=4", "--log_interval=2", "--eval_tokens=2048", "--dtype=auto"])

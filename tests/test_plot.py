@@ -6,9 +6,9 @@ import sys
 import pytest
 
 import plot
-import summary
-from config import ConfigError
-from conftest import REPO
+from helpers import REPO
+from lab import summary
+from lab.config import ConfigError
 from synthetic_runs import write_run, write_suites
 
 def test_every_figure_and_the_summary_from_synthetic_runs(tmp_path, capsys):

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 import predict
-import train
-from config import ConfigError, parse_args
-from conftest import REPO
+from helpers import REPO
+from lab import settings
+from lab.config import ConfigError, parse_args
 from schedules import learning_rate, validate_schedule
 
 # A run of 400 steps is long enough for a cooldown and a cosine, short enough for fits that take seconds.
-BASE = dict(train.DEFAULTS, max_steps=400, lr=3e-3, warmup_steps=20, eval_interval=20, batch_size=16, seq_len=64)
+BASE = dict(settings.DEFAULTS, max_steps=400, lr=3e-3, warmup_steps=20, eval_interval=20, batch_size=16, seq_len=64)
 MPL = dict(L0=0.8, A=0.9, alpha=0.45, B=90.0, C=1.5, beta=0.55, gamma=0.65)
 TISSUE = dict(L0=0.8, A=0.9, alpha=0.45, C=0.4)
 
@@ -198,9 +198,9 @@ def test_optimize_finds_the_best_cooldown_of_an_exhaustive_search():
     assert abs(best["cooldown_steps"] - cooldown) <= 45  # the exhaustive search's optimum region
     assert found < final_loss(fit, cfg, 60, 0.5) - 1e-3  # better than the default 20 % 1-sqrt
     argv = predict.train_command(best).split()[2:]  # the printed settings are a schedule train.py runs
-    settings = parse_args(argv, train.DEFAULTS, train.TYPES)
-    validate_schedule(**{k: settings[k] for k in predict.SCHEDULE_KEYS})
-    assert settings["cooldown_steps"] == best["cooldown_steps"] and settings["cooldown_shape"] == best["cooldown_shape"]
+    printed = parse_args(argv, settings.DEFAULTS, settings.TYPES)
+    validate_schedule(**{k: printed[k] for k in predict.SCHEDULE_KEYS})
+    assert printed["cooldown_steps"] == best["cooldown_steps"] and printed["cooldown_shape"] == best["cooldown_shape"]
 
 
 def test_without_a_loss_drop_the_optimum_keeps_the_lr_up():

@@ -1,5 +1,5 @@
-"""Tests for prepare_data.py and corpora.py: token-exact output, the split, resuming, and every bad input's error
-(bench_data.py's too)."""
+"""Tests for prepare_data.py and lab/corpora.py: token-exact output, the split, resuming, and every bad input's
+error."""
 import json
 import os
 import signal
@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import tiktoken
 
-import bench_data
-import corpora
 import prepare_data
+from lab import corpora
 from prepare_data import choose_val_docs, main, split_keys
 
 GPT2 = tiktoken.get_encoding("gpt2")
@@ -375,19 +374,3 @@ def test_command_line_errors_have_no_traceback(tmp_path, args, message):
     assert result.stderr.startswith("error: ") and message in result.stderr and result.stderr.count("\n") == 1
     if "hub" in message:
         assert "--dataset=files" in result.stderr
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--repeat=0"], "repeat and trials must be at least 1"),
-    (["--trials=0"], "repeat and trials must be at least 1"),
-    (["--tokenizer=nope"], "unknown tokenizer 'nope'"),
-    # the child prepare_data.py fails at once: its own error line is reported
-    (["--tokenizer=bytes", "--repeat=1", "--trials=1", "--num_proc=0"],
-     "prepare_data.py failed: shard_tokens and num_proc must be at least 1"),
-])
-def test_bench_data_bad_input_is_one_line(monkeypatch, capsys, args, message):
-    monkeypatch.setattr(sys, "argv", ["bench_data.py", *args])
-    with pytest.raises(SystemExit) as exited:
-        bench_data.main()
-    err = capsys.readouterr().err
-    assert exited.value.code == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1, err

@@ -11,9 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import checkpoint
-from config import ConfigError
-from data import Dataset
+from helpers import REPO
+from lab import checkpoint
+from lab.config import ConfigError
+from lab.data import Dataset
 from model import GPT, GPTConfig
 from swa import EMA, SWA, average_checkpoints, main, merge_weights, swapped_weights, unwrap
 from train import DEFAULTS
@@ -247,7 +248,7 @@ def fake_run(tmp_path, steps=(100, 200, 300, 400)):
 
 
 def val_loss(model, data_dir):
-    """The loss over the validation windows (data.py's choice, as train.py evaluates them), computed here in one
+    """The loss over the validation windows (lab/data.py's choice, as train.py evaluates them), computed here in one
     batch (train.py's evaluate batches it)."""
     inputs, targets = Dataset(data_dir).val_windows(EVAL_TOKENS, SEQ_LEN)
     with torch.no_grad():
@@ -289,7 +290,7 @@ def test_offline_bad_inputs(tmp_path):
         main([f"--run={run}", "--device=cpu"])
     # through the command line: one line on stderr, no traceback
     result = subprocess.run([sys.executable, "swa.py", f"--run={tmp_path / 'nothing'}"], capture_output=True,
-                            text=True, cwd=checkpoint.__file__.rsplit("/", 1)[0])
+                            text=True, cwd=REPO)
     assert result.returncode == 1
     assert result.stderr == f"error: no run in '{tmp_path / 'nothing'}' (no config.json): give --run=<a train.py " \
                             f"out_dir>\n"
@@ -366,6 +367,6 @@ def test_a_bad_merge_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match=r"--merge=bad: neither 'uniform' nor a cooldown shape \(unknown"):
         main([f"--run={tmp_path}", "--merge=bad"])
     result = subprocess.run([sys.executable, "swa.py", f"--run={tmp_path}", "--merge=1-x^-1"], capture_output=True,
-                            text=True, cwd=checkpoint.__file__.rsplit("/", 1)[0])
+                            text=True, cwd=REPO)
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: --merge=1-x^-1: neither 'uniform' nor a cooldown shape (cooldown_shape")

@@ -11,13 +11,10 @@ import sys
 import pytest
 import torch
 
-import checkpoint
-import data
-import suites
 import sweep
-import train
-from config import ConfigError
-from conftest import REPO
+from helpers import REPO
+from lab import checkpoint, data, settings, suites
+from lab.config import ConfigError
 from model import GPT, GPTConfig, flops_per_token
 from sweep_mini import mini_suite, tiny_scale
 
@@ -25,7 +22,7 @@ from sweep_mini import mini_suite, tiny_scale
 def write_trunk(trunk_dir, data_dir, steps):
     """A finished trunk as train.py leaves it: config.json and a checkpoint of a (different) tiny model per step."""
     trunk_dir.mkdir(parents=True)
-    config = dict(train.DEFAULTS, out_dir=str(trunk_dir), data_dir=str(data_dir), schedule="constant", seq_len=16,
+    config = dict(settings.DEFAULTS, out_dir=str(trunk_dir), data_dir=str(data_dir), schedule="constant", seq_len=16,
                   eval_tokens=96, eval_batch_size=4, dtype="float32", batch_size=2, max_steps=steps[-1])
     mconf = GPTConfig(vocab_size=320, block_size=16, n_layer=1, n_head=2, n_embd=16, ffw_size=32)
     info = dict(config=config, origin=None, model_config=mconf.__dict__, params=0, flops_per_token=flops_per_token(
@@ -238,10 +235,10 @@ def test_an_unreadable_config_json_is_a_one_line_error(tmp_path):
     config_json = tmp_path / "config.json"
     config_json.write_text('{"config": ')
     with pytest.raises(ConfigError, match=f"cannot read {config_json}: Expecting value"):
-        sweep.check_same_settings(dict(train.DEFAULTS), config_json)
+        sweep.check_same_settings(dict(settings.DEFAULTS), config_json)
     config_json.write_text('["config"]')
     with pytest.raises(ConfigError, match=f"{config_json} is not a train.py config.json: delete it"):
-        sweep.check_same_settings(dict(train.DEFAULTS), config_json)
+        sweep.check_same_settings(dict(settings.DEFAULTS), config_json)
 
 
 def test_a_run_already_kept_by_another_suite_is_copied_not_trained(mini, tiny_data, tmp_path, monkeypatch, capsys):
@@ -272,9 +269,9 @@ def test_a_run_already_kept_by_another_suite_is_copied_not_trained(mini, tiny_da
 def test_a_sweep_computes_in_one_precision_per_results_folder(tmp_path, monkeypatch):
     """dtype=auto in a sweep: the precision of the results already in the folder (the committed bf16 results stay
     bf16 on a CPU that emulates it, with a warning), else the device's own choice; never two in one folder."""
-    import perf
+    from lab import perf
     monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 3e9})
-    cfg = dict(train.DEFAULTS, model="cpu_130k", batch_size=4, seq_len=16)
+    cfg = dict(settings.DEFAULTS, model="cpu_130k", batch_size=4, seq_len=16)
     cpu = torch.device("cpu")
     fresh = sweep.results_precision(tmp_path / "none", cfg, cpu, 257)
     assert fresh.dtype == "float32" and fresh.warning is None  # bf16 emulated here: a new folder runs in fp32

@@ -11,12 +11,11 @@ import time
 import pytest
 import torch
 
-import checkpoint
-import data
 import train
-from conftest import REPO, TINY_MODEL
-from config import ConfigError
-from data import DataError
+from helpers import REPO, TINY_MODEL
+from lab import checkpoint, data, settings
+from lab.config import ConfigError
+from lab.data import DataError
 from schedules import ScheduleError, lr_multiplier
 
 
@@ -197,7 +196,7 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
     state = checkpoint.load(out / "ckpt_0000008")
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
-    from evaluation import autocast_for
+    from lab.evaluation import autocast_for
     run_dtype = json.loads((out / "config.json").read_text())["config"]["dtype"]  # dtype=auto samples in it
     with autocast_for(torch.device("cpu"), getattr(torch, run_dtype)):
         ids = model.eval().generate(torch.tensor([list(b"def ")]), 20, temperature=0)[0].tolist()
@@ -260,7 +259,7 @@ def test_schedule_free_learns_evaluates_its_average_and_resumes_exactly(tmp_path
     # the logged val loss is that of the averaged (eval-mode) weights, which are also what the checkpoint holds
     state = checkpoint.load(full / "ckpt_0000020")
     from model import GPT, GPTConfig
-    from data import Dataset
+    from lab.data import Dataset
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
     x, y = Dataset(tiny_data).val_windows(2048, 64)
@@ -321,18 +320,18 @@ def test_weight_averages_are_logged_saved_and_resume_exactly(tmp_path, tiny_data
 
 
 def test_batch_splits_over_processes_then_micro_batches():
-    cfg = dict(train.DEFAULTS, batch_size=30)
-    assert train.micro_batching(cfg, world_size=2) == (15, 1)  # 15 sequences each, one forward
-    assert train.micro_batching(dict(cfg, micro_batch_size=5), world_size=3) == (5, 2)
+    cfg = dict(settings.DEFAULTS, batch_size=30)
+    assert settings.micro_batching(cfg, world_size=2) == (15, 1)  # 15 sequences each, one forward
+    assert settings.micro_batching(dict(cfg, micro_batch_size=5), world_size=3) == (5, 2)
     paper = dict(cfg, batch_size=200, micro_batch_size=25)
-    assert [train.micro_batching(paper, n) for n in (1, 2, 4, 8)] == [(25, 8), (25, 4), (25, 2), (25, 1)]
+    assert [settings.micro_batching(paper, n) for n in (1, 2, 4, 8)] == [(25, 8), (25, 4), (25, 2), (25, 1)]
     at_most = dict(paper, micro_batch_size=50)  # the paper configs': 4 x 50 on one GPU, 1 x 25 on each of 8
-    assert [train.micro_batching(at_most, n) for n in (1, 2, 4, 8)] == [(50, 4), (50, 2), (50, 1), (25, 1)]
+    assert [settings.micro_batching(at_most, n) for n in (1, 2, 4, 8)] == [(50, 4), (50, 2), (50, 1), (25, 1)]
     with pytest.raises(ConfigError, match=r"batch_size=30 does not split evenly over 4 processes"):
-        train.check_config(cfg, world_size=4)
+        settings.check_config(cfg, world_size=4)
     with pytest.raises(ConfigError, match=r"micro_batch_size=4 does not divide the 10 sequences per process "
                                           r"\(batch_size=30 over 3 processes\)"):
-        train.check_config(dict(cfg, micro_batch_size=4), world_size=3)
+        settings.check_config(dict(cfg, micro_batch_size=4), world_size=3)
 
 
 def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatch):
@@ -352,7 +351,7 @@ def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatc
 
 def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_data, capsys, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")  # as torchrun sets it; no process group is made
-    import perf  # the probe's answer of a CPU with bf16 units, whatever this one has: dtype=auto is bfloat16
+    from lab import perf  # the probe's answer of a CPU with bf16 units, whatever this one has: dtype=auto is bfloat16
     monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 4e11})
     out = tmp_path / "out"
     train.main([*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={out}", "--batch_size=16",

@@ -14,8 +14,8 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import data  # noqa: E402
 import train  # noqa: E402
+from lab import data, settings  # noqa: E402
 
 kind, fault_rank, fault_step = os.environ["FAULT"].split(":")
 if int(os.environ.get("RANK", 0)) == int(fault_rank):
@@ -38,4 +38,4 @@ if int(os.environ.get("RANK", 0)) == int(fault_rank):
 
         data.Dataset.train_batch = faulty_batch
 
-train.run_script(train.main, sys.argv[1:])
+settings.run_script(train.main, sys.argv[1:])

@@ -19,11 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-import parallel  # noqa: E402
-import rundir  # noqa: E402
-import suites  # noqa: E402
 import sweep  # noqa: E402
 import train  # noqa: E402
+from lab import parallel, rundir, settings, suites  # noqa: E402
 from sweep_mini import tiny_scale  # noqa: E402
 
 if int(os.environ.get("RANK", 0)) != 0:
@@ -51,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    train.run_script(main, sys.argv[1:], (*train.USER_ERRORS, sweep.Interrupted))
+    settings.run_script(main, sys.argv[1:], (*settings.USER_ERRORS, sweep.Interrupted))

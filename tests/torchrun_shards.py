@@ -14,9 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from torch.distributed.checkpoint.state_dict import get_model_state_dict  # noqa: E402
 
-import checkpoint  # noqa: E402
-import parallel  # noqa: E402
-import rundir  # noqa: E402
+from lab import checkpoint, parallel, rundir  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 
 procs = parallel.Processes.from_env()

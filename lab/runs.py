@@ -1,0 +1,153 @@
+"""
+What a finished run is, read from its logs (scaling.load_runs gives them), for plot.py and lab/summary.py: its method,
+its final perplexity, and which runs are the same settings at other seeds, with their mean and spread.
+
+    from lab import runs, scaling
+    c4 = scaling.load_runs("results")["c4_cooldown_shapes"]
+    for group in runs.seed_groups(c4):           # the same settings, one run per seed (or data order)
+        print(runs.method(group[0]), runs.spread(group))   # wsd/1-sqrt Spread(mean=2.71, std=0.01, n=3)
+
+The spread of a group is the mean and the sample standard deviation (n - 1) of the final perplexities of its
+seeds; `paired_gap` compares two settings seed by seed (the same trunk, the same data), which removes most of
+the seed-to-seed spread from a difference, and `verdict` says whether the mean paired gap is outside its 95 %
+confidence interval.
+"""
+
+import math
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+
+from scipy.stats import t as student_t
+
+from lab import scaling
+from schedules import COOLDOWN_SHAPES, resolve_cooldown_steps
+
+# Settings that do not change what a run trains: where it lives, how it was launched, its bookkeeping (sweep.py
+# copies a result of equal settings instead of training it again).
+NOT_WHAT_IT_TRAINS = ("out_dir", "data_dir", "init_from", "overwrite", "device", "compile", "keep_ckpt_steps",
+                      "ckpt_interval", "keep_last_ckpts", "log_interval")
+# ... nor make it another experiment: the seeds too (the runs of one setting at several seeds are its samples)
+NOT_THE_SETTING = (*NOT_WHAT_IT_TRAINS, "seed", "data_seed")
+
+
+def cfg(run):
+    return run["info"]["config"]
+
+
+def method(run):
+    """'cosine', 'constant', 'linear', 'wsd/<cooldown shape>' or 'schedule-free'."""
+    if cfg(run)["optimizer"] == "adamw_schedulefree":
+        return "schedule-free"
+    return f"wsd/{cfg(run)['cooldown_shape']}" if cfg(run)["schedule"] == "wsd" else cfg(run)["schedule"]
+
+
+def optimizer_label(run):
+    """method(run), with the betas for schedule-free: 'schedule-free (0.9, 0.95)'."""
+    return (f"schedule-free ({cfg(run)['beta1']}, {cfg(run)['beta2']})" if method(run) == "schedule-free"
+            else method(run))
+
+
+def cycle(run):
+    return cfg(run)["cycle_steps"] or cfg(run)["max_steps"]
+
+
+def cooldown_frac(run):
+    c = cfg(run)
+    return resolve_cooldown_steps(c["max_steps"], c["cooldown_frac"], c["cooldown_steps"]) / c["max_steps"]
+
+
+def shape_order(name):
+    """linear, 1-sqrt, cosine, ... in COOLDOWN_SHAPES' order; 1-x^A shapes last, by A."""
+    shape = name.removeprefix("wsd/")
+    if shape in COOLDOWN_SHAPES:
+        return COOLDOWN_SHAPES.index(shape), 0.0
+    return len(COOLDOWN_SHAPES), float(shape.removeprefix("1-x^")) if shape.startswith("1-x^") else math.inf
+
+
+def final_ppl(run, key="val_loss"):
+    """Perplexity at max_steps (of the model, or of its SWA/EMA average), or None if the run stopped early."""
+    loss = scaling.final_loss(run, key)
+    return None if loss is None else math.exp(loss)
+
+
+def seed(run):
+    """(seed, data-order seed) of a run."""
+    c = cfg(run)
+    return c["seed"], c["seed"] if c.get("data_seed") is None else c["data_seed"]
+
+
+def setting(run):
+    """What a run is apart from its seeds: runs with equal settings are samples of one experiment."""
+    return tuple(sorted((k, repr(v)) for k, v in cfg(run).items() if k not in NOT_THE_SETTING))
+
+
+def seed_groups(runs):
+    """[[runs of one setting]] of the finished runs, in the order their settings first appear, each by seed."""
+    groups = defaultdict(list)
+    for run in runs:
+        if final_ppl(run) is not None:
+            groups[setting(run)].append(run)
+    return [sorted(group, key=seed) for group in groups.values()]
+
+
+@dataclass(frozen=True)
+class Spread:
+    mean: float
+    std: float | None  # None for a single seed
+    n: int
+
+    def __str__(self):
+        return f"{self.mean:.3f}" + ("" if self.std is None else f" ± {self.std:.3f}")
+
+
+def spread(values_or_runs, key="val_loss"):
+    """Mean and sample standard deviation of final perplexities (of runs) or of numbers."""
+    values = [v if isinstance(v, (int, float)) else final_ppl(v, key) for v in values_or_runs]
+    return Spread(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values))
+
+
+def best_per_method(runs, label=method):
+    """{label: the seed group with the lowest mean final perplexity} (the best LR of each method, or of each
+    `label`: optimizer_label tells schedule-free's betas apart)."""
+    best = {}
+    for group in seed_groups(runs):
+        name = label(group[0])
+        if name not in best or spread(group).mean < spread(best[name]).mean:
+            best[name] = group
+    return best
+
+
+def finished_groups(runs, key, select=lambda run: True):
+    """{key(run): [runs]} of the `select`ed runs that reached max_steps."""
+    groups = defaultdict(list)
+    for run in runs:
+        if select(run) and final_ppl(run) is not None:
+            groups[key(run)].append(run)
+    return groups
+
+
+def on_shared_seeds(groups):
+    """The seed groups cut down to the seeds every one of them has: a comparison of settings on equal terms."""
+    shared = set.intersection(*({seed(r) for r in g} for g in groups)) if groups else set()
+    return [[r for r in g if seed(r) in shared] for g in groups]
+
+
+def paired_gap(first, second):
+    """The relative gaps first / second - 1 of final perplexities, seed by seed, over the seeds both have."""
+    second_by_seed = {seed(r): final_ppl(r) for r in second}
+    return [final_ppl(r) / second_by_seed[seed(r)] - 1 for r in first if seed(r) in second_by_seed]
+
+
+def verdict(gaps, names=("the first", "the second")):
+    """Which of two settings is better from their paired gaps (first / second - 1): better when the 95 %
+    confidence interval of the mean gap (Student's t, n - 1 degrees of freedom) excludes zero, else within the
+    noise; None with fewer than 2 pairs. With 2 seeds the interval is 12.7 standard errors wide each side."""
+    if len(gaps) < 2:
+        return None
+    mean, error = statistics.fmean(gaps), statistics.stdev(gaps) / math.sqrt(len(gaps))
+    half = student_t.ppf(0.975, len(gaps) - 1) * error
+    interval = f"{mean:+.2%}, 95 % CI {mean - half:+.2%} to {mean + half:+.2%}, {len(gaps)} seeds"
+    if abs(mean) <= half:
+        return f"within noise ({interval})"
+    return f"{names[0] if mean < 0 else names[1]} better ({interval})"

@@ -1,0 +1,22 @@
+"""bench/data.py: every bad input is one line and exit 1, the child prepare_data.py's own error included."""
+import sys
+
+import pytest
+
+from bench import data as bench_data
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--repeat=0"], "repeat and trials must be at least 1"),
+    (["--trials=0"], "repeat and trials must be at least 1"),
+    (["--tokenizer=nope"], "unknown tokenizer 'nope'"),
+    # the child prepare_data.py fails at once: its own error line is reported
+    (["--tokenizer=bytes", "--repeat=1", "--trials=1", "--num_proc=0"],
+     "prepare_data.py failed: shard_tokens and num_proc must be at least 1"),
+])
+def test_bench_data_bad_input_is_one_line(monkeypatch, capsys, args, message):
+    monkeypatch.setattr(sys, "argv", ["bench.data", *args])
+    with pytest.raises(SystemExit) as exited:
+        bench_data.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1, err

@@ -1,0 +1,62 @@
+"""What the tests share: the repository's path, the tiny model's settings, datasets written on the fly, and torchrun
+launched on this machine. (conftest.py puts the repository and this folder on sys.path.)"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A model small enough that a few dozen steps take seconds on two cores, on the CPU whatever GPUs the machine has (the
+# GPU path has tests of its own, marked gpu). float32, not auto: at these tiny shapes a CPU's bf16 and fp32 matmul
+# probes come within the auto rule's margin of each other, and under load auto could pick one precision for a run and
+# the other for the run it is compared with (tests of auto inject the probe).
+TINY_MODEL = ["--device=cpu", "--model=cpu_tiny", "--n_layer=2", "--n_embd=64", "--n_head=2", "--ffw_size=128",
+              "--batch_size=8", "--seq_len=64", "--eval_tokens=2048", "--eval_batch_size=16", "--warmup_steps=4",
+              "--dtype=float32"]
+# torchrun's processes share the test worker's cores: one thread each
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def module_source(name):
+    """The source of the standard library's module `name`, wherever this Python keeps it (a file in one version,
+    a package's __init__.py in another: pathlib in 3.13, zipfile in 3.12)."""
+    return Path(importlib.util.find_spec(name).origin).read_text(encoding="utf-8")
+
+
+def write_bytes_dataset(folder, text, val_tokens=4096):
+    """A one-shard-per-split dataset in prepare_data.py's format, from `text` (bytes tokenizer, EOT 256)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tokens = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.uint16)
+    splits = {"val": tokens[:val_tokens], "train": tokens[val_tokens:]}
+    for split, array in splits.items():
+        array.tofile(folder / f"{split}_0000.bin")
+    meta = {"format": "uint16-shards-v1", "tokenizer": "bytes", "vocab_size": 257, "eot_token": 256,
+            "dtype": "uint16", "shards": {s: [{"file": f"{s}_0000.bin", "tokens": len(a)}] for s, a in splits.items()}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder
+
+
+def metrics(out):
+    """The records of out_dir's metrics.jsonl."""
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def torchrun(nproc, *args, script=str(REPO / "train.py"), env=None, timeout=240):
+    """torchrun --standalone on this machine; the finished process (a hang fails the test, it does not block it)."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                           script, *args], capture_output=True, text=True, env=env or ENV, timeout=timeout)
+
+
+def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa", "val_loss_ema"), rel=1e-4):
+    """The same logged steps, and each of `keys` within `rel` of the other run's."""
+    assert [r["step"] for r in mine] == [r["step"] for r in theirs]
+    for a, b in zip(mine, theirs):
+        for key in keys:
+            if key in b:
+                assert a[key] == pytest.approx(b[key], rel=rel, abs=0), (a["step"], key)

@@ -1,0 +1,47 @@
+"""lab/perf.py: the GPU table matches device names exactly, an unknown GPU has no peak, the CPU probe."""
+import pytest
+import torch
+
+from lab import perf
+
+
+@pytest.mark.parametrize("name, tflops", [
+    ("NVIDIA H200", 989.0), ("NVIDIA H200 NVL", 835.0),
+    ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 SXM5 80GB", 989.0),  # the SXM5 board's two spellings
+    ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H100 NVL", 835.0),
+    ("NVIDIA A100-SXM4-80GB", 312.0), ("NVIDIA A100-PCIE-40GB", 312.0), ("NVIDIA A100 80GB PCIe", 312.0),
+    ("NVIDIA L40S", 362.0), ("NVIDIA L40", 181.0), ("NVIDIA L4", 121.0),  # L4 is not L40, L40 is not L40S
+    ("NVIDIA A10G", 70.0), ("NVIDIA A10", 125.0), ("Tesla V100-SXM2-16GB", 125.0),
+    ("NVIDIA H100", None), ("NVIDIA H20", None), ("NVIDIA GeForce RTX 4090", None), ("NVIDIA A100X", None),
+])
+def test_gpu_names_match_exactly(name, tflops):
+    assert perf.gpu_peak_tflops(name) == tflops
+
+
+def test_unknown_peaks_say_what_to_pass():
+    assert perf.peak_flops(torch.device("mps"), torch.bfloat16, None) is None
+    assert perf.peak_flops(torch.device("mps"), torch.bfloat16, 100.0) == 100e12  # peak_tflops wins
+    assert perf.no_peak_note(torch.device("mps")) == ("MFU not reported: no peak FLOP/s known for 'mps'; pass "
+                                                      "peak_tflops=<dense bf16 TFLOP/s per device>")
+
+
+def test_cpu_probes_measure_both_precisions_without_moving_the_random_state():
+    state = torch.get_rng_state()
+    speeds = perf.matmul_speeds([(64, 64, 64), (128, 64, 32)], seconds=0.05)
+    assert set(speeds) == {"float32", "bfloat16"}
+    # a positive rate below any CPU's peak: 16 test processes on 16 cores emulating bf16 read well under 1 GFLOP/s
+    assert all(1e6 < v < 1e14 for v in speeds.values()), speeds
+    assert torch.equal(torch.get_rng_state(), state)  # a run's initialization does not depend on the probe
+
+
+def test_the_probe_caps_its_rows_so_an_emulated_bf16_matmul_takes_no_minutes():
+    """At the paper's 124M micro-batch (25,600 tokens) one emulated bf16 output-head matmul took minutes on AVX2;
+    the probe's rows are capped (PROBE_FLOPS, PROBE_MIN_TOKENS). A CPU preset keeps its own."""
+    from model import GPTConfig, PRESETS
+    paper = GPTConfig(vocab_size=50304, block_size=512, **PRESETS["124m"])
+    shapes = perf.model_matmul_shapes(paper, 50 * 512)
+    assert shapes[0] == (perf.PROBE_MIN_TOKENS, 768, 3 * 768)  # the first shape, all an emulating CPU times
+    assert (perf.PROBE_MIN_TOKENS, 768, 50304) in shapes  # the model's widths, fewer rows
+    assert 2 * perf.PROBE_MIN_TOKENS * 768 * 3 * 768 <= perf.PROBE_FLOPS
+    cpu = GPTConfig(vocab_size=320, block_size=256, **PRESETS["cpu_10m"])
+    assert (16 * 256, 320, 960) in perf.model_matmul_shapes(cpu, 16 * 256)  # the cpu scale's 16 x 256: unchanged

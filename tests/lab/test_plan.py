@@ -1,0 +1,108 @@
+"""lab/plan.py: the activation formula against the bytes a CPU forward really saves, and the per-parameter terms."""
+import pytest
+import torch
+
+from lab import plan
+from model import GPT, GPTConfig
+
+# Two shapes that differ in every dimension; the first has the GPT-2 vocabulary so that the loss's
+# tokens x vocab term weighs as much as in the paper's runs.
+SHAPES = {
+    "gpt2_vocab": (GPTConfig(vocab_size=50304, block_size=128, n_layer=2, n_head=4, n_embd=128, ffw_size=352), 4, 128),
+    "bytes_vocab": (GPTConfig(vocab_size=320, block_size=256, n_layer=3, n_head=3, n_embd=96, ffw_size=256), 6, 200),
+    # grouped-query attention (2 key/value heads for 6 query heads) and an untied output head
+    "gqa_untied": (GPTConfig(vocab_size=2048, block_size=128, n_layer=2, n_head=6, n_kv_head=2, n_embd=192,
+                             ffw_size=512, tie_embeddings=False), 4, 128),
+}
+SMALL = GPTConfig(vocab_size=320, block_size=64, n_layer=2, n_head=2, n_embd=64, ffw_size=160)
+
+
+def saved_for_backward(model, x, y, dtype):
+    """Bytes the forward saves for backward: each storage once, the model's parameters and buffers left out
+    (they are held anyway; an fp32 matmul saves its weight, which is the parameter itself)."""
+    held = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    storages = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in held:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):  # as train.py's autocast_for
+            model(x, y)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32_flash", "bf16_math"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_activation_bytes_match_what_the_forward_saves(shape, dtype):
+    config, micro_batch, seq_len = SHAPES[shape]
+    torch.manual_seed(0)
+    model = GPT(config)
+    x, y = (torch.randint(0, config.vocab_size, (micro_batch, seq_len)) for _ in range(2))
+    measured = saved_for_backward(model, x, y, dtype)
+    estimated = plan.activation_bytes(config, micro_batch, seq_len, dtype, plan.attention_kind("cpu", dtype))
+    assert abs(estimated - measured) <= 0.15 * measured, f"estimated {estimated:,} B, measured {measured:,} B"
+
+
+def test_autocast_weight_copies_cost_about_two_bytes_per_parameter():
+    # With one token the per-token terms are next to nothing: bf16 adds autocast's weight copies to fp32.
+    config = SHAPES["gpt2_vocab"][0]
+    one_token = {dtype: plan.activation_bytes(config, 1, 1, dtype, "flash") for dtype in (torch.float32, torch.bfloat16)}
+    copies = one_token[torch.bfloat16] - one_token[torch.float32]
+    assert copies == pytest.approx(2 * plan.num_params(config), rel=0.02)
+
+
+def test_attention_kind_mirrors_causal_attention():
+    assert plan.attention_kind("cpu", torch.bfloat16) == "math"
+    assert plan.attention_kind("cpu", torch.float32) == "flash"
+    assert plan.attention_kind("cpu", torch.float16) == "flash"
+    assert plan.attention_kind("cuda", torch.bfloat16) == "flash"
+    assert plan.attention_kind("cuda", torch.float32) == "flash"
+
+
+def optimizer_state_bytes(optimizer, model):
+    """Bytes of the optimizer's per-parameter tensors (the 0-d step counters left out) after one step."""
+    model(torch.randint(0, SMALL.vocab_size, (2, 16)), torch.randint(0, SMALL.vocab_size, (2, 16)))[1].backward()
+    optimizer.step()
+    return sum(t.nbytes for state in optimizer.state.values() for t in state.values()
+               if isinstance(t, torch.Tensor) and t.dim() > 0)
+
+
+def test_per_parameter_terms_are_exact():
+    n = GPT(SMALL).num_params()
+    assert plan.num_params(SMALL) == n
+    parts = plan.memory_estimate(SMALL, 4, 64, torch.bfloat16, "cuda")
+    assert (parts["weights"], parts["gradients"], parts["optimizer"], parts["averages"]) == (4 * n, 4 * n, 8 * n, 0)
+    assert plan.memory_estimate(SMALL, 4, 64, torch.bfloat16, "cuda", swa=True)["averages"] == 8 * n
+    assert plan.memory_estimate(SMALL, 4, 64, torch.bfloat16, "cuda", ema=True)["averages"] == 4 * n
+    assert plan.memory_estimate(SMALL, 4, 64, torch.bfloat16, "cuda", swa=True, ema=True)["averages"] == 12 * n
+    assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
+
+
+def test_optimizer_term_is_the_state_the_optimizers_keep():
+    model = GPT(SMALL)
+    assert optimizer_state_bytes(torch.optim.AdamW(model.parameters()), model) == \
+        plan.memory_estimate(SMALL, 1, 16, torch.float32, "cpu")["optimizer"]
+    schedulefree = pytest.importorskip("schedulefree")
+    optimizer = schedulefree.AdamWScheduleFree(model.parameters(), warmup_steps=1)
+    optimizer.train()
+    assert optimizer_state_bytes(optimizer, model) == \
+        plan.memory_estimate(SMALL, 1, 16, torch.float32, "cpu", optimizer="adamw_schedulefree")["optimizer"]
+    with pytest.raises(ValueError, match="optimizer must be"):
+        plan.memory_estimate(SMALL, 1, 16, torch.float32, "cpu", optimizer="sgd")
+
+
+def test_fitting_micro_batch_is_the_largest_fitting_divisor():
+    def total(micro_batch, **kwargs):
+        return plan.memory_estimate(SMALL, micro_batch, 64, torch.bfloat16, "cuda", **kwargs)["total"]
+
+    # 12's divisors are 12, 6, 4, 3, 2, 1: a budget just short of 6's total picks 4; 5 and 12 would not divide.
+    assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(6) - 1) == 4
+    assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(12)) == 12
+    assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(1) - 1) is None
+    # SWA's two fp32 copies (8 B/param) cost more than one sequence's activations here: 4 -> 2 (3 misses too)
+    assert total(3, swa=True) > total(4) >= total(2, swa=True)
+    assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(4), swa=True) == 2

@@ -1,0 +1,124 @@
+"""lab/rundir.py: what a resume or a branch may change, config.json's history, the metrics log on resume."""
+import json
+import shutil
+
+import pytest
+import torch
+
+import train
+from helpers import TINY_MODEL
+from lab import rundir, settings
+from lab.config import ConfigError
+
+
+def run(tmp_path, name, data, *extra):
+    out = tmp_path / name
+    train.main([*TINY_MODEL, f"--data_dir={data}", f"--out_dir={out}", "--log_interval=2", "--eval_interval=4",
+                *extra])
+    return out
+
+
+def history(out):
+    return json.loads((out / "config.json").read_text())["history"]
+
+
+def test_resume_refuses_every_change_of_what_the_run_is_in_one_line(tmp_path, tiny_data):
+    run(tmp_path, "run", tiny_data, "--max_steps=8", "--schedule=constant")
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(ConfigError) as info:  # the report's case: another seed, batch_size and lr
+        run(tmp_path, "run", tiny_data, "--max_steps=12", "--schedule=constant", "--init_from=resume", "--seed=7",
+            "--batch_size=16", "--lr=3e-3")
+    message = str(info.value)
+    assert message.startswith("cannot resume a run with other settings: seed=7 (the run's: 1337), batch_size=16 "
+                              "(the run's: 8), lr=0.003 (the run's: 0.002); ")
+    assert "alters the LR of step 0, already taken (2e-05 -> 3e-05)" in message
+    assert (tmp_path / "run" / "config.json").read_text() == before  # nothing rewritten
+    copy = shutil.copytree(tiny_data, tmp_path / "copy")  # the same tokens at another path: still another data_dir
+    for setting in (f"--data_dir={copy}", "--data_seed=5", "--seq_len=32", "--dtype=float16", "--weight_decay=0.0",
+                    "--optimizer=adamw_schedulefree", "--eval_tokens=1024", "--swa=True"):
+        with pytest.raises(ConfigError, match=f"cannot resume a run with other settings: {setting[2:].split('=')[0]}="):
+            run(tmp_path, "run", tiny_data, "--max_steps=12", "--schedule=constant", "--init_from=resume", setting)
+
+
+def test_resume_may_extend_a_constant_run_and_change_bookkeeping_and_keeps_a_history(tmp_path, tiny_data):
+    run(tmp_path, "trunk", tiny_data, "--max_steps=8", "--schedule=constant")
+    out = run(tmp_path, "trunk", tiny_data, "--max_steps=12", "--schedule=constant", "--init_from=resume",
+              "--eval_interval=2", "--keep_last_ckpts=3", "--micro_batch_size=4")
+    reference = run(tmp_path, "reference", tiny_data, "--max_steps=12", "--schedule=constant")
+    steps = lambda o: {r["step"]: r.get("train_loss") for r in map(json.loads, (o / "metrics.jsonl").open())}
+    assert steps(out)[12] == pytest.approx(steps(reference)[12], rel=1e-5)  # the same run, only longer
+    first, second = history(out)
+    assert first["event"] == "start" and first["step"] == 0 and first["changed"] == {}
+    assert second["event"] == "resume" and second["step"] == 8 and second["from"].endswith("ckpt_0000008")
+    assert second["changed"] == {"max_steps": [8, 12], "eval_interval": [4, 2], "keep_last_ckpts": [2, 3],
+                                 "micro_batch_size": [None, 4]}
+    assert json.loads((out / "config.json").read_text())["config"]["max_steps"] == 12
+    assert not list(out.glob("*.tmp"))  # written atomically, through a temporary file
+
+
+def test_resume_refuses_a_schedule_change_that_rewrites_steps_already_taken(tmp_path, tiny_data):
+    run(tmp_path, "cosine", tiny_data, "--max_steps=8", "--schedule=cosine")
+    with pytest.raises(ConfigError, match=r"cannot resume a run with other settings: max_steps=12 \(the run's: 8\); "
+                                          r".*alters the LR of step 5, already taken"):
+        run(tmp_path, "cosine", tiny_data, "--max_steps=12", "--schedule=cosine", "--init_from=resume")
+    # wsd: raising max_steps before the cooldown starts only moves the cooldown, which has not begun
+    run(tmp_path, "wsd", tiny_data, "--max_steps=20", "--schedule=wsd", "--cooldown_steps=4", "--ckpt_interval=8")
+    shutil.rmtree(tmp_path / "wsd" / "ckpt_0000020")  # resume from step 16, where the cooldown would start
+    run(tmp_path, "wsd", tiny_data, "--max_steps=24", "--schedule=wsd", "--cooldown_steps=4", "--init_from=resume")
+    assert history(tmp_path / "wsd")[-1]["changed"] == {"max_steps": [20, 24], "ckpt_interval": [8, 100]}
+
+
+def test_a_branch_may_change_the_schedule_but_not_the_data_stream_without_saying_so(tmp_path, tiny_data):
+    trunk = run(tmp_path, "trunk", tiny_data, "--max_steps=8", "--schedule=constant")
+    source = f"--init_from={trunk / 'ckpt_0000008'}"
+    branch = run(tmp_path, "branch", tiny_data, "--max_steps=12", "--schedule=wsd", "--cooldown_steps=4",
+                 "--cooldown_shape=linear", "--lr=1e-3", "--swa=True", "--swa_interval=2", "--swa_window=2", source)
+    event, = history(branch)
+    assert event["event"] == "branch" and event["step"] == 8 and event["from"] == str(trunk / "ckpt_0000008")
+    assert event["changed"]["schedule"] == ["constant", "wsd"] and event["changed"]["lr"] == [0.002, 0.001]
+    with pytest.raises(ConfigError, match=r"cannot branch off a run with other settings: seed=3 \(the run's: 1337\); "
+                                          r"a branch continues its trunk's run: its data stream \(unless "
+                                          r"allow_data_change=True\)"):
+        run(tmp_path, "other", tiny_data, "--max_steps=12", "--seed=3", source)
+    with pytest.raises(ConfigError, match="cannot branch off a run with other settings: beta2=0.99"):
+        run(tmp_path, "other", tiny_data, "--max_steps=12", "--beta2=0.99", "--allow_data_change=True", source)
+    other = run(tmp_path, "other", tiny_data, "--max_steps=12", "--seed=3", "--allow_data_change=True", source)
+    assert history(other)[0]["changed"]["seed"] == [1337, 3]
+
+
+def test_changed_settings_leave_out_how_the_run_was_launched():
+    previous = dict(settings.DEFAULTS, out_dir="a", init_from="scratch", warmup_steps=2)
+    cfg = dict(previous, out_dir="b", init_from="resume", overwrite=True, log_interval=5)
+    assert rundir.changed_settings(previous, cfg) == {"log_interval": [10, 5]}
+    assert rundir.first_step_with_other_lr(dict(previous, schedule="constant", max_steps=10),
+                                           dict(previous, schedule="constant", max_steps=99), 10) is None
+    assert rundir.first_step_with_other_lr(dict(previous, lr=1e-3), dict(previous, lr=2e-3), 10) == 0
+
+
+def test_resume_drops_log_lines_past_the_checkpoint_and_a_line_cut_short(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 0}\n{"step": 5, "origin": {"step": 3}}\n\n{"step": 10}\n{"step": 15, "origin": {"st')
+    rundir.truncate_metrics(log, 5)
+    assert log.read_text() == '{"step": 0}\n{"step": 5, "origin": {"step": 3}}\n'
+    assert not (tmp_path / "metrics.jsonl.tmp").exists()
+    log.write_text('{"step": 0}\n{"step": 5}\n{"st')  # the cut line is the last one logged, past the checkpoint
+    rundir.truncate_metrics(log, 10)
+    assert log.read_text() == '{"step": 0}\n{"step": 5}\n'
+
+
+def test_optimizer_state_follows_this_runs_device_not_the_checkpoints():
+    """load_state_dict takes `fused` from the file: a GPU checkpoint (fused) continued on a CPU, or a CPU trunk
+    branched on a GPU, would keep the other device's implementation."""
+    model = torch.nn.Linear(3, 3)
+    trained = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.ones(2, 3)).sum().backward()
+    trained.step()
+    saved = trained.state_dict()
+    saved["param_groups"][0]["fused"] = True  # as a CUDA run writes it
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    rundir.load_optimizer_state(optimizer, saved, torch.device("cpu"))
+    assert optimizer.param_groups[0]["fused"] is False
+    assert optimizer.param_groups[0]["betas"] == saved["param_groups"][0]["betas"]  # the rest is the file's
+    assert torch.equal(optimizer.state[model.weight]["exp_avg"], trained.state[model.weight]["exp_avg"])
+    assert saved["param_groups"][0]["fused"] is True  # the caller's dict is left as it was
+    optimizer.step()  # and it runs

@@ -1,0 +1,67 @@
+"""lab/runs.py: what a run is from its config, which runs are one setting at several seeds, their spread, and the
+paired verdict."""
+import math
+import statistics
+
+from lab import scaling
+from lab.runs import (best_per_method, method, on_shared_seeds, paired_gap, seed, seed_groups, setting, shape_order,
+                      spread, verdict)
+from synthetic_runs import write_run
+
+
+def test_runs_are_classified_by_their_config_not_their_folder():
+    def run(**settings):
+        return dict(info=dict(config={**dict(optimizer="adamw", schedule="wsd", cooldown_shape="1-sqrt"), **settings}))
+    assert method(run()) == "wsd/1-sqrt"
+    assert method(run(schedule="cosine")) == "cosine"
+    assert method(run(schedule="constant", optimizer="adamw_schedulefree")) == "schedule-free"
+    assert sorted(["1-x^2", "square", "1-x^0.7", "linear", "1-sqrt"], key=shape_order) == [
+        "linear", "1-sqrt", "square", "1-x^0.7", "1-x^2"]
+
+
+def test_seeds_group_one_setting_and_nothing_else(tmp_path):
+    for name, seed_, data_seed, lr in (("a", 1337, None, 1e-3), ("b", 1338, None, 1e-3), ("c", 1337, 1338, 1e-3),
+                                       ("d", 1337, None, 2e-3)):
+        write_run(tmp_path, "s", name, schedule="cosine", max_steps=200, lr=lr, seed=seed_, data_seed=data_seed)
+    runs = scaling.load_runs(tmp_path)["s"]
+    groups = seed_groups(runs)
+    assert [[r["name"] for r in g] for g in groups] == [["a", "c", "b"], ["d"]]  # by (seed, data seed)
+    assert [seed(r) for r in groups[0]] == [(1337, 1337), (1337, 1338), (1338, 1338)]
+    assert setting(runs[0]) == setting(runs[1]) != setting(runs[3])
+    assert [r["name"] for r in best_per_method(runs)["cosine"]] == ["d"]  # the synthetic optimum: 2e-3
+
+
+def test_spread_is_the_mean_and_sample_deviation():
+    s = spread([1.0, 2.0, 4.0])
+    assert (s.mean, s.std, s.n) == (statistics.fmean([1, 2, 4]), statistics.stdev([1, 2, 4]), 3)
+    assert str(s) == f"{7 / 3:.3f} ± {statistics.stdev([1, 2, 4]):.3f}"
+    assert str(spread([2.5])) == "2.500" and spread([2.5]).std is None
+
+
+def test_paired_gaps_match_seeds_and_the_verdict_weighs_their_error(tmp_path):
+    for shape in ("linear", "1-sqrt"):
+        for seed_ in (1337, 1338, 1339):
+            write_run(tmp_path, "s", f"{shape}{seed_}", schedule="wsd", cooldown_shape=shape, max_steps=200,
+                      lr=1e-3, seed=seed_)
+    runs = scaling.load_runs(tmp_path)["s"]
+    linear, sqrt = ([r for r in runs if r["info"]["config"]["cooldown_shape"] == s] for s in ("linear", "1-sqrt"))
+    gaps = paired_gap(linear, sqrt)
+    assert len(gaps) == 3 and all(math.isclose(g, gaps[0]) for g in gaps) and gaps[0] > 0
+    assert paired_gap(linear, sqrt[:1]) == gaps[:1]  # only the seeds both have
+    assert verdict(gaps, ("linear", "1-sqrt")).startswith(f"1-sqrt better ({statistics.fmean(gaps):+.2%}, 95 % CI ")
+    assert verdict([0.01, -0.012, 0.003], ("a", "b")).startswith("within noise (+0.03%, 95 % CI ")
+    # 3 seeds: t = 4.30; the mean -2.03 %, its standard error 0.033 %: the interval is -2.18 % to -1.89 %
+    assert verdict([-0.02, -0.021, -0.02], ("a", "b")) == "a better (-2.03%, 95 % CI -2.18% to -1.89%, 3 seeds)"
+    # 2 seeds: t = 12.7; gaps 1 % and 3 % agree in sign but the interval, 2 % +- 12.7 %, holds zero
+    assert verdict([0.01, 0.03], ("a", "b")).startswith("within noise (+2.00%, 95 % CI -10.71% to +14.71%")
+    assert verdict([0.01], ("a", "b")) is None
+
+
+def test_groups_are_compared_on_the_seeds_all_of_them_have(tmp_path):
+    for shape, seeds in (("linear", (1337, 1338)), ("1-sqrt", (1337, 1338, 1339))):
+        for seed_ in seeds:
+            write_run(tmp_path, "s", f"{shape}{seed_}", schedule="wsd", cooldown_shape=shape, max_steps=200,
+                      lr=1e-3, seed=seed_)
+    groups = on_shared_seeds(seed_groups(scaling.load_runs(tmp_path)["s"]))
+    assert [[r["name"] for r in g] for g in groups] == [["1-sqrt1337", "1-sqrt1338"], ["linear1337", "linear1338"]]
+    assert on_shared_seeds([]) == []

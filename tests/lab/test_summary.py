@@ -1,0 +1,150 @@
+"""lab/summary.py on synthetic logs whose losses follow a known law: the numbers of each claim, the seeds' spread,
+the paired verdicts, C8 at each size's best LR, and the merges."""
+import itertools
+import math
+
+import pytest
+
+from lab import scaling, summary
+from lab.runs import cfg, final_ppl
+from synthetic_runs import MERGED_LOSSES, write_run, write_suites
+
+
+def finals(runs):
+    return {(cfg(r)["max_steps"], cfg(r)["cooldown_shape"], cfg(r)["seed"]): final_ppl(r) for r in runs}
+
+
+def test_every_claim_has_its_numbers(tmp_path):
+    write_suites(tmp_path, seeds=(1337, 1338))
+    rows = summary.summarize(scaling.load_runs(tmp_path))
+    assert {claim for claim, _ in rows} == {f"C{i}" for i in range(1, 10)} | {"noise"}  # c4 has 2 seeds
+    text = "\n".join(f"{claim}: {line}" for claim, line in rows)
+    # the synthetic best LRs: 2e-3 for cosine, 1e-3 with a cooldown, each inside its grid but wsd's (0.5e-3 ... 2e-3)
+    assert "C3: best peak LR: cosine 0.002 of 0.001, 0.002, 0.004, 1x cosine's; " in text
+    assert "wsd/1-sqrt 0.001 of 0.0005, 0.001, 0.002, 0.5x cosine's" in text
+    # per size: trunk to 320 + cooldowns of 40, 60, 80 steps = 500 steps against cosine runs of 900
+    assert text.count(f"trunk + 3 cooldowns cost {500 / 900:.3f} of 3 cosine runs") == 3
+    assert "C8: fit to cosine runs: L = " in text and "C8: fit to cooldown runs: L = " in text
+
+
+def test_cooldown_shapes_with_seeds_and_paired_verdicts(tmp_path):
+    write_suites(tmp_path, suites=("c4_cooldown_shapes",), seeds=(1337, 1338))
+    runs = scaling.load_runs(tmp_path)["c4_cooldown_shapes"]
+    final = finals(runs)
+    rows = summary.shape_rows(runs)
+    assert [claim for claim, _ in rows] == ["C4", "C4"]
+    linear = [final[400, "linear", s] for s in (1337, 1338)]
+    sqrt = [final[400, "1-sqrt", s] for s in (1337, 1338)]
+    assert linear[0] != linear[1]  # the seeds differ
+    mean, std = (linear[0] + linear[1]) / 2, abs(linear[0] - linear[1]) / math.sqrt(2)
+    assert rows[1][1].startswith(f"400 steps, 20% cooldown: linear {mean:.3f} ± {std:.3f} (2 seeds), 1-sqrt ")
+    # the same seed offset in both: the paired gap is the same at both seeds, so it is far outside the noise
+    gap = (linear[0] / sqrt[0] + linear[1] / sqrt[1]) / 2 - 1
+    assert f"linear vs 1-sqrt: 1-sqrt better ({gap:+.2%}, 95 % CI {gap:+.2%} to {gap:+.2%}, 2 seeds)" in rows[1][1]
+
+
+def test_the_noise_rows_separate_seeds_from_data_orders(tmp_path):
+    for name, seed, data_seed in (("a", 1337, None), ("b", 1338, None), ("c", 1339, None), ("d", 1337, 1338),
+                                  ("e", 1337, 1339)):
+        write_run(tmp_path, "c4_cooldown_shapes", name, schedule="wsd", cooldown_shape="1-sqrt", max_steps=200,
+                  lr=1e-3, seed=seed, data_seed=data_seed)
+    runs = scaling.load_runs(tmp_path)["c4_cooldown_shapes"]
+    ppl = {r["name"]: final_ppl(r) for r in runs}
+    seeds, orders = summary.spread([ppl[n] for n in "abc"]), summary.spread([ppl[n] for n in "ade"])
+    assert seeds.n == orders.n == 3 and seeds.std > 0 and orders.std > 0 and seeds.mean != orders.mean
+    assert summary.noise_rows(runs) == [("noise", (
+        f"200 steps, wsd/1-sqrt 20 %: seeds: {seeds} ({seeds.std / seeds.mean:.2%} of the mean, 3 runs); "
+        f"data order only: {orders} ({orders.std / orders.mean:.2%} of the mean, 3 runs)"))]
+
+
+def test_lr_rows_flag_an_optimum_on_the_grid_edge(tmp_path):
+    for lr in (1e-3, 2e-3):  # cosine's synthetic optimum is 2e-3: the top of this grid
+        for seed in (1337, 1338):
+            write_run(tmp_path, "c2_c3_lr_sweep", f"cos{lr:g}_{seed}", schedule="cosine", max_steps=200, lr=lr,
+                      seed=seed)
+            write_run(tmp_path, "c2_c3_lr_sweep", f"wsd{lr:g}_{seed}", schedule="wsd", cooldown_shape="linear",
+                      max_steps=200, lr=lr / 2, seed=seed)
+    c2, c3 = summary.lr_rows(scaling.load_runs(tmp_path)["c2_c3_lr_sweep"])
+    assert c3 == ("C3", "best peak LR: cosine 0.002 of 0.001, 0.002 (the grid's edge: the optimum may lie beyond), "
+                        "1x cosine's; wsd/linear 0.001 of 0.0005, 0.001 (the grid's edge: the optimum may lie "
+                        "beyond), 0.5x cosine's")
+    assert c2[1].startswith("best final ppl: cosine ") and "(2 seeds); wsd/linear " in c2[1]
+    assert "wsd/linear better" in c2[1] or "cosine better" in c2[1] or "within noise" in c2[1]
+
+
+def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
+    for lr in (1e-3, 4e-3):
+        for seed in (1337, 1338):
+            write_run(tmp_path, "c7_schedulefree", f"sf{lr:g}_{seed}", optimizer="adamw_schedulefree",
+                      schedule="constant", beta1=0.9, beta2=0.95, max_steps=400, lr=lr, seed=seed)
+    for seed in (1337, 1338):
+        write_run(tmp_path, "c7_schedulefree", f"wsd_{seed}", schedule="wsd", max_steps=400, lr=1e-3, seed=seed)
+    (row,) = summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"])
+    assert row[1].startswith("400 steps: schedule-free (0.9, 0.95) ") and " at lr 0.001 (2 seeds) (the grid's edge)" in row[1]
+    assert "at lr 0.004" not in row[1] and "; best schedule-free vs the cooldown: " in row[1]
+
+
+def test_c7_takes_c4s_1_sqrt_cooldown_at_a_length_where_it_has_none(tmp_path):
+    for length, seed in itertools.product((200, 400), (1337, 1338)):
+        write_run(tmp_path, "c7_schedulefree", f"sf{length}_{seed}", optimizer="adamw_schedulefree",
+                  schedule="constant", max_steps=length, lr=1e-3, seed=seed)
+        for shape in ("linear", "1-sqrt"):
+            write_run(tmp_path, "c4_cooldown_shapes", f"{shape}{length}_{seed}", schedule="wsd", max_steps=length,
+                      cooldown_steps=length // 5, cooldown_shape=shape, lr=1e-3, seed=seed)
+        write_run(tmp_path, "c4_cooldown_shapes", f"short{length}_{seed}", schedule="wsd", max_steps=length,
+                  cooldown_steps=length // 10, cooldown_shape="1-sqrt", lr=1e-3, seed=seed)
+    for seed in (1337, 1338):  # at 200 steps c7 has its own cooldown: c4's is not added
+        write_run(tmp_path, "c7_schedulefree", f"wsd200_{seed}", schedule="wsd", max_steps=200, lr=1e-3, seed=seed,
+                  cooldown_shape="1-sqrt")
+    runs = summary.schedulefree_runs(scaling.load_runs(tmp_path))
+    names = sorted(cfg(r)["out_dir"].removeprefix("out/sweeps/") for r in runs)
+    assert [n for n in names if n.startswith("c4")] == ["c4_cooldown_shapes/1-sqrt400_1337",
+                                                        "c4_cooldown_shapes/1-sqrt400_1338"]
+    assert len(names) == 8
+    rows = summary.schedulefree_rows(runs)
+    assert [text.split(":")[0] for _, text in rows] == ["200 steps", "400 steps"]
+    assert "wsd/1-sqrt " in rows[1][1] and "; best schedule-free vs the cooldown: " in rows[1][1]
+
+
+def test_scaling_uses_each_sizes_best_lr(tmp_path):
+    for lr in (2e-3, 8e-3):  # 2e-3 is the synthetic cosine optimum
+        for length in (200, 400):
+            write_run(tmp_path, "c8_scaling", f"cos{lr:g}_{length}", schedule="cosine", max_steps=length, lr=lr)
+    runs = scaling.load_runs(tmp_path)["c8_scaling"]
+    kept = scaling.best_lrs(runs)
+    assert sorted((cfg(r)["lr"], cfg(r)["max_steps"]) for r in kept) == [(2e-3, 200), (2e-3, 400)]
+    assert scaling.report(runs)[0].startswith(f"{scaling.size_label(runs[0])}: best LRs cosine 0.002 (of 0.002, 0.008)")
+
+
+def test_summary_numbers_of_the_merges(tmp_path):
+    write_suites(tmp_path, suites=("c9_merge",))
+    suites = scaling.load_runs(tmp_path)
+    runs = [r for r in suites["c9_merge"] if not r["info"].get("merge")]
+    trunk = next(r for r in runs if cfg(r)["schedule"] == "constant")
+    logged = {r["step"]: r for r in trunk["metrics"] if "val_loss" in r}
+    cooldown = {(cfg(r)["max_steps"], cfg(r)["cooldown_shape"]): final_ppl(r) for r in runs if r is not trunk}
+    merged = {(n, shape): math.exp(loss) for shape, losses in MERGED_LOSSES.items() for n, loss in losses.items()}
+    assert [row for row in summary.summarize(suites) if row[0] == "C9"] == [("C9", (
+        f"{n} steps, ppl: constant trunk {math.exp(logged[n]['val_loss']):.3f}, "
+        f"trunk + SWA {math.exp(logged[n]['val_loss_swa']):.3f}, merge uniform {merged[n, 'uniform']:.3f}, "
+        f"merge linear {merged[n, 'linear']:.3f}, cooldown linear {cooldown[n, 'linear']:.3f}, "
+        f"merge 1-sqrt {merged[n, '1-sqrt']:.3f}, cooldown 1-sqrt {cooldown[n, '1-sqrt']:.3f}")) for n in (200, 400)]
+
+
+@pytest.mark.parametrize("suite", ["c1_cosine_lengths", "c5_cooldown_lengths", "c6_swa"])
+def test_single_seed_suites_list_their_runs(tmp_path, suite):
+    write_suites(tmp_path, suites=(suite,))
+    rows = summary.summarize(scaling.load_runs(tmp_path))
+    assert rows and all(text and "±" not in text for _, text in rows)
+
+
+def test_c6_takes_c9s_trunk_and_its_longest_1_sqrt_cooldown(tmp_path):
+    write_suites(tmp_path, suites=("c6_swa", "c9_merge"))
+    suites = scaling.load_runs(tmp_path)
+    runs = summary.averaging_runs(suites)
+    assert sorted((cfg(r)["schedule"], cfg(r)["max_steps"], cfg(r)["cooldown_shape"] if cfg(r)["schedule"] == "wsd"
+                   else None, bool(cfg(r)["swa"])) for r in runs) == [
+        ("constant", 400, None, True), ("cosine", 400, None, True), ("wsd", 400, "1-sqrt", False)]
+    rows = summary.averaging_rows(runs)
+    assert [text.split(":")[0] for _, text in rows] == ["constant 400 steps", "cosine 400 steps", "wsd/1-sqrt 400 steps"]
+    assert "+SWA" in rows[0][1] and "+SWA" in rows[1][1] and "+SWA" not in rows[2][1]
