@@ -1,0 +1,75 @@
+"""The repository's shape: the root holds what users run, the package lab/ the library (importing from the root only
+the paper's two definitions, model.py and schedules.py), bench/ the benchmarks; no import circles; train.py reads
+in one sitting; no function over 100 lines; every script says in its docstring how to run it."""
+import ast
+
+from helpers import REPO
+
+OURS = {path.stem for path in REPO.glob("*.py")}
+ROOT_FOR_THE_PACKAGE = {"model", "schedules"}  # the paper's definitions: they import nothing of ours
+
+
+def python_files():
+    return [p for folder in (REPO, REPO / "lab", REPO / "bench") for p in sorted(folder.glob("*.py"))]
+
+
+def module_name(path):
+    return path.stem if path.parent == REPO else f"{path.parent.name}.{path.stem}"
+
+
+def imports(path):
+    """Our modules `path` imports, at any depth of its code: 'train', 'lab.settings', 'bench.gpu', ..."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [f"{node.module}.{alias.name}" if node.module in ("lab", "bench") else node.module
+                     for alias in node.names]
+        else:
+            continue
+        found |= {name for name in names if name.split(".")[0] in OURS | {"lab", "bench"}}
+    return found - {"lab", "bench"}
+
+
+def test_the_root_holds_at_most_15_scripts_and_the_library_is_one_package():
+    assert len(list(REPO.glob("*.py"))) <= 15
+    assert (REPO / "lab" / "__init__.py").is_file() and (REPO / "bench" / "__init__.py").is_file()
+
+
+def test_the_package_imports_no_entry_point_and_nothing_imports_a_benchmark():
+    for path in python_files():
+        mine = imports(path)
+        if path.parent.name == "lab":
+            assert {m for m in mine if "." not in m} <= ROOT_FOR_THE_PACKAGE, (path, mine)
+        if path.stem in ROOT_FOR_THE_PACKAGE and path.parent == REPO:
+            assert not mine, (path, mine)
+        if path.parent.name != "bench":
+            assert not any(m.startswith("bench.") for m in mine), (path, mine)
+
+
+def test_no_import_circles():
+    graph = {module_name(p): {m for m in imports(p)} for p in python_files()}
+
+    def visit(module, trail):
+        assert module not in trail, " -> ".join([*trail, module])
+        for imported in graph.get(module, ()):
+            visit(imported, [*trail, module])
+    for module in graph:
+        visit(module, [])
+
+
+def test_train_reads_in_one_sitting_and_no_function_is_over_100_lines():
+    assert len((REPO / "train.py").read_text().splitlines()) <= 350
+    long = [(path.name, node.name, node.end_lineno - node.lineno + 1) for path in python_files()
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 100]
+    assert long == []
+
+
+def test_every_script_says_how_to_run_it():
+    for path in python_files():
+        text = path.read_text()
+        if 'if __name__ == "__main__":' in text:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            assert "python " in doc or "torchrun " in doc, path
