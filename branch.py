@@ -57,7 +57,7 @@ def main(argv):
     if cfg["plan"]:
         return branches
     # under torchrun, one process group for all branches; rank 0 reads the folders and decides, the others follow
-    owned = parallel.init(procs, parallel.setup_device(cfg["device"], procs.local_rank), cfg["dist_timeout_s"])
+    owned = parallel.init(procs, parallel.setup_device(cfg["device"], procs), cfg["dist_timeout_s"])
     available = parallel.decided_by_master(lambda: branch_points(cfg["trunk"], points), procs)
     for length, steps, start, out_dir in branches:
         launch = parallel.decided_by_master(lambda: launch_settings(out_dir, length, available[start]), procs)

@@ -141,7 +141,19 @@ def causal_attention(q, k, v, query_block=64):
     return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)).view(B, H, T, D)
 
 
+def rotate_pair(q, k, cos, sin):
+    """q and k rotated by position (apply_rotary); lab/kernels.py may put a fused kernel in its place."""
+    return apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+
+
+def silu_gate(gate, up):
+    """SwiGLU's gating: silu(gate) * up; lab/kernels.py may put a fused kernel in its place."""
+    return F.silu(gate) * up
+
+
 class CausalSelfAttention(nn.Module):
+    rotate = staticmethod(rotate_pair)
+
     def __init__(self, config):
         super().__init__()
         self.n_head, self.n_kv_head, self.kv_dim = config.n_head, config.n_kv_head, config.kv_dim
@@ -158,12 +170,14 @@ class CausalSelfAttention(nn.Module):
         else:  # grouped-query attention: k and v have fewer heads than q, one contiguous copy each
             q, k, v = (t.view(B, T, -1, C // self.n_head).transpose(1, 2).contiguous()
                        for t in qkv.split([C, self.kv_dim, self.kv_dim], dim=-1))
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        q, k = self.rotate(q, k, cos, sin)
         y = causal_attention(q, k, v)
         return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
 
 class SwiGLU(nn.Module):
+    gate = staticmethod(silu_gate)
+
     def __init__(self, config):
         super().__init__()
         self.w1 = nn.Linear(config.n_embd, config.ffw_size, bias=False)  # gate
@@ -171,7 +185,7 @@ class SwiGLU(nn.Module):
         self.w2 = nn.Linear(config.ffw_size, config.n_embd, bias=False)  # down, residual output
 
     def forward(self, x):
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        return self.w2(self.gate(self.w1(x), self.w3(x)))
 
 
 class Block(nn.Module):
@@ -192,6 +206,7 @@ class GPT(nn.Module):
     # so the residual stream's variance does not grow with the number of layers.
     RESIDUAL_PROJECTIONS = ('attn.proj.weight', 'mlp.w2.weight')
     activation_checkpointing = False  # train.py's activation_checkpointing (parallel.wrap sets it)
+    fused_loss = None  # lab/kernels.py: (hidden, head weight, targets) -> the loss, the logits never whole
 
     def __init__(self, config):
         super().__init__()
@@ -234,7 +249,7 @@ class GPT(nn.Module):
                 {'params': no_decay, 'weight_decay': 0.0}]
 
     def forward(self, idx, targets=None):
-        """idx (B, T) token ids -> (logits (B, T, vocab), loss or None)."""
+        """idx (B, T) token ids -> (logits (B, T, vocab), loss or None); with a fused loss and targets, (None, loss)."""
         T = idx.shape[1]
         if T > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds the model's block_size {self.config.block_size}")
@@ -246,7 +261,10 @@ class GPT(nn.Module):
                 x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, use_reentrant=False)
             else:
                 x = block(x, cos, sin)
-        logits = self.lm_head(self.final_norm(x))
+        x = self.final_norm(x)
+        if targets is not None and self.fused_loss is not None:
+            return None, self.fused_loss(x.flatten(0, 1), self.lm_head.weight, targets.reshape(-1))
+        logits = self.lm_head(x)
         loss = None
         if targets is not None:
             # fp32 logits: under bf16 autocast the softmax over 50k classes would lose precision.

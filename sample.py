@@ -16,6 +16,7 @@ from lab import checkpoint, precision
 from lab.config import ConfigError, fail, parse_args, read_json
 from lab.corpora import CorpusError
 from lab.evaluation import autocast_for
+from lab.parallel import setup_device
 from model import GPT, GPTConfig
 from prepare_data import Tokenizer
 
@@ -50,16 +51,13 @@ def main(argv):
     precision.check_dtype(cfg["dtype"])
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
-    try:
-        model.to(cfg["device"]).eval()
-    except (RuntimeError, AssertionError) as e:  # no such device on this machine (torch says which)
-        raise ConfigError(f"device '{cfg['device']}' is not usable here: {str(e).splitlines()[0]}") from None
-    device = next(model.parameters()).device
+    device = setup_device(cfg["device"])  # one line if the device is not there
+    model.to(device).eval()
     chosen = precision.for_run(cfg["dtype"], device, model.config, info.get("config", {}).get("dtype"))
     if chosen.warning:
         print(f"warning: {chosen.warning}", file=sys.stderr)
     torch.manual_seed(cfg["seed"])
-    prompt = torch.tensor([encode(cfg["start"])], dtype=torch.long, device=cfg["device"])
+    prompt = torch.tensor([encode(cfg["start"])], dtype=torch.long, device=device)
     if prompt.numel() == 0:
         raise ConfigError("start must not be empty")
     for _ in range(cfg["num_samples"]):

@@ -351,7 +351,7 @@ def main(argv):
     average, model_config, last = average_checkpoints([p for _, p in chosen], weights)
 
     # evaluate as train.py does: its validation windows, batch size and (dtype=auto) precision
-    device = setup_device(cfg["device"], 0)
+    device = setup_device(cfg["device"])
     precision.check_dtype(cfg["dtype"])
     chosen = precision.for_run(cfg["dtype"], device, GPTConfig(**model_config), run_cfg["dtype"])
     if chosen.warning:

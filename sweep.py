@@ -5,12 +5,13 @@ gather each finished run's logs under results/ for plot.py.
     python prepare_data.py --dataset=stdlib --tokenizer=bytes   # once: the data of the cpu, long and quick scales
     python sweep.py all --plan                                   # every run with its steps, tokens, estimated time
     python sweep.py c4_cooldown_shapes                           # one suite at the cpu scale
-    python sweep.py all                                          # every suite at the cpu scale (see README for times)
+    python sweep.py all                                          # every suite at the cpu scale (docs/results.md: times)
     python sweep.py all --scale=long                             # c4 to 4800 and c7 at 2400 steps
     python sweep.py all --scale=quick                            # fewer, shorter runs: a smoke test
     python sweep.py c8_scaling --scale=paper --plan              # the paper's own runs, for GPUs
     python sweep.py all --gflops=180                             # estimate with a given rate instead of timing
-    python sweep.py all --compile=True                           # every run compiled (on a CPU ~1.15x, see README)
+    python sweep.py all --compile=True                           # every run compiled (on a CPU ~1.15x: docs/performance.md)
+    python sweep.py all --device=cpu                             # on the CPU, whatever GPUs the machine has
 
 Suites: c1_cosine_lengths, c2_c3_lr_sweep, c4_cooldown_shapes, c5_cooldown_lengths, c6_swa, c7_schedulefree,
 c8_scaling, c9_merge (checkpoint merging, WSM), or all (a scale's own list: the long scale has c4 and c7). A run
@@ -64,12 +65,13 @@ from model import GPT, flops_per_token
 WHERE = ("out_dir", "data_dir", "init_from", "overwrite", "device", "compile")
 
 
-def run_config(scale, suite, run, out_root, data_dir, compile=None):
-    """A run's full config; `compile` None keeps the scale's (the paper scale compiles, the CPU scales do not). It
-    says how a run is computed, not what it trains (WHERE): results compare either way."""
+def run_config(scale, suite, run, out_root, data_dir, compile=None, device=None):
+    """A run's full config; `compile` and `device` None keep the scale's (the paper scale compiles, the CPU scales do
+    not; device auto). They say how a run is computed, not what it trains (WHERE): results compare either way."""
     cfg = {**settings.DEFAULTS, **scale.common, **run.overrides, "out_dir": str(Path(out_root) / suite / run.name)}
     cfg["data_dir"] = data_dir or cfg["data_dir"]
     cfg["compile"] = cfg["compile"] if compile is None else compile
+    cfg["device"] = device or cfg["device"]
     return cfg
 
 
@@ -87,7 +89,7 @@ def estimate_flops(cfg, vocab_size, start=0):
 def measure_flops_per_s(cfg, vocab_size, steps=3):
     """FLOP/s of the fastest of `steps` training steps (after an untimed one) of cfg's model on random tokens: the
     fastest, because another process can slow any one step down."""
-    device = setup_device(cfg["device"], 0)
+    device = setup_device(cfg["device"])
     mconf = settings.model_config(cfg, vocab_size)
     model = GPT(mconf).to(device)
     optimizer = settings.make_optimizer(dict(cfg, optimizer="adamw"), model, device)  # the model's rate, any optimizer
@@ -311,9 +313,10 @@ def plan_rates(entries, scale, given_gflops):
     return rates, "timed just now, per model, the best of 3 training steps; a busy machine makes the estimate pessimistic"
 
 
-SWEEP_DEFAULTS = dict(scale="cpu", plan=False, results=None, out_root=None, data_dir=None, gflops=None, compile=None)
+SWEEP_DEFAULTS = dict(scale="cpu", plan=False, results=None, out_root=None, data_dir=None, gflops=None, compile=None,
+                      device=None)
 SWEEP_TYPES = dict(results=(str, type(None)), out_root=(str, type(None)), data_dir=(str, type(None)),
-                   gflops=(float, type(None)), compile=(bool, type(None)))
+                   gflops=(float, type(None)), compile=(bool, type(None)), device=(str, type(None)))
 
 
 def main(argv):
@@ -328,11 +331,11 @@ def main(argv):
     results = opts["results"] or f"results{suffix}"
     out_root = opts["out_root"] or f"out/sweeps{suffix}"
     suites = list(scale.suites or SUITES) if names[0] == "all" else names
-    entries = [(suite, run, run_config(scale, suite, run, out_root, opts["data_dir"], opts["compile"]))
+    entries = [(suite, run, run_config(scale, suite, run, out_root, opts["data_dir"], opts["compile"], opts["device"]))
                for suite in suites for run in SUITES[suite](scale)]
 
     procs = parallel.Processes.from_env()
-    device = parallel.setup_device(entries[0][2]["device"], procs.local_rank)
+    device = parallel.setup_device(entries[0][2]["device"], procs)
     dtype = None
     if procs.master:  # the other processes neither look at the results, nor time or print the plan
         chosen = results_precision(results, entries[0][2], device, scale.vocab_size)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-from lab import checkpoint, parallel, perf, plan, precision, rundir, tracking
+from lab import checkpoint, kernels, parallel, perf, plan, precision, rundir, tracking
 from lab.config import parse_args
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for, evaluate
@@ -92,7 +92,7 @@ def set_up(cfg):
     procs = parallel.Processes.from_env()
     check_config(cfg, procs.world_size)
     micro_batch, grad_accum = micro_batching(cfg, procs.world_size)
-    device = parallel.setup_device(cfg["device"], procs.local_rank)
+    device = parallel.setup_device(cfg["device"], procs)
     owned = parallel.init(procs, device, cfg["dist_timeout_s"])
     torch.manual_seed(cfg["seed"])
     data = Dataset(cfg["data_dir"])
@@ -107,10 +107,15 @@ def set_up(cfg):
     cfg = dict(cfg, dtype=chosen.dtype)
     check_config(cfg, procs.world_size)  # the resolved dtype too: auto is float16 on a GPU without bf16
     ptdtype = chosen.torch_dtype
+    notes = kernels.apply(model, cfg, device)  # the GPU speed levers asked for, or what they fall back to
+    if cfg["micro_batch_size"] == "auto":  # rank 0's GPU decides: every process must take as many micro-steps
+        auto = parallel.decided_by_master(lambda: plan.auto_micro_batch(cfg, mconf, device, ptdtype, procs.world_size),
+                                          procs)
+        micro_batch, grad_accum = micro_batching(dict(cfg, micro_batch_size=auto), procs.world_size)
     scaler = torch.amp.GradScaler(device.type, enabled=ptdtype == torch.float16)
     # FSDP replaces the parameters with their shards: the optimizer and the averages are made after wrapping
     wrapped = parallel.wrap(model, procs, device, cfg["compile"], cfg["parallelism"], ptdtype,
-                            cfg["activation_checkpointing"])
+                            cfg["activation_checkpointing"], cfg["compile_mode"])
     optimizer = make_optimizer(cfg, model, device)
     if state:  # each process reads its own shards of the checkpoint, into the wrapped model
         state = rundir.restore_training_state(state, source, model, optimizer, scaler, device)
@@ -126,26 +131,27 @@ def set_up(cfg):
     run.losses, run.logged_step = torch.zeros(cfg["log_interval"], device=device), start_step
     run.flops = flops_per_token(mconf, cfg["seq_len"])
     run.peak = precision.peak_flops(chosen, device, cfg["peak_tflops"])  # CPU: the best of the bf16 and fp32 probes
-    run_info = record_start(run, chosen, changed, source)
+    run_info = record_start(run, chosen, changed, source, notes)
     run.tracker = tracking.start(cfg, run_info, run.out_dir, procs.master, resuming=cfg["init_from"] == "resume")
     return run
 
 
-def record_start(run, chosen, changed, source):
+def record_start(run, chosen, changed, source, notes):
     """Rank 0: config.json with this start in the run's history, and the run's first line; the run's info."""
     cfg, model = run.cfg, run.model
     if not run.procs.master:
         return None
     rundir.truncate_metrics(run.out_dir / "metrics.jsonl", run.start_step)
     info = dict(config=cfg, origin=run.origin, world_size=run.procs.world_size, device=str(run.device),
+                micro_batch=[run.micro_batch, run.grad_accum],
                 peak_flops=run.peak, precision=chosen.record(), model_config=run.mconf.__dict__,
                 params=model.num_params(), flops_per_token=run.flops, vocab_size=run.data.vocab_size,
                 tokenizer=run.data.meta.get("tokenizer"), torch=torch.__version__)
     kind = {"scratch": "start", "resume": "resume"}.get(cfg["init_from"], "branch")
     rundir.write_config(run.out_dir, info, rundir.history_event(kind, run.start_step, changed, source,
                                                                 run.procs.world_size, run.device))
-    if chosen.warning:
-        print(f"warning: {chosen.warning}", flush=True)
+    for line in ([chosen.warning] if chosen.warning else []) + notes:
+        print(f"warning: {line}", flush=True)
     print(f"device {run.device} x{run.procs.world_size}, dtype {cfg['dtype']} ({chosen.requested}: {chosen.rule}), "
           f"{model.num_params() / 1e6:.2f}M params, {run.flops['chinchilla'] / 1e6:.1f} MFLOPs/token "
           f"(6N: {run.flops['six_n'] / 1e6:.1f}), steps {run.start_step}->{cfg['max_steps']}, "

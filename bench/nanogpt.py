@@ -1,10 +1,18 @@
 """
-Our train.py against karpathy/nanoGPT's train.py at the same shape, side by side on this machine's CPU.
+Our train.py against karpathy/nanoGPT at the same shape, side by side on this machine's CPU or GPU.
 
-    python -m bench.nanogpt --nanogpt=/path/to/nanoGPT                  # default settings on both sides
+    python -m bench.nanogpt --nanogpt=/path/to/nanoGPT                  # default settings on both sides, CPU
     python -m bench.nanogpt --nanogpt=/path/to/nanoGPT --isa=avx2       # as on a CPU without AVX-512 (see below)
     python -m bench.nanogpt --nanogpt=/path/to/nanoGPT --ours="--dtype=float32 --compile=False"
     python -m bench.nanogpt --nanogpt=/path/to/nanoGPT --isa=avx2 --profile=True   # where each step's time goes
+    python -m bench.nanogpt --nanogpt=/path/to/nanoGPT --device=cuda    # 124M, 50 x 512, compiled bf16, one GPU
+    python -m bench.nanogpt --nanogpt=/path/to/nanoGPT --device=cuda --ours="--fused_loss=liger"   # with a lever
+
+--device=cuda compares at the paper's 124M shape (12 layers, 12 heads, width 768, 50 sequences of 512 per step,
+GPT-2 tokens from data/stdlib-gpt2: python prepare_data.py --dataset=stdlib), both compiled in bf16: ours is
+train.py with configs/124m_cooldown.py at one micro-step of 50, nanoGPT's is its own bench.py, unchanged
+(`--real_data=False --batch_size=50 --block_size=512 --compile=True`, the reference of issue 26: 520k tokens/s on
+an H200), which times a bare training loop after its burn-in; ours is the whole loop, data and logging included.
 
 nanoGPT is not part of this repository: pass a checkout of it (git clone https://github.com/karpathy/nanoGPT).
 Its train.py, model.py and configurator.py are copied to a temporary folder with our prepared bytes corpus as
@@ -46,9 +54,13 @@ from lab.config import ConfigError, parse_args
 from lab.data import Dataset
 from model import GPT, GPTConfig, padded_vocab_size
 
-DEFAULTS = dict(nanogpt="", data_dir="data/stdlib-bytes", pairs=2, steps=40, skip=5, isa="native", ours="",
+DEFAULTS = dict(nanogpt="", device="cpu", data_dir=None, pairs=2, steps=40, skip=5, isa="native", ours="",
                 profile=False, turns=6, top_ops=12)
-SHAPE = dict(n_layer=4, n_head=4, n_embd=128, seq_len=256, batch_size=16)
+TYPES = dict(data_dir=(str, type(None)))
+SHAPE = dict(n_layer=4, n_head=4, n_embd=128, seq_len=256, batch_size=16)  # the CPU's
+GPU_SHAPE = dict(n_layer=12, n_head=12, n_embd=768, seq_len=512, batch_size=50)  # the paper's 124M, issue 26's
+DATA_DIRS = {"cpu": "data/stdlib-bytes", "cuda": "data/stdlib-gpt2"}
+NANOGPT_BENCH_TIME = re.compile(r"^time per iteration: ([\d.]+)ms")
 # inductor's cache of compiled C++ kernels does not tell AVX2 builds from AVX-512 ones (PyTorch 2.13): a compiled run
 # that loads the other ISA's kernels corrupts memory and aborts. --isa=avx2 keeps a cache folder of its own.
 ISA_ENV = {"native": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
@@ -87,9 +99,24 @@ def nanogpt_command(cfg):
             "--log_interval=1", "--dropout=0.0", "--always_save_checkpoint=False", "--out_dir=out"]
 
 
+def nanogpt_gpu_command():
+    s = GPU_SHAPE
+    return [sys.executable, "bench.py", "--real_data=False", f"--batch_size={s['batch_size']}",
+            f"--block_size={s['seq_len']}", "--compile=True"]
+
+
+def our_gpu_command(cfg, out_dir):
+    s = GPU_SHAPE
+    return [sys.executable, str(REPO / "train.py"), "configs/124m_cooldown.py", "--device=cuda",
+            f"--data_dir={cfg['data_dir']}", f"--out_dir={out_dir}", "--overwrite=True", "--schedule=constant",
+            f"--batch_size={s['batch_size']}", f"--micro_batch_size={s['batch_size']}", f"--max_steps={cfg['steps']}",
+            "--warmup_steps=5", "--log_interval=5", f"--eval_tokens={s['batch_size'] * s['seq_len']}",
+            "--eval_interval=100000", "--ckpt_interval=100000", *shlex.split(cfg["ours"])]
+
+
 def our_command(cfg, out_dir):
     s = SHAPE
-    return [sys.executable, str(REPO / "train.py"), "configs/cpu_tiny.py",
+    return [sys.executable, str(REPO / "train.py"), "configs/cpu_tiny.py", "--device=cpu",
             f"--data_dir={cfg['data_dir']}", f"--out_dir={out_dir}", "--overwrite=True",
             f"--n_layer={s['n_layer']}", f"--n_head={s['n_head']}", f"--n_embd={s['n_embd']}", "--ffw_size=352",
             f"--seq_len={s['seq_len']}", f"--batch_size={s['batch_size']}", f"--max_steps={cfg['steps']}",
@@ -109,6 +136,14 @@ def run(command, cwd, env):
 def our_speed(out_dir, skip):
     records = [json.loads(l) for l in (Path(out_dir) / "metrics.jsonl").read_text().splitlines() if l.strip()]
     return statistics.median(r["tokens_per_s"] for r in records if "tokens_per_s" in r and r["step"] > skip)
+
+
+def nanogpt_gpu_speed(stdout):
+    """Tokens/s of nanoGPT's bench.py: its own timing of the steps after its burn-in."""
+    times = [float(m.group(1)) for line in stdout.splitlines() if (m := NANOGPT_BENCH_TIME.match(line))]
+    if not times:
+        raise ConfigError("nanoGPT's bench.py printed no 'time per iteration: X ms' line: another version?")
+    return GPU_SHAPE["batch_size"] * GPU_SHAPE["seq_len"] / (times[-1] / 1e3)
 
 
 def nanogpt_speed(stdout, skip):
@@ -176,12 +211,17 @@ def profile_models(cfg):
 
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS)
+    cfg = parse_args(argv, DEFAULTS, TYPES)
     if not cfg["nanogpt"]:
         raise ConfigError("pass --nanogpt=<a checkout of karpathy/nanoGPT>")
     if cfg["isa"] not in ISA_ENV:
         raise ConfigError(f"isa must be one of {', '.join(ISA_ENV)}, got '{cfg['isa']}'")
+    if cfg["device"] not in DATA_DIRS:
+        raise ConfigError(f"device must be cpu or cuda, got '{cfg['device']}'")
+    cfg["data_dir"] = cfg["data_dir"] or DATA_DIRS[cfg["device"]]
     env = dict(os.environ, **ISA_ENV[cfg["isa"]])
+    if cfg["device"] == "cuda":
+        return compare_on_gpu(cfg, env)
     if cfg["profile"]:
         if ISA_ENV[cfg["isa"]].items() <= os.environ.items():
             return profile_models(cfg)
@@ -204,6 +244,28 @@ def main(argv):
             if pair == 0:
                 print(f"  ours: {start_line}", flush=True)
         print(f"ours / nanoGPT: {statistics.median(ratios):.2f}x (median of {len(ratios)} pairs)")
+
+
+def compare_on_gpu(cfg, env):
+    """Ours and nanoGPT's bench.py in turns, `pairs` times; the ratio within each pair, their median."""
+    if not (Path(cfg["nanogpt"]) / "bench.py").is_file():
+        raise ConfigError(f"--nanogpt={cfg['nanogpt']} is not a nanoGPT checkout (no bench.py)")
+    Dataset(cfg["data_dir"])  # prepared? (python prepare_data.py --dataset=stdlib)
+    print(f"shape {GPU_SHAPE} on {torch.cuda.get_device_name()}, compiled bf16; ours: median tokens/s of steps "
+          f"{cfg['skip'] + 1}-{cfg['steps']} of train.py {' '.join(our_gpu_command(cfg, 'OUT')[2:])}; nanoGPT: "
+          f"{' '.join(nanogpt_gpu_command()[1:])}", flush=True)
+    ratios = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for pair in range(cfg["pairs"]):
+            out, ours_wall = run(our_gpu_command(cfg, Path(tmp) / "ours"), REPO, env)
+            ours = our_speed(Path(tmp) / "ours", cfg["skip"])
+            stdout, theirs_wall = run(nanogpt_gpu_command(), cfg["nanogpt"], env)
+            theirs = nanogpt_gpu_speed(stdout)
+            ratios.append(ours / theirs)
+            print(f"pair {pair + 1}: ours {ours:,.0f} tokens/s ({ours_wall:.1f} s wall), nanoGPT {theirs:,.0f} "
+                  f"tokens/s ({theirs_wall:.1f} s wall): {ours / theirs:.2f}x", flush=True)
+    print(f"ours / nanoGPT: {statistics.median(ratios):.2f}x (median of {len(ratios)} pairs)")
+    return statistics.median(ratios)
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ def bench(cfg):
     for key in ("steps", "turn_steps"):
         if cfg[key] < 1:
             raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
-    device = setup_device(cfg["device"], 0)
+    device = setup_device(cfg["device"])
     data = Dataset(cfg["data_dir"])
     mconf = settings.model_config(cfg, data.vocab_size)
     val_x, val_y = (t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))

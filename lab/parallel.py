@@ -6,7 +6,7 @@ training loop needs, each with a bounded wait. train.py's loop calls these and n
 torch.distributed itself, as torchtitan keeps its parallelisms apart from its loop.
 
     procs = Processes.from_env()
-    device = setup_device("auto", procs.local_rank)
+    device = setup_device("auto", procs)                # this process's GPU (LOCAL_RANK), checked
     owned = init(procs, device, timeout_s=600)          # False when not distributed, or a caller already did it
     wrapped = wrap(model, procs, device, compile=True)  # DDP: wrapped.train for steps, wrapped.eval for evaluation
     # or FSDP2, sharded, in bf16 with fp32 master weights, recomputing each block in backward:
@@ -40,12 +40,13 @@ class Processes:
     local_rank: int = 0
     world_size: int = 1
     distributed: bool = False  # under a launcher (RANK set), even with one process
+    local_world_size: int = 1  # the processes on this node (torchrun's LOCAL_WORLD_SIZE)
 
     @classmethod
     def from_env(cls):
         env = os.environ
         return cls(int(env.get("RANK", 0)), int(env.get("LOCAL_RANK", 0)), int(env.get("WORLD_SIZE", 1)),
-                   "RANK" in env)
+                   "RANK" in env, int(env.get("LOCAL_WORLD_SIZE", env.get("WORLD_SIZE", 1))))
 
     @property
     def master(self):
@@ -61,11 +62,34 @@ def device_for(name, local_rank):
     return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
 
 
-def setup_device(name, local_rank):
-    """This process's device (device_for), set up for speed: on CUDA the current device and TF32 matmuls; on a
-    CPU subnormal floats flushed to zero (tiny gradients and Adam's second moments make x86 CPUs ~100x slower
-    otherwise)."""
-    device = device_for(name, local_rank)
+def check_device(name, device, processes_per_node=1, gpus=None):
+    """A ConfigError in one line when `device` (what setting `name` means for this process) is not there: CUDA
+    asked for where there is none, more processes on this node than GPUs (each takes cuda:LOCAL_RANK), a cuda:N
+    past the last GPU, MPS where there is none. Every process of a node finds the same: each says it and stops."""
+    if device.type == "cuda":
+        gpus = torch.cuda.device_count() if gpus is None else gpus
+        if gpus == 0:
+            why = "this PyTorch is a CPU build" if torch.version.cuda is None else "no GPU is visible"
+            raise ConfigError(f"device={name}: CUDA is not available here ({why}); pass --device=cpu")
+        if processes_per_node > gpus and name in ("auto", "cuda"):
+            raise ConfigError(f"{processes_per_node} processes on this node but {gpus} GPU(s) visible, and each process "
+                              f"takes a GPU of its own: run torchrun --nproc_per_node={gpus} (or fewer), or pass "
+                              f"--device=cpu")
+        if device.index >= gpus:
+            raise ConfigError(f"device={name}: this machine has {gpus} GPU(s), cuda:0 to cuda:{gpus - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device={name}: MPS is not available here; pass --device=cpu")
+
+
+def setup_device(name, procs=Processes()):
+    """This process's device (device_for), checked (check_device) and set up for speed: on CUDA the current device
+    and TF32 matmuls; on a CPU subnormal floats flushed to zero (tiny gradients and Adam's second moments make x86
+    CPUs ~100x slower otherwise)."""
+    try:
+        device = device_for(name, procs.local_rank)
+    except RuntimeError:  # torch.device's own error for a string it does not know
+        raise ConfigError(f"unknown device '{name}': use auto, cpu, cuda, cuda:N or mps") from None
+    check_device(name, device, procs.local_world_size)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -128,7 +152,7 @@ def _fsdp_gradient_sync(model, enabled):
     yield
 
 
-def shard(model, compile, dtype):
+def shard(model, compile, dtype, compile_mode=None):
     """FSDP2: each block, then the root (embedding, final norm, head), sharded over the processes with
     fully_shard. Parameters stay fp32 shards (the master weights); each block is all-gathered in `dtype` for its
     forward and backward, and gradients are reduce-scattered in fp32. Each block is compiled before it is
@@ -137,7 +161,7 @@ def shard(model, compile, dtype):
     policy = MixedPrecisionPolicy(param_dtype=None if dtype == torch.float32 else dtype, reduce_dtype=torch.float32)
     for block in model.blocks:
         if compile:
-            block.compile()
+            block.compile(mode=compile_mode)
         fully_shard(block, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
     return Wrapped(model, model, sharded=True)
@@ -156,7 +180,8 @@ def check_compiler(device):
                           "(g++ or clang++, or name it with CXX), or run with --compile=False") from None
 
 
-def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, activation_checkpointing=False):
+def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, activation_checkpointing=False,
+         compile_mode="default"):
     """parallelism='fsdp' under torchrun: shard (above). Otherwise DDP first, then torch.compile, as PyTorch
     recommends: compiling the DDP module lets Dynamo's DDPOptimizer split the graph at DDP's gradient buckets, so
     each bucket's all-reduce overlaps the backward of the layers before it. Compiled first and wrapped after, the backward is one opaque function and every all-reduce waits
@@ -169,10 +194,11 @@ def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, 
     not in a second copy.
     """
     model.activation_checkpointing = activation_checkpointing
+    mode = None if compile_mode == "default" else compile_mode  # torch.compile's modes (lab/settings.py)
     if compile:
         check_compiler(device)
     if procs.distributed and parallelism == "fsdp":
-        return shard(model, compile, dtype)
+        return shard(model, compile, dtype, mode)
     train_model = model
     ddp = None
     if procs.distributed:
@@ -180,9 +206,9 @@ def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, 
                                 gradient_as_bucket_view=True, **NO_BUFFER_SYNC)
     eval_model = model
     if compile:
-        train_model = torch.compile(train_model)
+        train_model = torch.compile(train_model, mode=mode)
         # one process: the same compiled module serves both (it compiles a no-grad graph for evaluation)
-        eval_model = torch.compile(model) if ddp is not None else train_model
+        eval_model = torch.compile(model, mode=mode) if ddp is not None else train_model
     return Wrapped(train_model, eval_model, ddp)
 
 

@@ -27,6 +27,14 @@ model.causal_attention's plain formula. It counts what really occupies memory: t
 each matmul and that the matmul saves for backward do: ~2 bytes per parameter. bf16 with flash attention (the
 GPU case) cannot be measured on a CPU: it is derived from the same ops with bf16 sizes. logits_workspace is an
 estimate from the ops' order, not a measurement.
+
+Compiled (compile=True), torch.compile's partitioner decides what the forward saves: it keeps fewer, cheaper
+tensors and recomputes the rest in backward, and the loss is fused with the head (the logits are kept in the
+compute dtype, never as fp32 log-probabilities). compiled_block_bytes and compiled_head_bytes count that, exactly
+as AOTAutograd with inductor's partitioner saves it on a CPU with SDPA attention (tests/lab/test_plan.py); the GPU
+runs the same partitioner. Eager, the model keeps fp32 log-probabilities and the loss's fp32 transients: 124M at a
+micro-batch of 50 needs ~31 GB eager and ~22 GB compiled. Against one H200's measured peaks (docs/performance.md)
+the estimates are 6-10 % high.
 """
 
 import os
@@ -112,6 +120,17 @@ def attention_bytes(config, micro_batch, seq_len, low, attention):
     return qkv + rotary + core + projection_input
 
 
+def eager_block_bytes(config, micro_batch, seq_len, low, attention):
+    """What one block saves for backward without torch.compile."""
+    tokens, d = micro_batch * seq_len, config.n_embd
+    return (rms_norm_bytes(tokens, d, 1, low)  # attn_norm, its output read by qkv
+            + attention_bytes(config, micro_batch, seq_len, low, attention)
+            + rms_norm_bytes(tokens, d, 2, low)  # mlp_norm, read by w1 and w3
+            # SwiGLU: silu saves w1's output, the product saves silu's output and w3's output, and w2 saves the
+            # product: four (tokens, ffw) tensors.
+            + 4 * tokens * config.ffw_size * low)
+
+
 def activation_bytes(config, micro_batch, seq_len, dtype, attention, checkpointing=False, weight_copies=True):
     """Bytes one forward with targets saves for backward, counted once per storage; parameters cost nothing.
 
@@ -122,13 +141,8 @@ def activation_bytes(config, micro_batch, seq_len, dtype, attention, checkpointi
     backward recomputes them.
     """
     low = activation_dtype_bytes(dtype)
-    tokens, d, f, V = micro_batch * seq_len, config.n_embd, config.ffw_size, config.vocab_size
-    per_layer = (rms_norm_bytes(tokens, d, 1, low)  # attn_norm, its output read by qkv
-                 + attention_bytes(config, micro_batch, seq_len, low, attention)
-                 + rms_norm_bytes(tokens, d, 2, low)  # mlp_norm, read by w1 and w3
-                 # SwiGLU: silu saves w1's output, the product saves silu's output and w3's output, and w2
-                 # saves the product: four (tokens, ffw) tensors.
-                 + 4 * tokens * f * low)
+    tokens, d, V = micro_batch * seq_len, config.n_embd, config.vocab_size
+    per_layer = eager_block_bytes(config, micro_batch, seq_len, low, attention)
     copies = matmul_weights(config) * low if low != FP32_BYTES and weight_copies else 0  # autocast's, saved by mms
     embedding = tokens * INDEX_BYTES  # the lookup saves the token ids
     head = rms_norm_bytes(tokens, d, 1, low)  # final_norm, its output read by lm_head
@@ -137,6 +151,32 @@ def activation_bytes(config, micro_batch, seq_len, dtype, attention, checkpointi
     loss = tokens * V * FP32_BYTES + tokens * INDEX_BYTES + FP32_BYTES
     blocks = config.n_layer * tokens * d * FP32_BYTES + per_layer if checkpointing else config.n_layer * per_layer
     return blocks + copies + embedding + head + loss
+
+
+def compiled_block_bytes(config, tokens, low):
+    """What one block saves for backward under torch.compile, as inductor's partitioner chooses: the block's two
+    fp32 residual-stream inputs and their norms' rstd; in the compute dtype (`low` bytes) the attention norm's
+    output, the rotated q and k, v, attention's output and its contiguous copy for the projection, the MLP norm's
+    output, and SwiGLU's gate, up and product; attention's per-row logsumexp (fp32). The rest (the norms' inner
+    values, silu, the rotary products) is recomputed in backward."""
+    d, f, kv = config.n_embd, config.ffw_size, config.kv_dim
+    return tokens * (2 * d * FP32_BYTES + low * (5 * d + 2 * kv) + 3 * low * f + config.n_head * FP32_BYTES
+                     + 2 * FP32_BYTES)
+
+
+def compiled_head_bytes(config, tokens, low):
+    """The head and the loss under torch.compile, fused: two d-wide tensors in the compute dtype (the final norm's
+    output among them), three fp32 values per token (its rstd, the loss's statistics), the logits in the compute
+    dtype, from which backward recomputes the softmax, and one fp32 scalar (the loss's token count)."""
+    return tokens * (2 * low * config.n_embd + 3 * FP32_BYTES + low * config.vocab_size) + FP32_BYTES
+
+
+def compiled_loss_workspace_bytes(config, micro_batch, seq_len, dtype):
+    """The transient around the fused loss, at the backward's start: the logits' fp32 gradient, and its copy in the
+    compute dtype for the head's matmul (none in fp32). The copy may be fused away: an upper bound, kept because an
+    estimate that says whether a micro-batch fits must not read low."""
+    low = activation_dtype_bytes(dtype)
+    return micro_batch * seq_len * config.vocab_size * (FP32_BYTES + (low if low != FP32_BYTES else 0))
 
 
 def logits_workspace_bytes(config, micro_batch, seq_len, dtype):
@@ -173,13 +213,35 @@ def fsdp_unsharded_bytes(config, dtype):
     return (2 * block + root) * activation_dtype_bytes(dtype) + block * FP32_BYTES
 
 
+def compiled_activation_bytes(config, micro_batch, seq_len, dtype, compiled_loss, weight_copies=True):
+    """activation_bytes under torch.compile. compiled_loss: the head and loss are compiled with the blocks (one
+    process or DDP); under FSDP only the blocks are (lab/parallel.py's shard), and the head and loss run eager."""
+    low, tokens = activation_dtype_bytes(dtype), micro_batch * seq_len
+    blocks = config.n_layer * compiled_block_bytes(config, tokens, low)
+    copies = matmul_weights(config) * low if low != FP32_BYTES and weight_copies else 0
+    if compiled_loss:
+        return blocks + copies + compiled_head_bytes(config, tokens, low)
+    eager_head = (activation_bytes(config, micro_batch, seq_len, dtype, "flash", weight_copies=False)
+                  - config.n_layer * eager_block_bytes(config, micro_batch, seq_len, low, "flash"))
+    return blocks + copies + eager_head
+
+
+def fuses_loss(compiled, activation_checkpointing=False, world_size=1, parallelism="ddp", **_):
+    """Whether torch.compile compiles the loss with the head: one process or DDP, without activation checkpointing
+    (FSDP compiles each block alone, lab/parallel.py's shard)."""
+    return compiled and not activation_checkpointing and (parallelism != "fsdp" or world_size == 1)
+
+
 def memory_estimate(config, micro_batch, seq_len, dtype, device_type, optimizer="adamw", swa=False, ema=False,
-                    world_size=1, parallelism="ddp", activation_checkpointing=False):
+                    world_size=1, parallelism="ddp", activation_checkpointing=False, compiled=False):
     """{part: bytes} on one device for one training micro-step, with 'total' their sum. Under DDP every process
     holds everything; under FSDP (parallelism='fsdp', world_size processes) weights, gradients, optimizer state
-    and averages are sharded, and `fsdp_buffers` is what is all-gathered whole at a time."""
+    and averages are sharded, and `fsdp_buffers` is what is all-gathered whole at a time. compiled: torch.compile's
+    saved tensors (compiled_activation_bytes; with activation checkpointing the eager count is kept)."""
     n = num_params(config)
     shards = world_size if parallelism == "fsdp" else 1
+    compiled_loss = fuses_loss(compiled, activation_checkpointing, world_size, parallelism)
+    compiled = compiled and not activation_checkpointing
     parts = dict(
         weights=n * FP32_BYTES / shards,
         # DDP with gradient_as_bucket_view=True: the .grad tensors are views of its all-reduce buckets, so the
@@ -188,9 +250,11 @@ def memory_estimate(config, micro_batch, seq_len, dtype, device_type, optimizer=
         optimizer=n * optimizer_bytes_per_param(optimizer) / shards,
         # swa.py: SWA keeps the running window and the latest completed one, EMA one average, all in fp32.
         averages=n * FP32_BYTES * (2 * bool(swa) + bool(ema)) / shards,
-        activations=activation_bytes(config, micro_batch, seq_len, dtype, attention_kind(device_type, dtype),
-                                     activation_checkpointing, weight_copies=shards == 1),
-        logits_workspace=logits_workspace_bytes(config, micro_batch, seq_len, dtype),
+        activations=compiled_activation_bytes(config, micro_batch, seq_len, dtype, compiled_loss, shards == 1)
+        if compiled else activation_bytes(config, micro_batch, seq_len, dtype, attention_kind(device_type, dtype),
+                                          activation_checkpointing, weight_copies=shards == 1),
+        logits_workspace=(compiled_loss_workspace_bytes if compiled_loss else logits_workspace_bytes)(
+            config, micro_batch, seq_len, dtype),
         fsdp_buffers=fsdp_unsharded_bytes(config, dtype) if shards > 1 else 0,
     )
     parts["total"] = sum(parts.values())
@@ -211,7 +275,24 @@ def fitting_micro_batch(config, seq_len, dtype, device_type, per_process_batch, 
     return None
 
 
-ASSUMED_MFU = 0.4  # for the time estimate: well-tuned GPU runs of these sizes reach 40-50 % (README, Performance)
+def auto_micro_batch(cfg, mconf, device, dtype, world_size):
+    """micro_batch_size='auto': on a GPU the largest divisor of a process's share of the batch whose estimate fits
+    the GPU's memory less HEADROOM_GB (1 when none does); elsewhere None, the whole share in one forward."""
+    if device.type != "cuda":
+        return None
+    budget = torch.cuda.get_device_properties(device).total_memory - HEADROOM_GB * 1e9
+    return fitting_micro_batch(mconf, cfg["seq_len"], dtype, "cuda", cfg["batch_size"] // world_size, budget,
+                               **estimate_settings(cfg, world_size)) or 1
+
+
+def estimate_settings(cfg, world_size):
+    """memory_estimate's keyword arguments for a run of cfg on world_size processes."""
+    return dict(optimizer=cfg["optimizer"], swa=cfg["swa"], ema=cfg["ema"], world_size=world_size,
+                parallelism=cfg["parallelism"], activation_checkpointing=cfg["activation_checkpointing"],
+                compiled=cfg["compile"])
+
+
+ASSUMED_MFU = 0.4  # for the time estimate: well-tuned GPU runs of these sizes reach 40-50 % (docs/performance.md)
 GPU_GB_IF_UNKNOWN = 80  # the paper-scale configs are sized for 80 GB devices (A100/H100)
 HEADROOM_GB = 10  # CUDA context, cuBLAS/NCCL workspaces, fragmentation: left out of the estimate
 
@@ -256,8 +337,7 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
     n = num_params(config=mconf)
     flops = flops_per_token(mconf, cfg["seq_len"])
     tokens = cfg["max_steps"] * cfg["batch_size"] * cfg["seq_len"]
-    sharding = dict(optimizer=cfg["optimizer"], swa=cfg["swa"], ema=cfg["ema"], world_size=world_size,
-                    parallelism=cfg["parallelism"], activation_checkpointing=cfg["activation_checkpointing"])
+    sharding = estimate_settings(cfg, world_size)
     parts = memory_estimate(mconf, micro_batch, cfg["seq_len"], dtype, device_type, **sharding)
     budget_gb = (memory_gb or GPU_GB_IF_UNKNOWN) - HEADROOM_GB
     fits = fitting_micro_batch(mconf, cfg["seq_len"], dtype, device_type, cfg["batch_size"] // world_size,
@@ -279,7 +359,9 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
             f"{cfg['data_dir']}" if data else f"{cfg['data_dir']} is not prepared yet: GPT-2's vocabulary assumed"),
         f"memory: ~{gb(parts['total'])} per device (weights {gb(parts['weights'])}, gradients {gb(parts['gradients'])}, "
         f"optimizer {gb(parts['optimizer'])}, activations {gb(parts['activations'])}); the total also holds "
-        f"{gb(parts['logits_workspace'])} of the loss's transient fp32 logits"
+        f"{gb(parts['logits_workspace'])} of the loss's transients ("
+        + ("compiled: the loss fused, its fp32 gradient" if fuses_loss(**sharding) else "the eager loss's fp32 logits")
+        + ")"
         + (f", {gb(parts['averages'])} of weight averages" if parts["averages"] else "")
         + (f", {gb(parts['fsdp_buffers'])} of weights FSDP gathers whole" if parts["fsdp_buffers"] else ""),
         f"  largest micro_batch_size within {budget_gb:.0f} GB ({memory_gb or GPU_GB_IF_UNKNOWN:.0f} GB less "

@@ -29,7 +29,7 @@ from schedules import SCHEDULE_KEYS, ScheduleError, learning_rate, resolve_coold
 DATA_STREAM = ("data_dir", "seed", "data_seed", "batch_size", "seq_len")
 # the model shape is checked against the checkpoint's weights as well (train.load_start)
 IDENTITY = (*DATA_STREAM, "model", "n_layer", "n_head", "n_embd", "ffw_size", "n_kv_head", "tie_embeddings", "dtype",
-            "optimizer", "beta1", "beta2", "weight_decay", "grad_clip", "eval_tokens")
+            "optimizer", "beta1", "beta2", "weight_decay", "grad_clip", "eval_tokens", "float8")
 AVERAGES = ("swa", "swa_interval", "swa_window", "ema", "ema_decay", "ema_interval")
 LAUNCH = ("init_from", "overwrite", "out_dir")  # how this start was asked for, not what the run is
 

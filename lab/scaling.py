@@ -316,7 +316,7 @@ def compare_fits(fits, budgets):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the C8 numbers for the README
+# the C8 numbers of docs/results.md
 
 
 def report(runs):

@@ -11,13 +11,14 @@ it computes in, the data order's seed; and how a script reports bad input (run_s
 
 import torch
 
-from lab import checkpoint, parallel, perf, precision, tracking
+from lab import checkpoint, kernels, parallel, perf, precision, tracking
 from lab.config import ConfigError
 from lab.data import DataError
 from model import PRESETS, GPTConfig, padded_vocab_size
 from schedules import ScheduleError, schedule_args, validate_schedule
 
 SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "ffw_size", "n_kv_head", "tie_embeddings")
+COMPILE_MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")  # torch.compile's
 
 DEFAULTS = dict(
     # I/O
@@ -33,7 +34,7 @@ DEFAULTS = dict(
     # bf16 matmuls are fast, fp16 on older GPUs, fp32 elsewhere), or float32 / bfloat16 / float16 as asked
     dtype="auto",
     # under torchrun, a collective that waits longer fails (a process died or hangs). It must outlast the longest
-    # legitimate wait, bounded in README ("No process waits forever"): the 8B checkpoint (89 GB) written through one
+    # legitimate wait, bounded in docs/training.md ("No process waits forever"): the 8B checkpoint (89 GB) through one
     # node's filesystem client at 50 MB/s or more, and a cold first-step compile (minutes), which every process runs
     dist_timeout_s=1800,
     parallelism="ddp",  # under torchrun: 'ddp' (a full replica per process) or 'fsdp' (FSDP2: sharded)
@@ -41,7 +42,8 @@ DEFAULTS = dict(
     # model: a preset from model.PRESETS; the shape keys, when set, override the preset's values
     model="cpu_tiny", n_layer=None, n_head=None, n_embd=None, ffw_size=None, n_kv_head=None, tie_embeddings=None,
     # batch: batch_size sequences per optimizer step in total, whatever the number of processes;
-    # micro_batch_size: at most this many sequences per forward of one process (None: its share in one forward)
+    # micro_batch_size: at most this many sequences per forward of one process (None: its share in one forward;
+    # 'auto': on a GPU the most that its memory holds by lab/plan.py's estimate)
     batch_size=32, seq_len=256, micro_batch_size=None,
     # optimizer and schedule
     max_steps=200, lr=2e-3, schedule="wsd", warmup_steps=20, cycle_steps=None,
@@ -53,9 +55,15 @@ DEFAULTS = dict(
     # weight averaging (swa.py): logged as val_loss_swa / val_loss_ema at every evaluation
     swa=False, swa_interval=5, swa_window=500, ema=False, ema_decay=0.999, ema_interval=1,
     peak_tflops=None,  # device peak for MFU; None: GPU table, or a matmul probe on CPU
+    # GPU speed levers, each measured on and off by bench/gpu.py (docs/performance.md): torch.compile's mode (default,
+    # max-autotune, max-autotune-no-cudagraphs, reduce-overhead), SDPA's back-end (auto, flash, cudnn, efficient,
+    # math) and lab/kernels.py's: a fused linear cross-entropy (none, liger, cce), Liger's kernels, float8 matmuls
+    compile_mode="default", attention="auto", fused_loss="none", liger_kernels=False, float8=False,
+    fused_optimizer=True,  # AdamW's fused CUDA kernel (False: its foreach kernels)
     **tracking.KEYS,  # wandb_log, wandb_project, wandb_run_name: metrics.jsonl's records to Weights & Biases too
 )
-TYPES = {k: (int, type(None)) for k in (*SHAPE_KEYS, "cooldown_steps", "cycle_steps", "micro_batch_size", "data_seed")}
+TYPES = {k: (int, type(None)) for k in (*SHAPE_KEYS, "cooldown_steps", "cycle_steps", "data_seed")}
+TYPES["micro_batch_size"] = (int, type(None), str)
 TYPES.update(tie_embeddings=(bool, type(None)), final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)),
              dist_timeout_s=(int, float), **tracking.TYPES)
 
@@ -87,6 +95,10 @@ def micro_batching(cfg, world_size):
     per_process, rest = divmod(cfg["batch_size"], world_size)
     if rest:
         raise ConfigError(f"batch_size={cfg['batch_size']} does not split evenly over {world_size} processes")
+    if isinstance(cfg["micro_batch_size"], str):  # 'auto' before lab/plan.py's auto_micro_batch has resolved it
+        if cfg["micro_batch_size"] != "auto":
+            raise ConfigError(f"micro_batch_size must be a number, None or 'auto', got '{cfg['micro_batch_size']}'")
+        return per_process, 1
     micro = min(cfg["micro_batch_size"] or per_process, per_process)
     if micro < 1 or per_process % micro:
         raise ConfigError(f"micro_batch_size={micro} does not divide the {per_process} sequences per process "
@@ -112,6 +124,9 @@ def check_config(cfg, world_size):
     if cfg["optimizer"] == "adamw_schedulefree" and cfg["schedule"] != "constant":
         raise ConfigError(f"optimizer=adamw_schedulefree replaces the LR schedule: set schedule=constant, "
                           f"not '{cfg['schedule']}'")
+    if cfg["compile_mode"] not in COMPILE_MODES:
+        raise ConfigError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got '{cfg['compile_mode']}'")
+    kernels.check(cfg)
     validate_schedule(**schedule_args(cfg))
 
 
@@ -123,13 +138,15 @@ def choose_precision(cfg, device, mconf, micro_batch, run_dtype=None):
 
 
 def make_optimizer(cfg, model, device):
-    """AdamW (fused on CUDA) or schedule-free AdamW, over model.param_groups: weight decay on the matrices only."""
+    """AdamW (fused on CUDA unless fused_optimizer=False) or schedule-free AdamW, over model.param_groups: weight
+    decay on the matrices only."""
     groups = model.param_groups(cfg["weight_decay"])
     betas = (cfg["beta1"], cfg["beta2"])
     if cfg["optimizer"] == "adamw_schedulefree":
         import schedulefree  # its own warmup and averaging: no external schedule on top (see check_config)
         return schedulefree.AdamWScheduleFree(groups, lr=cfg["lr"], betas=betas, warmup_steps=cfg["warmup_steps"])
-    return torch.optim.AdamW(groups, lr=cfg["lr"], betas=betas, fused=device.type == "cuda")
+    fused = device.type == "cuda" and cfg["fused_optimizer"]
+    return torch.optim.AdamW(groups, lr=cfg["lr"], betas=betas, fused=fused, foreach=None if fused else True)
 
 
 def run_script(main, argv, errors=USER_ERRORS):

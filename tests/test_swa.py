@@ -15,9 +15,9 @@ from helpers import REPO
 from lab import checkpoint
 from lab.config import ConfigError
 from lab.data import Dataset
+from lab.settings import DEFAULTS
 from model import GPT, GPTConfig
 from swa import EMA, SWA, average_checkpoints, main, merge_weights, swapped_weights, unwrap
-from train import DEFAULTS
 
 # A running fp32 mean of n snapshots rounds once per fold, each time by at most 2^-24 relative to the
 # magnitudes involved, so it stays within n * 2^-24 * max|w| of the exact (float64) mean; weights here are

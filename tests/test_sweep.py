@@ -72,7 +72,8 @@ def test_flops_estimate_counts_training_and_evaluation():
 
 
 def estimated_seconds(scale, gflops, capsys, tmp_path):
-    entries = sweep.main(["all", f"--scale={scale}", "--plan", f"--gflops={gflops}", f"--results={tmp_path}"])
+    entries = sweep.main(["all", f"--scale={scale}", "--plan", f"--gflops={gflops}", f"--results={tmp_path}",
+                          "--device=cpu"])
     total = sum(sweep.estimate_flops(cfg, 257, run.branch_step or 0) for _, run, cfg in entries) / (gflops * 1e9)
     assert f"estimated {sweep.duration(total)}" in capsys.readouterr().out
     return total
@@ -88,7 +89,7 @@ def test_cpu_scale_takes_under_three_hours_and_quick_under_thirty_minutes(capsys
 
 def test_compile_is_the_scales_unless_given_and_is_not_what_a_run_is(tmp_path, capsys):
     def planned(scale, *option):
-        entries = sweep.main(["c4_cooldown_shapes", f"--scale={scale}", "--plan", "--gflops=100",
+        entries = sweep.main(["c4_cooldown_shapes", f"--scale={scale}", "--plan", "--gflops=100", "--device=cpu",
                               f"--results={tmp_path}", f"--out_root={tmp_path}", *option])
         return {cfg["compile"] for _, _, cfg in entries}
     assert planned("quick") == {False} and planned("paper") == {True}  # configs/paper.py compiles

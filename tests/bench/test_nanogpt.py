@@ -1,5 +1,6 @@
 """bench/nanogpt.py against a stand-in nanoGPT checkout (nanoGPT itself is not part of the repository): the folder
 it prepares, the command it runs, the speeds it parses and the ratio it reports; the profile of both models."""
+import os
 import re
 
 import pytest
@@ -90,3 +91,24 @@ def test_bad_input_is_one_clear_error(tmp_path, tiny_data):
         bench_nanogpt.main([f"--nanogpt={tmp_path}", f"--data_dir={tiny_data}"])
     with pytest.raises(ConfigError, match="isa must be one of native, avx2, got 'sse'"):
         bench_nanogpt.main([f"--nanogpt={tmp_path}", "--isa=sse"])
+
+
+def test_on_a_gpu_nanogpts_own_bench_is_read_as_its_reference_was_measured():
+    """nanoGPT's bench.py at 50 x 512 on the H200 printed 49.2242 ms per iteration (../shared/measurements/h200/):
+    the 520,100 tokens/s that issue 26 compares against."""
+    line = "time per iteration: 49.2242ms, MFU: 133.04%"
+    assert bench_nanogpt.nanogpt_gpu_speed(f"0/20 loss: 9.4608\n{line}\n") == pytest.approx(520_069, abs=1)
+    with pytest.raises(ConfigError, match="printed no 'time per iteration: X ms' line"):
+        bench_nanogpt.nanogpt_gpu_speed("iter 0: loss 3.0\n")
+    with pytest.raises(ConfigError, match="^device must be cpu or cuda, got 'tpu'$"):
+        bench_nanogpt.main(["--nanogpt=/x", "--device=tpu"])
+    command = bench_nanogpt.our_gpu_command(dict(bench_nanogpt.DEFAULTS, data_dir="data/stdlib-gpt2"), "out/x")
+    assert "configs/124m_cooldown.py" in command and "--batch_size=50" in command and "--micro_batch_size=50" in command
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not os.environ.get("NANOGPT"), reason="set NANOGPT to a checkout of karpathy/nanoGPT")
+def test_ours_against_nanogpt_on_the_gpu(capsys):
+    ratio = bench_nanogpt.main([f"--nanogpt={os.environ['NANOGPT']}", "--device=cuda", "--pairs=1", "--steps=30",
+                                "--skip=10"])
+    assert ratio > 0 and f"ours / nanoGPT: {ratio:.2f}x (median of 1 pairs)" in capsys.readouterr().out

@@ -119,7 +119,8 @@ def test_the_spread_validation_set_scores_a_trained_model_as_the_whole_split_doe
     out = tmp_path / "run"
     train.main([*TINY_MODEL, f"--data_dir={folder}", f"--out_dir={out}", "--max_steps=60", "--eval_interval=60",
                 "--ckpt_interval=60"])
-    scored = {tokens: swa.main([f"--run={out}", "--start_step=60", "--end_step=60", f"--eval_tokens={tokens}"])["last"]
+    scored = {tokens: swa.main([f"--run={out}", "--start_step=60", "--end_step=60", f"--eval_tokens={tokens}",
+                       "--device=cpu"])["last"]
               for tokens in (8192, 16 * 4096 - 64)}
     assert abs(scored[8192] / scored[16 * 4096 - 64] - 1) < 0.02
     # the former set, the split's first 8192 tokens (its first 2 modules), is more than 2 % off

@@ -14,6 +14,7 @@ import torch.distributed as dist
 
 import train
 from helpers import ENV, REPO, TINY_MODEL, close, metrics, torchrun
+from lab.config import ConfigError
 from lab import checkpoint, parallel
 
 FAULT = str(REPO / "tests" / "torchrun_fault.py")
@@ -180,6 +181,39 @@ def test_device_of_each_process():
     assert parallel.device_for("cpu", 3) == torch.device("cpu")
     if not torch.cuda.is_available():
         assert parallel.device_for("auto", 3) in (torch.device("cpu"), torch.device("mps"))
+
+
+def test_a_device_that_is_not_there_is_one_line_naming_the_way_out():
+    cuda = lambda index: torch.device("cuda", index)
+    with pytest.raises(ConfigError, match=r"^device=cuda: CUDA is not available here \((this PyTorch is a CPU build|"
+                                          r"no GPU is visible)\); pass --device=cpu$"):
+        parallel.check_device("cuda", cuda(0), gpus=0)
+    # torchrun with 3 processes on a node of 2 GPUs: every process says so, rank 0 too, whose own GPU exists
+    for local_rank in range(3):
+        with pytest.raises(ConfigError, match=r"^3 processes on this node but 2 GPU\(s\) visible, and each process "
+                                              r"takes a GPU of its own: run torchrun --nproc_per_node=2 \(or fewer\), "
+                                              r"or pass --device=cpu$"):
+            parallel.check_device("auto", cuda(local_rank), processes_per_node=3, gpus=2)
+    parallel.check_device("cuda", cuda(1), processes_per_node=2, gpus=2)  # one GPU each: fine
+    parallel.check_device("cuda:1", cuda(1), processes_per_node=3, gpus=2)  # all on the GPU named: the user's choice
+    with pytest.raises(ConfigError, match=r"^device=cuda:2: this machine has 2 GPU\(s\), cuda:0 to cuda:1$"):
+        parallel.check_device("cuda:2", cuda(2), gpus=2)
+    with pytest.raises(ConfigError, match=r"^unknown device 'tpu': use auto, cpu, cuda, cuda:N or mps$"):
+        parallel.setup_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_cuda_without_cuda_is_one_line_on_every_process_before_anything_is_built(tmp_path, tiny_data):
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'run'}", "--batch_size=6", "--device=cuda"]
+    alone = subprocess.run([sys.executable, str(REPO / "train.py"), *common], capture_output=True, text=True, env=ENV)
+    expected = "error: device=cuda: CUDA is not available here (this PyTorch is a CPU build); pass --device=cpu"
+    if torch.version.cuda is not None:
+        expected = expected.replace("this PyTorch is a CPU build", "no GPU is visible")
+    assert alone.returncode == 1 and alone.stderr.strip() == expected
+    result = torchrun(3, *common)
+    assert result.returncode != 0 and result.stderr.count(expected) == 3
+    assert 'train.py", line' not in result.stderr  # torchrun's own report follows, but none of our processes' tracebacks
+    assert not (tmp_path / "run").exists()
 
 
 def test_stop_agreement_alone_is_immediate():

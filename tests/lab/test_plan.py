@@ -1,9 +1,14 @@
-"""lab/plan.py: the activation formula against the bytes a CPU forward really saves, and the per-parameter terms."""
+"""lab/plan.py: the activation formulas against the bytes a CPU forward really saves (eager, and compiled as
+inductor's partitioner chooses), the per-parameter terms, and the estimate against peaks measured on a GPU."""
+import functools
+
 import pytest
 import torch
+import torch.nn.functional as F
 
+import model as model_module
 from lab import plan
-from model import GPT, GPTConfig
+from model import GPT, PRESETS, GPTConfig
 
 # Two shapes that differ in every dimension; the first has the GPT-2 vocabulary so that the loss's
 # tokens x vocab term weighs as much as in the paper's runs.
@@ -106,3 +111,62 @@ def test_fitting_micro_batch_is_the_largest_fitting_divisor():
     # SWA's two fp32 copies (8 B/param) cost more than one sequence's activations here: 4 -> 2 (3 misses too)
     assert total(3, swa=True) > total(4) >= total(2, swa=True)
     assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(4), swa=True) == 2
+
+
+def saved_when_compiled(model, x, y, dtype):
+    """Bytes the compiled training graph saves for backward, the activations only: AOTAutograd with inductor's
+    decompositions and partitioner (what torch.compile's default backend runs), its backward graph's inputs read
+    before inductor generates code. The model's parameters (inputs of the graph) are left out."""
+    from torch._dynamo.backends.common import aot_autograd
+    from torch._functorch.partitioners import min_cut_rematerialization_partition
+    from torch._inductor.decomposition import select_decomp_table
+    saved = []
+
+    def backward_compiler(graph, example_inputs):
+        saved.extend(node.meta["val"] for node in graph.graph.find_nodes(op="placeholder")
+                     if not node.name.startswith(("tangents", "primals")) and isinstance(node.meta.get("val"), torch.Tensor))
+        return graph.forward
+
+    backend = aot_autograd(fw_compiler=lambda graph, example_inputs: graph.forward, bw_compiler=backward_compiler,
+                           decompositions=select_decomp_table(),
+                           partition_fn=functools.partial(min_cut_rematerialization_partition, compiler="inductor"))
+    torch._dynamo.reset()
+    with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        loss = torch.compile(model, backend=backend, dynamic=False)(x, y)[1]
+    loss.backward()  # the backward graph is compiled when it first runs
+    return sum(t.numel() * t.element_size() for t in saved)
+
+
+def gpu_attention(q, k, v, query_block=64):
+    """model.causal_attention as it runs on a GPU: SDPA's fused kernel, whatever the dtype (on a CPU, bf16 takes
+    the plain formula)."""
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=q.shape[1] != k.shape[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=["bf16", "fp32"])
+@pytest.mark.parametrize("shape", ["bytes_vocab", "gqa_untied"])
+def test_compiled_activation_bytes_are_what_inductors_partitioner_saves(shape, dtype, monkeypatch):
+    """Byte for byte, with the GPU's attention (SDPA): the partitioner is the same on every device."""
+    config, micro_batch, seq_len = SHAPES[shape]
+    monkeypatch.setattr(model_module, "causal_attention", gpu_attention)
+    torch.manual_seed(0)
+    model = GPT(config)
+    x, y = (torch.randint(0, config.vocab_size, (micro_batch, seq_len)) for _ in range(2))
+    measured = saved_when_compiled(model, x, y, dtype)
+    ids = micro_batch * seq_len * plan.INDEX_BYTES  # the token ids: inputs of the graph, counted by the eager formula
+    assert plan.compiled_activation_bytes(config, micro_batch, seq_len, dtype, compiled_loss=True) == measured
+    # eager, the same model saves more: the fp32 log-probabilities and the norms' inner values
+    assert plan.activation_bytes(config, micro_batch, seq_len, dtype, "flash") - ids > measured
+
+
+# Peak memory of 124M training steps, bf16 autocast, measured on one NVIDIA H200 with torch.cuda.max_memory_allocated
+# (../shared/measurements/h200/, gpu_check.py at 8d8a497): (micro-batch, compiled, GB).
+H200_PEAKS = [(50, True, 20.1), (100, True, 37.8), (200, True, 72.7), (50, False, 29.5)]
+
+
+@pytest.mark.parametrize("micro_batch, compiled, measured_gb", H200_PEAKS)
+def test_the_estimate_is_within_15_percent_of_the_measured_gpu_peaks_and_never_5_percent_below(micro_batch, compiled,
+                                                                                               measured_gb):
+    config = GPTConfig(vocab_size=50304, block_size=512, **PRESETS["124m"])
+    estimate = plan.memory_estimate(config, micro_batch, 512, torch.bfloat16, "cuda", compiled=compiled)["total"]
+    assert -0.05 <= estimate / 1e9 / measured_gb - 1 <= 0.15

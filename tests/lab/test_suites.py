@@ -59,7 +59,7 @@ def test_the_long_scale_runs_c4_and_c7_only_at_4800_and_2400_steps(capsys, tmp_p
         ("0.9_0.95", "0.0015"), ("0.9_0.95", "0.003"), ("0.9_0.95", "0.006"), ("0.95_0.99", "0.003"))
         for seed in (1337, 1338)]
     assert ("constant_seed1337-to2400-cd480-1-sqrt", 2400, 1920) in c4
-    entries = sweep.main(["all", "--scale=long", "--plan", "--gflops=100", f"--results={tmp_path}"])
+    entries = sweep.main(["all", "--scale=long", "--plan", "--gflops=100", f"--results={tmp_path}", "--device=cpu"])
     assert {suite for suite, _, _ in entries} == {"c4_cooldown_shapes", "c7_schedulefree"}
     assert f"scale long: {tmp_path}/<suite>/<run>/ from out/sweeps_long/" in capsys.readouterr().out
 
