@@ -150,13 +150,17 @@ def make_optimizer(cfg, model, device):
 
 
 def run_script(main, argv, errors=USER_ERRORS):
-    """A script's entry point: bad input, or a collective that failed under torchrun, is one line and exit 1."""
+    """A script's entry point: bad input, or a collective that failed under torchrun, is one line and exit 1; a
+    process of a torchrun job that finished exits 0 at once (parallel.exit_at_once says why)."""
+    procs = parallel.Processes.from_env()
     try:
         main(argv)
     except errors as e:
         parallel.leave(str(e))
     except RuntimeError as e:
-        line = parallel.collective_failure(e, parallel.Processes.from_env())
+        line = parallel.collective_failure(e, procs)
         if line is None:
             raise
         parallel.leave(line)
+    if procs.distributed:
+        parallel.exit_at_once(0)

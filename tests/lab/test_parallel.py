@@ -232,6 +232,18 @@ def test_collective_failures_are_told_from_other_errors():
     assert parallel.collective_failure(gloo, parallel.Processes()) is None  # one process: not a collective
 
 
+def test_a_finished_process_of_a_torchrun_job_exits_at_once_its_output_flushed():
+    """Under a launcher, run_script ends a process that finished without the interpreter's teardown (where gloo's
+    threads of a group PyTorch keeps alive can abort it), its buffered output written; alone, a script ends as usual."""
+    code = ("import atexit; from lab import settings; atexit.register(print, ' teardown'); "
+            "settings.run_script(lambda argv: print('trained', end=''), [])")
+    launched = dict(ENV, RANK="0", LOCAL_RANK="0", WORLD_SIZE="1")
+    alone = {k: v for k, v in ENV.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
+    ends = [subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+            for env in (launched, alone)]
+    assert [(e.returncode, e.stdout) for e in ends] == [(0, "trained"), (0, "trained teardown\n")]
+
+
 def test_fsdp_matches_one_process_resumes_exactly_and_its_checkpoint_serves_one_process(tmp_path, tiny_data):
     """FSDP2 x2 (micro-batches, SWA and EMA) equals one process within 1e-4 over 10 steps; an FSDP run resumed under FSDP
     repeats its own steps exactly; its checkpoint holds full tensors (the tied head still tied) and one process
