@@ -46,7 +46,7 @@ from lab.corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sampl
 
 DEFAULTS = dict(
     dataset="stdlib",  # stdlib | slimpajama | openwebtext2 | fineweb | fineweb-edu | files
-    sample=None,  # fineweb, fineweb-edu only: the config, sample-10BT (None) | sample-100BT | sample-350BT | CC-MAIN-...
+    sample=None,  # fineweb, fineweb-edu alone: their config, sample-10BT (None) | sample-100BT | sample-350BT | ...
     tokenizer="gpt2",  # gpt2 (or another tiktoken encoding that fits uint16) | bytes
     files=[],  # --dataset=files: glob patterns of .txt (one document per file) or .jsonl/.json/.parquet
     text_field="text",  # the column holding the text, for json/parquet/hub datasets

@@ -358,7 +358,8 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
         f"forward and backward",
         f"tokens: {count(tokens)} in {cfg['max_steps']:,} steps, " + (
             f"{tokens / data.train_tokens:.2f} epochs of the {count(data.train_tokens)} training tokens of "
-            f"{cfg['data_dir']}" if data else f"{cfg['data_dir']} is not prepared yet (`{corpora.prepare_command(cfg['data_dir'])}`): "
+            f"{cfg['data_dir']}" if data else
+            f"{cfg['data_dir']} is not prepared yet (`{corpora.prepare_command(cfg['data_dir'])}`): "
             f"a vocabulary of {planned_vocab_size(cfg['data_dir']):,} tokens assumed from its name"),
         f"memory: ~{gb(parts['total'])} per device (weights {gb(parts['weights'])}, gradients {gb(parts['gradients'])}, "
         f"optimizer {gb(parts['optimizer'])}, activations {gb(parts['activations'])}); the total also holds "

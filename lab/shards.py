@@ -30,7 +30,7 @@ import numpy as np
 
 from lab import corpora
 
-FINGERPRINT_OF = "sha256 over each split (train, val) and its shards in order: 'split:tokens\\n', then the shard's bytes"
+FINGERPRINT_OF = "sha256 over the splits (train, val) and their shards in order: 'split:tokens\\n', then its bytes"
 RECORD_KEYS = ("fingerprint", "max_token", "spot_sha256")
 SPOT_BLOCKS, SPOT_TOKENS = 16, 2048  # blocks of 4 KiB sampled from each shard for the start's check
 SCAN_TOKENS = 1 << 24  # tokens hashed and searched at a time: 32 MB, whatever the shard's size
@@ -203,7 +203,8 @@ def run_record(meta, data_dir, train_tokens, val_tokens):
     """What a run's config.json records of its data: where, its fingerprint, tokenizer, size and source (for the
     stdlib corpus the Python it came from), and a char-level vocabulary (sample.py decodes with it)."""
     kept = dict(dir=str(data_dir), fingerprint=meta["fingerprint"], tokenizer=meta.get("tokenizer"),
-                vocab_size=meta["vocab_size"], tokens=dict(train=train_tokens, val=val_tokens), source=meta.get("source"))
+                vocab_size=meta["vocab_size"], tokens=dict(train=train_tokens, val=val_tokens),
+                source=meta.get("source"))
     if "vocabulary" in meta:
         kept["vocabulary"] = meta["vocabulary"]
     return kept

@@ -154,7 +154,7 @@ def test_tokens_outside_the_claimed_vocabulary_are_refused(tmp_path):
     chars = tmp_path / "chars"
     write_char_folder(chars, "abcabc" * 10)
     np.array([0, 1, 3], dtype="<u2").tofile(chars / "val.bin")  # 3 is past the 3 characters a, b, c
-    with pytest.raises(DataError, match=rf"holds token 3, outside the vocabulary of 3 tokens that {chars / 'meta.pkl'}"):
+    with pytest.raises(DataError, match=rf"holds token 3, outside the vocabulary of 3 tokens that {chars}/meta.pkl"):
         Dataset(chars)
 
 
