@@ -33,7 +33,7 @@ from lab import corpora
 FINGERPRINT_OF = "sha256 over the splits (train, val) and their shards in order: 'split:tokens\\n', then its bytes"
 RECORD_KEYS = ("fingerprint", "max_token", "spot_sha256")
 SPOT_BLOCKS, SPOT_TOKENS = 16, 2048  # blocks of 4 KiB sampled from each shard for the start's check
-SCAN_TOKENS = 1 << 24  # tokens hashed and searched at a time: 32 MB, whatever the shard's size
+SCAN_TOKENS = 1 << 19  # tokens read, hashed and searched at a time: 1 MiB stays in cache from the hash to the search
 GPT2 = dict(tokenizer="gpt2", vocab_size=50257, eot_token=50256)  # what a nanoGPT folder without meta.pkl holds
 
 
@@ -68,14 +68,16 @@ def _shards(train, val):
 
 
 def scan(train, val):
-    """(fingerprint, largest token) of the splits' shards, in one pass over them."""
-    digest, largest = hashlib.sha256(), 0
+    """(fingerprint, largest token) of the splits' shards (memmaps), in one pass over their files. Read, not
+    mapped: memory stays at one buffer of SCAN_TOKENS, where pages touched through a memmap would stay resident."""
+    digest, largest, buffer = hashlib.sha256(), 0, bytearray(2 * SCAN_TOKENS)
     for split, shard in _shards(train, val):
         digest.update(f"{split}:{len(shard)}\n".encode())
-        for start in range(0, len(shard), SCAN_TOKENS):
-            chunk = shard[start:start + SCAN_TOKENS]
-            digest.update(chunk)
-            largest = max(largest, int(chunk.max()))
+        with open(shard.filename, "rb") as f:
+            while size := f.readinto(buffer):
+                chunk = memoryview(buffer)[:size]
+                digest.update(chunk)
+                largest = max(largest, int(np.frombuffer(chunk, dtype="<u2").max()))
     return digest.hexdigest(), largest
 
 
