@@ -346,7 +346,7 @@ def record_fingerprint(out_dir, meta):
 def main(argv=None):
     try:
         prepare(parse_args(sys.argv[1:] if argv is None else argv, DEFAULTS, TYPES))
-    except (ConfigError, CorpusError) as e:
+    except (ConfigError, CorpusError, shards.DataError) as e:  # DataError: a finished folder's shard gone or cut
         fail(str(e))
     except OSError as e:  # a full disk, a read-only folder: the machine's problem, not a bug to trace
         fail(f"{type(e).__name__}: {e}")

@@ -336,6 +336,12 @@ def test_a_finished_folder_without_a_fingerprint_gets_it_recorded_by_a_rerun(tmp
     run(["--dataset=stdlib", "--tokenizer=bytes"], out)
     assert capsys.readouterr().out == f"{out} is complete; recorded its fingerprint {meta['fingerprint']}\n"
     assert json.loads((out / "meta.json").read_text()) == meta
+    (out / "meta.json").write_text(json.dumps(older))
+    (out / "val_0000.bin").unlink()  # a finished folder that lost a shard: one line, meta.json left as it was
+    with pytest.raises(SystemExit):
+        run(["--dataset=stdlib", "--tokenizer=bytes"], out)
+    assert capsys.readouterr().err == f"error: shard {out / 'val_0000.bin'} listed in meta.json is missing\n"
+    assert json.loads((out / "meta.json").read_text()) == older
 
 
 def bad_input_cases(tmp_path):
