@@ -40,8 +40,8 @@ import numpy as np
 import tiktoken
 from tqdm import tqdm
 
-from lab.config import ConfigError, fail, parse_args, write_atomically
 from lab import shards
+from lab.config import ConfigError, fail, parse_args, write_atomically
 from lab.corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sample, default_out_dir, open_corpus
 
 DEFAULTS = dict(
