@@ -27,7 +27,7 @@ from matplotlib.ticker import LogFormatter, NullFormatter, PercentFormatter  # n
 from lab import scaling  # noqa: E402
 from lab.config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
 from lab.runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
-                      on_shared_seeds, optimizer_label, paired_gap, seed_groups, shape_order, spread)
+                      on_shared_seeds, one_data, optimizer_label, paired_gap, seed_groups, shape_order, spread)
 from lab.summary import (MERGE_STYLES, averaging_runs, markdown_table, matched_pairs, merge_points,  # noqa: E402
                          schedulefree_runs, summarize)
 from schedules import lr_multiplier  # noqa: E402
@@ -365,11 +365,13 @@ FIGURES = [("schedules", None, fig_schedules), ("c1_cosine_lengths", "c1_cosine_
 
 
 def load_suites(folders):
-    """{suite: [run]} of every folder: a suite in several (c4 at the cpu and the long scale) is one suite."""
+    """{suite: [run]} of every folder: a suite in several (c4 at the cpu and the long scale) is one suite. Runs
+    that read different data are refused: no figure compares them (lab/runs.py's one_data)."""
     suites = defaultdict(list)
     for folder in folders:
         for suite, found in scaling.load_runs(folder).items():
             suites[suite] += found
+    print(f"{', '.join(map(str, folders))}: {one_data([run for found in suites.values() for run in found])}")
     return suites
 
 

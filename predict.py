@@ -40,7 +40,9 @@ from scipy.optimize import brute, fmin, minimize
 
 from lab import settings
 from lab.config import ConfigError, parse_args, read_json, write_atomically
+from lab.runs import data_fingerprint
 from lab.scaling import HUBER_DELTA
+from lab.shards import short
 from schedules import SCHEDULE_KEYS, ScheduleError, learning_rate, resolve_cooldown_steps, validate_schedule
 
 TISSUE_DECAY = 0.999  # lambda, the momentum of LR decrements; Tissue et al. fix it near 0.999 rather than fit it
@@ -85,7 +87,8 @@ def load_run(folder):
             if r.get("lr") is not None and not math.isclose(r["lr"], learning_rate(cfg, r["step"] - 1), rel_tol=1e-6):
                 raise ConfigError(f"run {folder}: its logged lr at step {r['step']} is not its config's schedule")
     return dict(name=str(folder), cfg=cfg, steps=np.array([s for s, _ in points], dtype=int),
-                losses=np.array([v for _, v in points], dtype=float), trained=any("lr" in r for r in records))
+                losses=np.array([v for _, v in points], dtype=float), trained=any("lr" in r for r in records),
+                data=data_fingerprint(info))
 
 
 def from_step(run, first_step):
@@ -104,7 +107,10 @@ def unusable(run):
 
 
 def setup_difference(run, other):
-    """(key, its value, the other's) for the first setup key two runs differ in, or None."""
+    """(key, its value, the other's) for the first setup key two runs differ in, or None; the data's fingerprint
+    too, where both runs record one (lab/shards.py)."""
+    if None not in (run["data"], other["data"]) and run["data"] != other["data"]:
+        return "data", short(run["data"]), short(other["data"])
     return next(((k, run["cfg"].get(k), other["cfg"].get(k)) for k in SETUP_KEYS
                  if run["cfg"].get(k) != other["cfg"].get(k)), None)
 

@@ -11,8 +11,8 @@ Tokenize a corpus into the flat uint16 shards that train.py reads.
 
 Output, in --out_dir (default data/<dataset>-<tokenizer>/, for a FineWeb data/<dataset>-<sample>-<tokenizer>/):
 train_0000.bin, train_0001.bin, ..., val_0000.bin, ... of at most shard_tokens little-endian uint16 tokens each, an
-end-of-text token after every document, and meta.json, written last. A one-shard split is byte for byte a nanoGPT
-train.bin.
+end-of-text token after every document, and meta.json, written last, with the data's fingerprint (a sha256 of the
+shards: lab/shards.py). A one-shard split is byte for byte a nanoGPT train.bin.
 
 Split, by document and deterministic for a seed: document i gets a pseudo-random key from a hash of (seed, i);
 validation takes documents in increasing key order until the keys pass val_frac AND it holds val_min_tokens tokens
@@ -40,12 +40,13 @@ import numpy as np
 import tiktoken
 from tqdm import tqdm
 
+from lab import shards
 from lab.config import ConfigError, fail, parse_args, write_atomically
-from lab.corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sample, open_corpus
+from lab.corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sample, default_out_dir, open_corpus
 
 DEFAULTS = dict(
     dataset="stdlib",  # stdlib | slimpajama | openwebtext2 | fineweb | fineweb-edu | files
-    sample="sample-10BT",  # fineweb, fineweb-edu: the config, sample-10BT | sample-100BT | sample-350BT | CC-MAIN-...
+    sample=None,  # fineweb, fineweb-edu alone: their config, sample-10BT (None) | sample-100BT | sample-350BT | ...
     tokenizer="gpt2",  # gpt2 (or another tiktoken encoding that fits uint16) | bytes
     files=[],  # --dataset=files: glob patterns of .txt (one document per file) or .jsonl/.json/.parquet
     text_field="text",  # the column holding the text, for json/parquet/hub datasets
@@ -57,7 +58,7 @@ DEFAULTS = dict(
     num_proc=os.cpu_count() or 1,  # tokenizer processes (gpt2); also used by datasets to build its Arrow cache
     force=False,  # redo a finished or partial dataset from scratch
 )
-TYPES = {"files": (str, list)}
+TYPES = {"files": (str, list), "sample": (str, type(None))}
 OUTPUT_KEYS = ("dataset", "files", "text_field", "tokenizer", "val_frac", "val_min_tokens", "seed", "shard_tokens")
 CHECKPOINT_SECONDS = 30
 BATCH_CHARS = 1 << 18  # text per tokenizer task: big enough to amortize the hand-off, small enough to balance
@@ -251,13 +252,11 @@ def prepare(config):
         raise ConfigError("need 0 <= val_frac < 1, val_min_tokens >= 0 and 0 <= seed < 2**64 (splitmix64's uint64)")
     if config["shard_tokens"] < 1 or config["num_proc"] < 1:
         raise ConfigError("shard_tokens and num_proc must be at least 1")
-    check_sample(config["dataset"], config["sample"], DEFAULTS["sample"])
+    config = dict(config, sample=check_sample(config["dataset"], config["sample"]))
     tokenizer = Tokenizer(config["tokenizer"])
-    sampled = config["dataset"] in SAMPLED_DATASETS
-    name = f"{config['dataset']}-{config['sample']}" if sampled else config["dataset"]
-    out_dir = Path(config["out_dir"] or f"data/{name}-{config['tokenizer']}")
+    out_dir = Path(config["out_dir"] or default_out_dir(config["dataset"], config["sample"], config["tokenizer"]))
     request = {key: config[key] for key in OUTPUT_KEYS}  # the settings that decide the output's bytes
-    if sampled:  # only there: the datasets made before --sample existed keep their recorded settings
+    if config["dataset"] in SAMPLED_DATASETS:  # only there: the datasets made before --sample keep their records
         request["sample"] = config["sample"]
     out_dir.mkdir(parents=True, exist_ok=True)
     if config["force"]:
@@ -267,6 +266,10 @@ def prepare(config):
         if meta.get("config") != request:
             raise CorpusError(f"{out_dir} holds a dataset made with other settings: use --force to replace it, "
                             f"or another --out_dir")
+        if not all(key in meta for key in shards.RECORD_KEYS):  # made before fingerprints were recorded
+            meta = record_fingerprint(out_dir, meta)
+            print(f"{out_dir} is complete; recorded its fingerprint {meta['fingerprint']}")
+            return meta
         print(f"{out_dir} is complete, nothing to do (--force redoes it)")
         return meta
 
@@ -321,18 +324,29 @@ def prepare(config):
             "val_rule": "documents in increasing splitmix64(seed, index) key order until key >= val_frac and "
                         "val_min_tokens tokens are held, at most half the documents",
             "source": corpus.provenance, "replaced_bytes": progress["replaced_bytes"], "config": request}
-    write_json(out_dir / "meta.json", meta)
+    meta = record_fingerprint(out_dir, meta)  # writes meta.json, last
     progress_path.unlink(missing_ok=True)  # a short run may never have checkpointed
     for split in ("train", "val"):
         print(f"{split}: {meta['tokens'][split]:,} tokens, {meta['documents'][split]:,} documents, "
               f"{len(meta['shards'][split])} shard(s) in {out_dir}")
+    print(f"fingerprint {meta['fingerprint']}")
+    return meta
+
+
+def record_fingerprint(out_dir, meta):
+    """meta with what train.py's start checks (lab/shards.py: the fingerprint, the largest token, sampled blocks),
+    read from the shards it lists in one pass, written to meta.json."""
+    train, val = ([shards.open_shard(out_dir / s["file"], s["tokens"]) for s in meta["shards"][split]]
+                  for split in ("train", "val"))
+    meta = dict(meta, **shards.record(train, val))
+    write_json(out_dir / "meta.json", meta)
     return meta
 
 
 def main(argv=None):
     try:
         prepare(parse_args(sys.argv[1:] if argv is None else argv, DEFAULTS, TYPES))
-    except (ConfigError, CorpusError) as e:
+    except (ConfigError, CorpusError, shards.DataError) as e:  # DataError: a finished folder's shard gone or cut
         fail(str(e))
     except OSError as e:  # a full disk, a read-only folder: the machine's problem, not a bug to trace
         fail(f"{type(e).__name__}: {e}")

@@ -323,6 +323,8 @@ def main(argv):
     coefficients: normalised weights, eval_tokens)."""
     from lab.data import Dataset
     from lab.evaluation import autocast_for, evaluate
+    from lab.runs import data_fingerprint
+    from lab.shards import short
     from model import GPT, GPTConfig
     from lab.parallel import setup_device
     from lab import precision
@@ -358,6 +360,9 @@ def main(argv):
         print(f"warning: {chosen.warning}")
     autocast = autocast_for(device, chosen.torch_dtype)
     data = Dataset(cfg["data_dir"] or run_cfg["data_dir"])
+    if not cfg["data_dir"] and data_fingerprint(info) not in (None, data.fingerprint):  # its folder prepared again
+        raise ConfigError(f"{run} read data {short(data_fingerprint(info))}, but its data_dir {run_cfg['data_dir']} "
+                          f"now holds {short(data.fingerprint)}: give --data_dir=<the data it read>, or another on purpose")
     eval_tokens = cfg["eval_tokens"] or run_cfg["eval_tokens"]
     val_x, val_y = (t.to(device) for t in data.val_windows(eval_tokens, run_cfg["seq_len"]))
     batch = cfg["eval_batch_size"] or run_cfg["eval_batch_size"]

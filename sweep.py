@@ -24,7 +24,8 @@ same_as.txt, not trained again. A run whose loss became non-finite (too high an 
 result with an error.txt. Branches (cooldowns) start from a checkpoint of their trunk, exactly like branch.py:
 the trunk, listed first, keeps its checkpoints at the branch points (keep_ckpt_steps).
 Defaults: --results=results and --out_root=out/sweeps at the cpu scale, results_<scale> and out/sweeps_<scale>
-at the others, so that the scales never mix. A result or out_dir made with other settings is an error. Two
+at the others, so that the scales never mix. A result or out_dir made with other settings is an error, and so is
+one of other data (another fingerprint, lab/shards.py: another Python's stdlib corpus is other data). Two
 suites may run at once in two processes (OMP_NUM_THREADS=1 each: on 2 cores, faster than one process of 2
 threads for these small models); two processes must not run the same suite.
 
@@ -52,7 +53,8 @@ from lab.config import ConfigError, parse_args, read_json
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for
 from lab.parallel import setup_device
-from lab.runs import NOT_WHAT_IT_TRAINS
+from lab.runs import NOT_WHAT_IT_TRAINS, data_fingerprint
+from lab.shards import short
 from lab.suites import SCALES, SUITES, merge_windows
 from model import GPT, flops_per_token
 
@@ -283,6 +285,22 @@ def merge_trunk(suite, runs, results, out_root, device):
         publish(out_dir, result_dir)
 
 
+def check_results_data(folders, data):
+    """Every run under the folders (the results and the out_root) read `data` (a lab.data.Dataset): a result kept,
+    resumed, branched off or copied never mixes two corpora. One line naming both fingerprints otherwise; runs that
+    record none (made before fingerprints were recorded) are taken as this data's, and a note counts them."""
+    unknown = 0
+    for path in (path for folder in folders for path in sorted(Path(folder).glob("*/*/config.json"))):
+        theirs = data_fingerprint(read_json(path))
+        unknown += theirs is None
+        if theirs not in (None, data.fingerprint):
+            raise ConfigError(f"{path.parent} read other data ({short(theirs)}) than data_dir={data.data_dir} holds "
+                              f"({short(data.fingerprint)}): give this data its own --results and --out_root")
+    if unknown:
+        print(f"note: {unknown} runs in {' and '.join(map(str, folders))} record no data fingerprint (made before they "
+              f"were recorded): taken as runs on data_dir={data.data_dir} ({short(data.fingerprint)})")
+
+
 def results_precision(results, cfg, device, vocab_size):
     """precision.Precision of every run of a sweep into `results`, so that no comparison mixes two. A dtype the
     scale sets is kept; 'auto' is the precision of the results already in the folder (the committed cpu-scale
@@ -352,9 +370,10 @@ def main(argv):
     if opts["plan"]:
         return entries
 
-    Dataset(entries[0][2]["data_dir"])  # a missing dataset fails now, not after the first runs
+    data = Dataset(entries[0][2]["data_dir"])  # a missing dataset fails now, not after the first runs
     # under torchrun, one process group for the whole suite: each run's train.train joins it
     owned = parallel.init(procs, device, entries[0][2]["dist_timeout_s"])
+    parallel.decided_by_master(lambda: check_results_data([results, out_root], data), procs)
     dtype = parallel.from_master(dtype)  # rank 0 looked at the results: every process runs in its precision
     entries = [(suite, run, dict(cfg, dtype=dtype)) for suite, run, cfg in entries]
     started = time.perf_counter()

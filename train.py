@@ -99,7 +99,7 @@ def set_up(cfg):
     val = tuple(t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))
     mconf = model_config(cfg, data.vocab_size)
     model = GPT(mconf).to(device)
-    state, changed, source, origin, start_step = rundir.starting_point(cfg, procs, mconf)
+    state, changed, source, origin, start_step = rundir.starting_point(cfg, procs, mconf, data.fingerprint)
     # rank 0 probes the device and decides, so that every process computes in the same precision (auto continues a
     # run in its own); from here on cfg["dtype"] is the resolved one, which config.json and the checkpoints keep
     chosen = parallel.decided_by_master(
@@ -146,7 +146,7 @@ def record_start(run, chosen, changed, source, notes):
                 micro_batch=[run.micro_batch, run.grad_accum],
                 peak_flops=run.peak, precision=chosen.record(), model_config=run.mconf.__dict__,
                 params=model.num_params(), flops_per_token=run.flops, vocab_size=run.data.vocab_size,
-                tokenizer=run.data.meta.get("tokenizer"), torch=torch.__version__)
+                tokenizer=run.data.meta.get("tokenizer"), data=run.data.record(), torch=torch.__version__)
     kind = {"scratch": "start", "resume": "resume"}.get(cfg["init_from"], "branch")
     rundir.write_config(run.out_dir, info, rundir.history_event(kind, run.start_step, changed, source,
                                                                 run.procs.world_size, run.device))
@@ -155,7 +155,8 @@ def record_start(run, chosen, changed, source, notes):
     print(f"device {run.device} x{run.procs.world_size}, dtype {cfg['dtype']} ({chosen.requested}: {chosen.rule}), "
           f"{model.num_params() / 1e6:.2f}M params, {run.flops['chinchilla'] / 1e6:.1f} MFLOPs/token "
           f"(6N: {run.flops['six_n'] / 1e6:.1f}), steps {run.start_step}->{cfg['max_steps']}, "
-          f"{run.tokens_per_step} tokens/step, micro-batch {run.micro_batch} x {run.grad_accum}"
+          f"{run.tokens_per_step} tokens/step, micro-batch {run.micro_batch} x {run.grad_accum}, "
+          f"data {cfg['data_dir']} ({run.data.fingerprint[:16]})"
           + ("" if run.peak else f"; {perf.no_peak_note(run.device)}"), flush=True)
     return info
 
@@ -235,7 +236,8 @@ def save_checkpoint(run, step):
                          swa=run.swa and run.swa.state_dict(), ema=run.ema and run.ema.state_dict(),
                          scaler=run.scaler.state_dict(), step=step, config=cfg, model_config=run.mconf.__dict__,
                          origin=run.origin, rng=torch.get_rng_state(),
-                         data=dict(seed=data_order_seed(cfg), next_step=step)), run.out_dir, step)
+                         data=dict(seed=data_order_seed(cfg), next_step=step, fingerprint=run.data.fingerprint)),
+                    run.out_dir, step)
     save_average_files(run.out_dir, run.swa, run.ema, run.mconf.__dict__, step, run.procs.master)
     if run.procs.master:
         checkpoint.prune(run.out_dir, cfg["keep_last_ckpts"], cfg["keep_ckpt_steps"])

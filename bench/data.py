@@ -7,7 +7,9 @@ Benchmark prepare_data.py on the stdlib corpus: end-to-end throughput next to ba
 Prints: bare `tiktoken.encode_ordinary_batch` over the same documents (1 thread and tiktoken's default 8, the
 better one is the reference; each timing is the best of `trials`, as other load on the machine only slows it), the whole `prepare_data.py` command (process start, corpus hash, split, tokenize,
 write) in MB/s and tokens/s, and the peak RSS of that command (largest of its processes) on the corpus and on
-the corpus `repeat` times over (a files corpus of links to the same files), which should be about the same.
+the corpus `repeat` times over (a files corpus of links to the same files), which should be about the same; then
+what a start spends checking the prepared folder (lab/shards.py): with meta.json's record (shard sizes and sampled
+blocks) and without it (the whole folder read: sha256 and the largest token).
 """
 
 import json
@@ -18,7 +20,9 @@ import time
 from pathlib import Path
 
 from lab.config import ConfigError, fail, parse_args
+from lab import shards
 from lab.corpora import CorpusError, stdlib_corpus
+from lab.data import Dataset
 from prepare_data import Tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,6 +88,25 @@ def bench(config):
         seconds, rss = peak_rss_mb_of([*command, "--dataset=files", f"--files={tmp}/repeat/*/*.txt"])
         print(f"prepare_data.py files, stdlib x{config['repeat']}: {megabytes * config['repeat'] / seconds:6.2f} MB/s "
               f"({seconds:.1f} s end to end), peak RSS {rss:.0f} MB")
+        print_check_times(Path(tmp, "out"), config["trials"])
+
+
+def print_check_times(folder, trials):
+    """Best of `trials`: a start's checks of a folder with its record (Dataset), and the whole-folder read that a
+    folder without one costs (shards.scan)."""
+    def best(work):
+        seconds = float("inf")
+        for _ in range(trials):
+            start = time.perf_counter()
+            work()
+            seconds = min(seconds, time.perf_counter() - start)
+        return seconds
+    data = Dataset(folder)
+    megabytes = 2 * (data.train_tokens + data.val_tokens) / 1e6
+    recorded, whole = best(lambda: Dataset(folder)), best(lambda: shards.scan(data.train, data.val))
+    print(f"a start's data checks, {megabytes:.1f} MB of shards: {recorded * 1e3:.1f} ms with meta.json's record "
+          f"(sizes, sampled blocks); {whole * 1e3:.0f} ms without it, the whole read ({megabytes / 1e3 / whole:.2f} "
+          f"GB/s: sha256 and the largest token)")
 
 
 def main():

@@ -4,6 +4,7 @@ The library of the scripts at the repository's root: what they import rather tha
     settings   every training setting, its default and its checks; the model a config names; micro-batching
     config     the command line: defaults, config files, --key=value, --help
     data       batches from the token shards, the validation windows;   corpora: the documents prepare_data.py reads
+    shards     a data folder checked before a run reads it: its layout, vocabulary and fingerprint
     parallel   processes, devices, DDP/FSDP2 and torch.compile, the collectives train.py needs
     precision  dtype=auto;   perf: peak FLOP/s for MFU;   kernels: the GPU speed levers' kernels
     plan       what a run will cost (--dry_run=True), the memory estimate, micro_batch_size=auto

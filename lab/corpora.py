@@ -14,7 +14,10 @@ import hashlib
 import os
 import platform
 import re
+import sys
 import sysconfig
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 HUB_DATASETS = {
@@ -33,7 +36,9 @@ HUB_DATASETS = {
 # GPT-2 tokens, one Common Crawl dump (CC-MAIN-year-week), or 'default', everything.
 SAMPLED_DATASETS = ("fineweb", "fineweb-edu")
 SAMPLE_NAME = re.compile(r"sample-\d+BT|CC-MAIN-\d{4}-\d{2}|default")
+DEFAULT_SAMPLE = "sample-10BT"
 FILE_KINDS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+HUB_PROBE_SECONDS = 10  # the one request that tells whether the hub can be reached at all
 ARROW_ROWS = 1024  # rows read per slice of an Arrow dataset: one slice per many documents, few held at once
 
 
@@ -107,24 +112,48 @@ def stdlib_corpus():
         raw = path.read_bytes()
         digest.update(len(raw).to_bytes(8, "little") + raw)
         total += len(raw)
+    # another version or build of Python ships other files: another corpus, which the run records must tell apart
     return FileCorpus(paths, {"dataset": "stdlib", "python": platform.python_version(),
-                              "implementation": platform.python_implementation(), "root": str(root),
+                              "implementation": platform.python_implementation(), "build": sys.version,
+                              "root": str(root),
                               "files": len(paths), "bytes": total, "sha256": digest.hexdigest(),
                               "sha256_of": "8-byte little-endian length + raw bytes of each file, in order"})
 
 
+def offline_unless_hub_answers(timeout=HUB_PROBE_SECONDS):
+    """Why the Hugging Face hub cannot be reached, after switching to offline mode (datasets then reads its local
+    cache alone), or None when it answers or offline mode is on already. One request, through the environment's
+    proxies, without retries: datasets itself retries an unreachable hub for ~25 s before failing. The switch is
+    HF_HUB_OFFLINE, which datasets and huggingface_hub read when they are imported (arrow_corpus imports them
+    after this; a process that imported them before keeps their retries)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")  # huggingface_hub's, read without importing it
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+        return None
+    except urllib.error.HTTPError:  # an HTTP status is an answer
+        return None
+    except (OSError, ValueError) as e:  # refused, no route, no DNS, a timeout, a malformed HF_ENDPOINT
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        return f"{endpoint}: {getattr(e, 'reason', e)}"
+
+
 def arrow_corpus(load_args, text_field, provenance, num_proc=1):
     """A dataset from `datasets.load_dataset(**load_args)`: a hub id, or 'json'/'parquet' with data_files."""
+    hub = load_args["path"] not in ("json", "parquet")
+    unreachable = offline_unless_hub_answers() if hub else None
     import datasets  # imported here: it takes a second, and the stdlib corpus does not need it
 
-    hub = load_args["path"] not in ("json", "parquet")
     try:
         dataset = datasets.load_dataset(**load_args, num_proc=num_proc if num_proc > 1 else None)
     except Exception as e:  # network, authentication, parsing: whatever it is, the user needs one line
         reason = ": ".join([type(e).__name__, *str(e).strip().splitlines()[:1]])
         if hub:
             sample = f" ({load_args['name']})" if "name" in load_args else ""
-            raise CorpusError(f"cannot load '{load_args['path']}'{sample} from the Hugging Face hub ({reason}); check "
+            why = (f": it cannot be reached ({unreachable}) and the dataset is not in the local cache" if unreachable
+                   else f" ({reason})")
+            raise CorpusError(f"cannot load '{load_args['path']}'{sample} from the Hugging Face hub{why}; check "
                             f"the network, or download the data and use --dataset=files --files=...") from None
         raise CorpusError(f"cannot read {provenance['patterns']} as {load_args['path']} ({reason})") from None
     if text_field not in dataset.column_names:
@@ -165,20 +194,59 @@ def files_corpus(patterns, text_field, num_proc):
     return arrow_corpus(load_args, text_field, provenance, min(num_proc, len(paths)))  # datasets: a process a file
 
 
-def check_sample(dataset, sample, default):
-    """--sample names a config of a FineWeb, and is left at its default for every other dataset."""
-    if dataset in SAMPLED_DATASETS and not SAMPLE_NAME.fullmatch(sample):
+def check_sample(dataset, sample):
+    """The sample (a FineWeb's config) that --sample names, DEFAULT_SAMPLE when not given; given for any other
+    dataset, an error."""
+    if dataset not in SAMPLED_DATASETS:
+        if sample is not None:
+            raise CorpusError(f"--sample is for {' and '.join(SAMPLED_DATASETS)}, not --dataset={dataset}")
+        return None
+    sample = DEFAULT_SAMPLE if sample is None else sample
+    if not isinstance(sample, str) or not SAMPLE_NAME.fullmatch(sample):
         raise CorpusError(f"--sample={sample}: {dataset} has the samples sample-10BT, sample-100BT and sample-350BT, "
-                        f"the dumps CC-MAIN-YYYY-WW, and default (all of it)")
-    if dataset not in SAMPLED_DATASETS and sample != default:
-        raise CorpusError(f"--sample is for {' and '.join(SAMPLED_DATASETS)}, not --dataset={dataset}")
+                          f"the dumps CC-MAIN-YYYY-WW, and default (all of it)")
+    return sample
+
+
+def default_out_dir(dataset, sample, tokenizer):
+    """prepare_data.py's out_dir when none is given: data/<dataset>-<tokenizer>, data/<dataset>-<sample>-<tokenizer>
+    for a FineWeb."""
+    return Path("data", f"{dataset}-{sample}-{tokenizer}" if dataset in SAMPLED_DATASETS else f"{dataset}-{tokenizer}")
+
+
+def settings_of_name(data_dir):
+    """(dataset, sample, tokenizer) of the prepare_data.py command whose default out_dir has data_dir's name
+    (data/stdlib-bytes, data/slimpajama-gpt2, data/fineweb-sample-100BT-gpt2), or None for any other name."""
+    name = Path(data_dir).name
+    dataset = max((d for d in ("stdlib", "files", *HUB_DATASETS) if name.startswith(f"{d}-")), key=len, default=None)
+    sample, _, tokenizer = name[len(dataset or "") + 1:].rpartition("-")
+    if dataset is None or not re.fullmatch(r"\w+", tokenizer) or (
+            SAMPLE_NAME.fullmatch(sample) is None if dataset in SAMPLED_DATASETS else sample):
+        return None
+    return dataset, sample or None, tokenizer
+
+
+def prepare_command(data_dir):
+    """The prepare_data.py command that writes data_dir (settings_of_name; --out_dir when the folder is not the
+    default one); for any other name, the command with the datasets to choose from and --out_dir."""
+    settings = settings_of_name(data_dir)
+    if settings is None:
+        return f"python prepare_data.py --dataset=<{'|'.join(('stdlib', 'files', *HUB_DATASETS))}> --out_dir={data_dir}"
+    dataset, sample, tokenizer = settings
+    words = ["python prepare_data.py", f"--dataset={dataset}"]
+    words += [f"--sample={sample}"] if sample else []
+    words += ["--files=PATTERN"] if dataset == "files" else []
+    words += [f"--tokenizer={tokenizer}"] if tokenizer != "gpt2" else []  # gpt2: prepare_data.py's default
+    if os.path.normpath(data_dir) != str(default_out_dir(*settings)):
+        words.append(f"--out_dir={data_dir}")
+    return " ".join(words)
 
 
 def hub_load_args(config):
     """load_dataset's arguments for config['dataset'], a key of HUB_DATASETS: a FineWeb's sample is its config."""
     load_args = dict(HUB_DATASETS[config["dataset"]])
     if config["dataset"] in SAMPLED_DATASETS:
-        load_args["name"] = config["sample"]
+        load_args["name"] = check_sample(config["dataset"], config["sample"])
     return load_args
 
 

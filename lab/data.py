@@ -1,5 +1,6 @@
 """
-Token batches from the shards that prepare_data.py writes (or a plain nanoGPT train.bin/val.bin pair).
+Token batches from the shards that prepare_data.py writes (or nanoGPT's train.bin/val.bin), read and checked by
+lab/shards.py.
 
     data = Dataset("data/stdlib-bytes")
     rows = data.train_batch(step=12, seed=1337, batch_size=32, seq_len=256)   # (32, 257) token ids
@@ -16,64 +17,32 @@ fixed seed (VAL_SEED, not the run's), in the split's order. Every evaluation of 
 eval_tokens and seq_len scores the same text, and it is a sample of every part of the split, not its first files.
 """
 
-import json
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from lab import shards
+from lab.shards import DataError
 
 VAL_SEED = 2357  # the validation windows' own seed, the same for every run (prepare_data.py's split seed)
 
 
-class DataError(ValueError):
-    """A dataset that is missing or does not match its meta.json; the message is one line for the user."""
-
-
-def _open_shard(path, tokens=None):
-    """A read-only uint16 view of `path`; `tokens` is its length in meta.json (None for a nanoGPT .bin)."""
-    if not path.is_file():
-        raise DataError(f"shard {path} listed in meta.json is missing")
-    size = path.stat().st_size
-    if tokens is not None and size != 2 * tokens:
-        raise DataError(f"shard {path} has {size} bytes but meta.json says {tokens} tokens ({2 * tokens} bytes)")
-    if size == 0 or size % 2:  # np.memmap cannot map either
-        raise DataError(f"shard {path} is empty" if size == 0 else
-                        f"shard {path} has {size} bytes, an odd number: not a file of uint16 tokens")
-    return np.memmap(path, dtype=np.uint16, mode="r")
-
-
 class Dataset:
+    """The shards of data_dir (lab/shards.py: prepare_data.py's folder or nanoGPT's), checked: meta (tokenizer,
+    vocab_size, fingerprint, ...), and the train and val shards as uint16 memmaps."""
+
     def __init__(self, data_dir):
-        data_dir = Path(data_dir)
-        meta_path = data_dir / "meta.json"
-        if meta_path.is_file():
-            try:
-                self.meta = json.loads(meta_path.read_text())
-                shards = {split: [(data_dir / s["file"], int(s["tokens"])) for s in self.meta["shards"][split]]
-                          for split in ("train", "val")}
-                self.vocab_size = int(self.meta["vocab_size"])
-            except (ValueError, KeyError, TypeError) as e:
-                raise DataError(f"{meta_path} is not a valid dataset description "
-                                f"({type(e).__name__}: {e})") from None
-            if self.meta.get("dtype", "uint16") != "uint16":
-                raise DataError(f"{meta_path}: dtype {self.meta['dtype']!r} is not supported, only uint16")
-            self.train = [_open_shard(path, tokens) for path, tokens in shards["train"]]
-            self.val = [_open_shard(path, tokens) for path, tokens in shards["val"]]
-        elif (data_dir / "train.bin").is_file() and (data_dir / "val.bin").is_file():
-            # nanoGPT's layout: GPT-2 tokens, no meta. Its files are our one-shard format byte for byte.
-            self.meta = {"tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256}
-            self.vocab_size = 50257
-            self.train, self.val = [_open_shard(data_dir / "train.bin")], [_open_shard(data_dir / "val.bin")]
-        else:
-            raise DataError(f"no prepared dataset in {data_dir} (no meta.json): run "
-                            f"`python prepare_data.py --dataset=stdlib --tokenizer=bytes` or point data_dir at one")
-        if not self.train or not self.val:
-            raise DataError(f"dataset {data_dir} has an empty train or val split")
+        self.data_dir = data_dir
+        self.meta, self.train, self.val = shards.read_folder(data_dir)
+        self.vocab_size, self.fingerprint = self.meta["vocab_size"], self.meta["fingerprint"]
         self._windows = {}  # seq_len -> index of the first window of each train shard, and the total
         self.train_tokens = sum(len(s) for s in self.train)
         self.val_tokens = sum(len(s) for s in self.val)
+
+    def record(self):
+        """What a run's config.json records of this data (shards.run_record)."""
+        return shards.run_record(self.meta, self.data_dir, self.train_tokens, self.val_tokens)
 
     def train_batch(self, step, seed, batch_size, seq_len, rank=0, world_size=1, pin_memory=False):
         """This rank's rows of the global batch of `batch_size` sequences for `step`, each seq_len + 1 tokens: the

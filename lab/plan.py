@@ -41,12 +41,14 @@ import os
 
 import torch
 
-from lab import parallel, precision
-from lab.data import DataError, Dataset
+from lab import corpora, parallel, precision
+from lab.data import Dataset
+from lab.shards import MissingData
 from lab.settings import check_config, micro_batching, model_config
 from model import GPT, flops_per_token
 
 INDEX_BYTES = 8  # int64 token ids and targets
+BYTES_VOCAB, GPT2_VOCAB = 257, 50257  # the vocabularies of prepare_data.py's bytes and gpt2 tokenizers
 FP32_BYTES = 4
 
 
@@ -356,7 +358,9 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
         f"forward and backward",
         f"tokens: {count(tokens)} in {cfg['max_steps']:,} steps, " + (
             f"{tokens / data.train_tokens:.2f} epochs of the {count(data.train_tokens)} training tokens of "
-            f"{cfg['data_dir']}" if data else f"{cfg['data_dir']} is not prepared yet: GPT-2's vocabulary assumed"),
+            f"{cfg['data_dir']}" if data else
+            f"{cfg['data_dir']} is not prepared yet (`{corpora.prepare_command(cfg['data_dir'])}`): "
+            f"a vocabulary of {planned_vocab_size(cfg['data_dir']):,} tokens assumed from its name"),
         f"memory: ~{gb(parts['total'])} per device (weights {gb(parts['weights'])}, gradients {gb(parts['gradients'])}, "
         f"optimizer {gb(parts['optimizer'])}, activations {gb(parts['activations'])}); the total also holds "
         f"{gb(parts['logits_workspace'])} of the loss's transients ("
@@ -377,13 +381,20 @@ def dry_run(cfg, mconf, world_size, micro_batch, grad_accum, data):
     return lines
 
 
+def planned_vocab_size(data_dir):
+    """The vocabulary a data_dir not prepared yet will have, from its name (corpora.settings_of_name): the bytes
+    tokenizer's, else GPT-2's, the paper's."""
+    settings = corpora.settings_of_name(data_dir)
+    return BYTES_VOCAB if settings and settings[2] == "bytes" else GPT2_VOCAB
+
+
 def print_plan(cfg):
     """--dry_run: what the run would be, from the config, the data's meta and a model on the meta device."""
     world_size = parallel.Processes.from_env().world_size  # as torchrun sets it; no process group is made
     check_config(cfg, world_size)
     try:
         data = Dataset(cfg["data_dir"])
-    except DataError:  # a plan is worth having before the data is downloaded: GPT-2's vocabulary then
+    except MissingData:  # a plan is worth having before the data is prepared: the vocabulary its name says
         data = None
-    mconf = model_config(cfg, data.vocab_size if data else 50257)
+    mconf = model_config(cfg, data.vocab_size if data else planned_vocab_size(cfg["data_dir"]))
     print("\n".join(dry_run(cfg, mconf, world_size, *micro_batching(cfg, world_size), data)))

@@ -5,18 +5,21 @@ into the model, the optimizer and the averages.
 
     changed = check_changes(previous_cfg, cfg, start_step, branch=False)   # ConfigError naming every refused key
     write_config(out_dir, run_info, event)                                  # config.json, with the history
+    history_event("resume", step, changed, source, world_size, device)      # with the code: git commit, dirty
 
-What a run *is*: its data stream (data_dir, seed, data_seed, batch_size, seq_len), its model, its precision, its optimizer
-and that optimizer's hyperparameters, its validation set, its weight averages, and the LR of every step it has
-taken. A resume (init_from=resume) must keep all of that; it may change the bookkeeping (intervals, keep_*,
-device, compile, micro_batch_size, ...) and the schedule of steps not taken yet: raising max_steps of a
-constant-LR run continues the trunk, the paper's whole point. A branch (init_from=<checkpoint>) starts a new
-run from a checkpoint: it may change the schedule, the peak LR and the averages (a cooldown is just that), but
-reads the same data stream unless allow_data_change=True says otherwise.
+What a run *is*: its data stream (its data, seed, data_seed, batch_size, seq_len; the data is known by its
+fingerprint, lab/shards.py, so data_dir may move, and by data_dir alone for a checkpoint older than fingerprints),
+its model, its precision, its optimizer and that optimizer's hyperparameters, its validation set, its weight
+averages, and the LR of every step it has taken. A resume (init_from=resume) must keep all of that; it may change
+the bookkeeping (intervals, keep_*, device, compile, micro_batch_size, ...) and the schedule of steps not taken yet:
+raising max_steps of a constant-LR run continues the trunk, the paper's whole point. A branch
+(init_from=<checkpoint>) starts a new run from a checkpoint: it may change the schedule, the peak LR and the
+averages (a cooldown is just that), but reads the same data stream unless allow_data_change=True says otherwise.
 """
 
 import datetime
 import json
+import subprocess
 from pathlib import Path
 
 import torch
@@ -24,6 +27,7 @@ from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_mo
 
 from lab import checkpoint, parallel
 from lab.config import ConfigError, read_json, write_atomically
+from lab.shards import short
 from schedules import SCHEDULE_KEYS, ScheduleError, learning_rate, resolve_cooldown_steps, validate_schedule
 
 DATA_STREAM = ("data_dir", "seed", "data_seed", "batch_size", "seq_len")
@@ -32,6 +36,7 @@ IDENTITY = (*DATA_STREAM, "model", "n_layer", "n_head", "n_embd", "ffw_size", "n
             "optimizer", "beta1", "beta2", "weight_decay", "grad_clip", "eval_tokens", "float8")
 AVERAGES = ("swa", "swa_interval", "swa_window", "ema", "ema_decay", "ema_interval")
 LAUNCH = ("init_from", "overwrite", "out_dir")  # how this start was asked for, not what the run is
+REPOSITORY = Path(__file__).resolve().parent.parent  # the checkout whose code runs, when it is one
 
 
 def changed_settings(previous, cfg):
@@ -93,18 +98,24 @@ def load_optimizer_state(optimizer, saved, device):
     optimizer.load_state_dict(saved)
 
 
-def load_start(cfg, procs, mconf):
-    """The settings of init_from's checkpoint, checked against this run's, without its tensors. Returns (state,
-    changed settings, the checkpoint's path); restore_training_state reads the tensors once the model is wrapped."""
+def load_start(cfg, procs, mconf, fingerprint):
+    """The settings of init_from's checkpoint, checked against this run's and its data (`fingerprint`), without its
+    tensors. Returns (state, changed settings, the checkpoint's path); restore_training_state reads the tensors once
+    the model is wrapped. The data's fingerprint, when both have one, is what must stay: data_dir may move."""
     path, hint = starting_checkpoint(cfg, procs)
     state = checkpoint.load(path, hint, required=("model", "optimizer", "scaler", "rng", "step", "config",
                                                   "model_config"), tensors=False)
+    previous = state["config"]
+    if check_same_data(cfg, state, fingerprint, procs.master):
+        previous = dict(previous, data_dir=cfg["data_dir"])
     # block_size only sizes the rotary tables: a checkpoint's weights serve any seq_len
     differ = [f"{k}={v} (this run: {mconf.__dict__.get(k)})" for k, v in state["model_config"].items()
               if k != "block_size" and v != mconf.__dict__.get(k)]
     if differ:
         raise checkpoint.CheckpointError(f"the checkpoint's model does not match this run's model: {', '.join(differ)}")
-    changed = check_changes(state["config"], cfg, state["step"], branch=cfg["init_from"] != "resume")
+    changed = check_changes(previous, cfg, state["step"], branch=cfg["init_from"] != "resume")
+    if previous["data_dir"] != state["config"]["data_dir"]:
+        changed["data_dir"] = [state["config"]["data_dir"], cfg["data_dir"]]
     return state, changed, path
 
 
@@ -142,10 +153,40 @@ def restore_averages(state, averages):
             average.load_state_dict(state[key])
 
 
+def check_same_data(cfg, state, fingerprint, master):
+    """Whether the checkpoint's run (`state`) read the data of this fingerprint (lab/shards.py): a resume, or a
+    branch without allow_data_change, on other data is refused in one line naming both. None for a checkpoint
+    written before fingerprints were recorded, which cannot be checked: a warning says so, and the run goes on."""
+    theirs, branch = (state.get("data") or {}).get("fingerprint"), cfg["init_from"] != "resume"
+    if theirs is None:
+        if master:
+            print(f"warning: the checkpoint records no data fingerprint (written before they were recorded): that "
+                  f"data_dir={cfg['data_dir']} holds the data it was trained on is not checked", flush=True)
+        return None
+    if theirs != fingerprint and not (branch and cfg["allow_data_change"]):
+        raise ConfigError(f"cannot {'branch off' if branch else 'resume'} a run on other data: data_dir="
+                          f"{cfg['data_dir']} has the fingerprint {short(fingerprint)}, the checkpoint's run read "
+                          f"{short(theirs)}; point data_dir at that data"
+                          + (", or pass allow_data_change=True to branch onto this one" if branch else ""))
+    return theirs == fingerprint
+
+
+def code_version(root=REPOSITORY):
+    """{'commit': the commit checked out, 'dirty': whether a tracked file differs from it} of the git checkout the
+    code runs from, or None outside one (or without git). Untracked files do not count, as in git describe --dirty."""
+    try:
+        commit, status = (subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60,
+                                         check=True).stdout
+                          for args in (["rev-parse", "HEAD"], ["status", "--porcelain", "--untracked-files=no"]))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return dict(commit=commit.strip(), dirty=bool(status.strip()))
+
+
 def history_event(kind, step, changed, source, world_size, device):
-    """One entry of config.json's history: a start, a resume or a branch, and what it changed."""
+    """One entry of config.json's history: a start, a resume or a branch, what it changed, and the code that ran."""
     event = dict(event=kind, step=step, time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                 world_size=world_size, device=str(device), changed=changed)
+                 world_size=world_size, device=str(device), changed=changed, code=code_version())
     if source:
         event["from"] = str(source)
     return event
@@ -220,12 +261,12 @@ def starting_checkpoint(cfg, procs):
     return Path(path), hint
 
 
-def starting_point(cfg, procs, mconf):
+def starting_point(cfg, procs, mconf, fingerprint):
     """(checkpoint state, changed settings, checkpoint path, origin, step) where train.py's run starts: nothing for a
-    new run (init_from=scratch), else the checkpoint of load_start, all checks passed."""
+    new run (init_from=scratch), else the checkpoint of load_start, all checks passed (its data: `fingerprint`)."""
     if cfg["init_from"] == "scratch":
         return {}, {}, None, None, 0
-    state, changed, source = load_start(cfg, procs, mconf)
+    state, changed, source = load_start(cfg, procs, mconf, fingerprint)
     # a branch records its trunk; a resumed run keeps whatever origin it had
     origin = (state.get("origin") if cfg["init_from"] == "resume"
               else {"checkpoint": str(cfg["init_from"]), "out_dir": state["config"]["out_dir"], "step": state["step"]})

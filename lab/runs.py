@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from scipy.stats import t as student_t
 
 from lab import scaling
+from lab.config import ConfigError
+from lab.shards import short
 from schedules import COOLDOWN_SHAPES, resolve_cooldown_steps
 
 # Settings that do not change what a run trains: where it lives, how it was launched, its bookkeeping (sweep.py
@@ -33,6 +35,27 @@ NOT_THE_SETTING = (*NOT_WHAT_IT_TRAINS, "seed", "data_seed")
 
 def cfg(run):
     return run["info"]["config"]
+
+
+def data_fingerprint(info):
+    """The fingerprint of the data a run's config.json (`info`) says it read (lab/shards.py), or None: a run from
+    before fingerprints were recorded, its data unknown."""
+    return (info.get("data") or {}).get("fingerprint") if isinstance(info, dict) else None
+
+
+def one_data(runs):
+    """A line saying which data the runs read; a ConfigError naming two runs that read different data. Runs that
+    record no fingerprint are counted apart: unknown, so they can neither be told apart nor refused."""
+    by_data = defaultdict(list)
+    for run in runs:
+        by_data[data_fingerprint(run["info"])].append(run)
+    unknown = by_data.pop(None, [])
+    if len(by_data) > 1:
+        (first, a), (second, b) = list(by_data.items())[:2]
+        raise ConfigError(f"the runs read different data: {a[0]['dir']} read {short(first)}, {b[0]['dir']} read "
+                          f"{short(second)}; give each data's results apart (their own folders)")
+    known = [f"data {short(fingerprint)} ({len(found)} runs)" for fingerprint, found in by_data.items()]
+    return ", ".join(known + ([f"{len(unknown)} runs of unknown data (no fingerprint recorded)"] if unknown else []))
 
 
 def method(run):

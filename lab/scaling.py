@@ -69,7 +69,7 @@ def load_runs(results_dir):
         if not metrics:
             print(f"note: {paths[1]} is empty: skipped")
             continue
-        suites[run_dir.parent.name].append(dict(name=run_dir.name, info=info, metrics=metrics))
+        suites[run_dir.parent.name].append(dict(name=run_dir.name, info=info, metrics=metrics, dir=str(run_dir)))
     return suites
 
 

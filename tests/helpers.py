@@ -1,8 +1,10 @@
 """What the tests share: the repository's path, the tiny model's settings, datasets written on the fly, and torchrun
 launched on this machine. (conftest.py puts the repository and this folder on sys.path.)"""
+import hashlib
 import importlib.util
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +42,37 @@ def write_bytes_dataset(folder, text, val_tokens=4096):
             "dtype": "uint16", "shards": {s: [{"file": f"{s}_0000.bin", "tokens": len(a)}] for s, a in splits.items()}}
     (folder / "meta.json").write_text(json.dumps(meta))
     return folder
+
+
+def write_char_folder(folder, text):
+    """A nanoGPT char-level folder as its shakespeare_char/prepare.py writes one: the sorted characters of the text
+    are the vocabulary, train.bin and val.bin the text's 90/10 split, meta.pkl vocab_size, itos and stoi."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = sorted(set(text))
+    stoi, itos = {ch: i for i, ch in enumerate(chars)}, dict(enumerate(chars))
+    cut = int(len(text) * 0.9)
+    np.array([stoi[c] for c in text[:cut]], dtype=np.uint16).tofile(folder / "train.bin")
+    np.array([stoi[c] for c in text[cut:]], dtype=np.uint16).tofile(folder / "val.bin")
+    with open(folder / "meta.pkl", "wb") as f:
+        pickle.dump({"vocab_size": len(chars), "itos": itos, "stoi": stoi}, f)
+    return chars
+
+
+def fingerprint_of(folder):
+    """The data's fingerprint as docs/data.md defines it, computed here from the files: sha256 over the splits
+    (train, val) and their shards in order, each as 'split:tokens\n' then its bytes (meta.json's shards, or
+    nanoGPT's train.bin and val.bin)."""
+    folder = Path(folder)
+    if (folder / "meta.json").is_file():
+        listed = json.loads((folder / "meta.json").read_text())["shards"]
+        files = [(split, folder / shard["file"]) for split in ("train", "val") for shard in listed[split]]
+    else:
+        files = [("train", folder / "train.bin"), ("val", folder / "val.bin")]
+    digest = hashlib.sha256()
+    for split, path in files:
+        raw = path.read_bytes()
+        digest.update(f"{split}:{len(raw) // 2}\n".encode() + raw)
+    return digest.hexdigest()
 
 
 def metrics(out):

@@ -1,5 +1,6 @@
 """plot.py on synthetic logs shaped like train.py's: every figure written (seeds and several results folders
 included), missing suites skipped with a note, bad input reported in one line."""
+import json
 import subprocess
 import sys
 
@@ -35,6 +36,33 @@ def test_several_results_folders_are_one_set_of_suites(tmp_path):
     assert sorted({r["info"]["config"]["max_steps"] for r in suites["c4_cooldown_shapes"]}) == [200, 400, 600]
     assert len(suites["c4_cooldown_shapes"]) == 2 * 2 * 5 + 1
     assert plot.fig_c4_gap(suites["c4_cooldown_shapes"]) is not None
+
+
+def set_data(run_dirs, fingerprint):
+    for run_dir in run_dirs:
+        info = json.loads((run_dir / "config.json").read_text())
+        (run_dir / "config.json").write_text(json.dumps(dict(info, data=dict(fingerprint=fingerprint))))
+
+
+def test_runs_of_other_data_are_refused_and_runs_of_unknown_data_counted(tmp_path, capsys):
+    write_suites(tmp_path / "results", suites=("c1_cosine_lengths",))
+    write_run(tmp_path / "results_long", "c4_cooldown_shapes", "long", schedule="wsd", max_steps=600, lr=1e-3)
+    long = tmp_path / "results_long" / "c4_cooldown_shapes" / "long"
+    runs = sorted((tmp_path / "results" / "c1_cosine_lengths").iterdir())
+    set_data(runs, "a" * 64)
+    set_data([long], "b" * 64)
+    folders = [str(tmp_path / "results"), str(tmp_path / "results_long")]
+    with pytest.raises(ConfigError) as info:
+        plot.main([*folders, f"--out={tmp_path / 'figures'}"])
+    assert str(info.value) == (f"the runs read different data: {runs[0]} read aaaaaaaaaaaaaaaa, {long} read "
+                               f"bbbbbbbbbbbbbbbb; give each data's results apart (their own folders)")
+    assert not (tmp_path / "figures").exists()
+    info = json.loads((long / "config.json").read_text())
+    (long / "config.json").write_text(json.dumps({k: v for k, v in info.items() if k != "data"}))  # from before
+    capsys.readouterr()
+    plot.main([*folders, f"--out={tmp_path / 'figures'}"])
+    assert f"{', '.join(folders)}: data aaaaaaaaaaaaaaaa (4 runs), 1 runs of unknown data (no fingerprint recorded)\n" \
+        in capsys.readouterr().out
 
 
 def test_figure_colours_and_shades():

@@ -126,6 +126,15 @@ def test_errors_are_one_clear_line(tmp_path):
     with pytest.raises(ConfigError, match=rf"^runs {tmp_path / 'a'} and {tmp_path / 'b'} differ in batch_size "
                                           r"\(16 vs 32\): fit runs of one model, data and batch$"):
         predict.main([f"--fit={tmp_path}"])
+    for name, fingerprint in (("c", "c" * 64), ("d", "d" * 64), ("e", None)):  # the same settings, other data
+        write_run(tmp_path / "data" / name)
+        config = tmp_path / "data" / name / "config.json"
+        if fingerprint:
+            config.write_text(json.dumps(dict(json.loads(config.read_text()), data={"fingerprint": fingerprint})))
+    with pytest.raises(ConfigError, match=rf"^runs {tmp_path / 'data' / 'c'} and {tmp_path / 'data' / 'd'} differ in "
+                                          r"data \('cccccccccccccccc' vs 'dddddddddddddddd'\): fit runs of one model"):
+        predict.main([f"--fit={tmp_path / 'data'}"])
+    predict.main([f"--fit={tmp_path / 'data' / 'c'}", f"--fit={tmp_path / 'data' / 'e'}"])  # unknown data: not refused
     with pytest.raises(ConfigError, match=r"^unknown law 'power'; expected one of mpl, tissue$"):
         predict.main([f"--fit={tmp_path / 'a'}", "--law=power"])
     with pytest.raises(ConfigError, match=r"nothing. is not a folder$"):

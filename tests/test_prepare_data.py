@@ -1,10 +1,15 @@
 """Tests for prepare_data.py and lab/corpora.py: token-exact output, the split, resuming, and every bad input's
 error."""
+import http.server
 import json
 import os
+import platform
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -12,6 +17,7 @@ import pytest
 import tiktoken
 
 import prepare_data
+from helpers import fingerprint_of
 from lab import corpora
 from prepare_data import choose_val_docs, main, split_keys
 
@@ -316,6 +322,28 @@ def test_rerun_does_nothing_force_redoes_other_settings_refused(tmp_path, monkey
     assert "other settings" in capsys.readouterr().err
 
 
+def test_a_finished_folder_without_a_fingerprint_gets_it_recorded_by_a_rerun(tmp_path, monkeypatch, capsys):
+    """A folder an older prepare_data.py made: the same command reads its shards once and records what a start checks."""
+    out = tmp_path / "out"
+    run(["--dataset=stdlib", "--tokenizer=bytes"], out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["fingerprint"] == fingerprint_of(out) and meta["max_token"] == 256
+    assert meta["source"]["build"] == sys.version and meta["source"]["python"] == platform.python_version()
+    older = {k: v for k, v in meta.items() if k not in ("fingerprint", "fingerprint_of", "max_token", "spot_sha256")}
+    (out / "meta.json").write_text(json.dumps(older))
+    capsys.readouterr()
+    monkeypatch.setattr(prepare_data, "open_corpus", lambda config: pytest.fail("a finished dataset was re-read"))
+    run(["--dataset=stdlib", "--tokenizer=bytes"], out)
+    assert capsys.readouterr().out == f"{out} is complete; recorded its fingerprint {meta['fingerprint']}\n"
+    assert json.loads((out / "meta.json").read_text()) == meta
+    (out / "meta.json").write_text(json.dumps(older))
+    (out / "val_0000.bin").unlink()  # a finished folder that lost a shard: one line, meta.json left as it was
+    with pytest.raises(SystemExit):
+        run(["--dataset=stdlib", "--tokenizer=bytes"], out)
+    assert capsys.readouterr().err == f"error: shard {out / 'val_0000.bin'} listed in meta.json is missing\n"
+    assert json.loads((out / "meta.json").read_text()) == older
+
+
 def bad_input_cases(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     write_jsonl(tmp_path / "rows.jsonl", [{"content": "a"}, {"content": "b"}])
@@ -338,6 +366,8 @@ def bad_input_cases(tmp_path):
         (["--shard_tokns=5"], "unknown config key 'shard_tokns' (did you mean 'shard_tokens'?)"),
         (["--dataset=fineweb", "--sample=10BT"], "--sample=10BT: fineweb has the samples sample-10BT"),
         (["--dataset=stdlib", "--sample=sample-100BT"], "--sample is for fineweb and fineweb-edu, not --dataset=stdlib"),
+        (["--dataset=stdlib", "--sample=sample-10BT"], "--sample is for fineweb and fineweb-edu, not --dataset=stdlib"),
+        (["--dataset=slimpajama", "--sample=default"], "--sample is for fineweb and fineweb-edu, not --dataset=slimp"),
     ]
 
 
@@ -359,6 +389,51 @@ def test_vocabulary_too_large_for_uint16(monkeypatch, tmp_path, capsys):
     with pytest.raises(SystemExit):
         run(["--tokenizer=cl100k_base"], tmp_path / "out")
     assert "has 100277 tokens, too many for uint16" in capsys.readouterr().err
+
+
+def closed_port():
+    """A local port nothing listens on: a connection there is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Quiet(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_the_hub_probe_tells_an_answer_from_no_answer(monkeypatch):
+    """Any HTTP answer (here 501) is a reachable hub; a refused connection is not, and turns offline mode on."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # off, and restored after the test
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert corpora.offline_unless_hub_answers() is None and os.environ["HF_HUB_OFFLINE"] == "0"
+    finally:
+        server.shutdown()
+        server.server_close()
+    port = closed_port()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    reason = corpora.offline_unless_hub_answers()
+    assert reason.startswith(f"http://127.0.0.1:{port}: ") and "refused" in reason
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert corpora.offline_unless_hub_answers() is None  # offline already: nothing to probe
+
+
+def test_an_unreachable_hub_fails_at_once_in_one_line(tmp_path):
+    """The real hub path, its endpoint a port nothing listens on: one probe, then datasets offline, which fails at
+    once on an empty cache; without the probe, datasets' own retries would print a line each (and take ~25 s)."""
+    port = closed_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HOME=str(tmp_path / "hf"))
+    result = subprocess.run([sys.executable, prepare_data.__file__, "--dataset=slimpajama", f"--out_dir={tmp_path}/out"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert re.match(rf"error: cannot load 'DKYoon/SlimPajama-6B' from the Hugging Face hub: it cannot be reached "
+                    rf"\(http://127.0.0.1:{port}: \[Errno \d+\] Connection refused\) and the dataset is not in the "
+                    rf"local cache; check the network, or download the data", result.stderr)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import REPO
+from helpers import REPO, fingerprint_of
 from lab import checkpoint
 from lab.config import ConfigError
 from lab.data import Dataset
@@ -275,6 +275,22 @@ def test_offline_average_of_checkpoints(tmp_path, capsys):
     assert f"{losses['last']:.4f} of the last checkpoint (step 400)" in printed
     # the weight file is a checkpoint as far as sample.py is concerned
     assert checkpoint.load(out)["step"] == 400
+
+
+def test_offline_evaluation_reads_the_data_the_run_read(tmp_path):
+    """The run's data_dir prepared again (other tokens, another fingerprint) is refused unless --data_dir says so."""
+    run, data_dir, _ = fake_run(tmp_path, steps=(100, 200))
+    read = fingerprint_of(data_dir)
+    info = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(dict(info, data=dict(fingerprint=read))))
+    main([f"--run={run}", "--device=cpu"])
+    (data_dir / "val_0000.bin").write_bytes((np.arange(1000, dtype="<u2") % 257).tobytes())
+    with pytest.raises(ConfigError) as refused:
+        main([f"--run={run}", "--device=cpu"])
+    assert str(refused.value) == (f"{run} read data {read[:16]}, but its data_dir {data_dir} now holds "
+                                  f"{fingerprint_of(data_dir)[:16]}: give --data_dir=<the data it read>, or another "
+                                  f"on purpose")
+    assert main([f"--run={run}", "--device=cpu", f"--data_dir={data_dir}"])["steps"] == [100, 200]
 
 
 def test_offline_bad_inputs(tmp_path):

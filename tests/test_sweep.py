@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import sweep
-from helpers import REPO
+from helpers import REPO, fingerprint_of
 from lab import checkpoint, data, settings, suites
 from lab.config import ConfigError
 from model import GPT, GPTConfig, flops_per_token
@@ -172,6 +172,26 @@ def test_an_interrupted_run_resumes_where_it_stopped(mini, tmp_path, monkeypatch
         # line, which the stop at step 6 moved, so they agree once the logs align again after step 8
         assert [resumed[s].get("val_loss") for s in single] == [single[s].get("val_loss") for s in single]
         assert [resumed[s].get("train_loss") for s in single if s > 8] == [single[s].get("train_loss") for s in single if s > 8]
+
+
+def test_results_of_other_data_are_refused_before_any_run(mini, tiny_data, tmp_path, capsys):
+    """A result (or an out_dir) that read other data: one line naming both fingerprints, before anything trains;
+    a result from before fingerprints were recorded is taken as this data's, and counted in a note."""
+    ours = fingerprint_of(tiny_data)
+    other = tmp_path / "a" / "results" / "c1_cosine_lengths" / "cosine_300"
+    other.mkdir(parents=True)
+    (other / "config.json").write_text(json.dumps({"config": {}, "data": {"fingerprint": "f" * 64}}))
+    with pytest.raises(ConfigError) as info:
+        mini()
+    assert str(info.value) == (f"{other} read other data (ffffffffffffffff) than data_dir={tiny_data} holds "
+                               f"({ours[:16]}): give this data its own --results and --out_root")
+    assert not (tmp_path / "a" / "out").exists()  # nothing trained
+    (other / "config.json").write_text(json.dumps({"config": {}}))  # as the committed results: no fingerprint
+    capsys.readouterr()
+    sweep.check_results_data([tmp_path / "a" / "results", tmp_path / "a" / "out"], data.Dataset(tiny_data))
+    assert capsys.readouterr().out == (f"note: 1 runs in {tmp_path / 'a' / 'results'} and {tmp_path / 'a' / 'out'} "
+                                       f"record no data fingerprint (made before they were recorded): taken as runs "
+                                       f"on data_dir={tiny_data} ({ours[:16]})\n")
 
 
 def test_changed_settings_are_refused_and_divergence_is_kept(mini, tmp_path, monkeypatch, capsys):

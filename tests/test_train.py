@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import train
-from helpers import REPO, TINY_MODEL
+from helpers import REPO, TINY_MODEL, fingerprint_of, write_char_folder
 from lab import checkpoint, data, settings
 from lab.config import ConfigError
 from lab.data import DataError
@@ -39,6 +39,10 @@ def metrics(out):
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+def tokens(folder, split):
+    return (folder / f"{split}_0000.bin").stat().st_size // 2
+
+
 def train_losses(out):
     return {r["step"]: r["train_loss"] for r in metrics(out) if "train_loss" in r}
 
@@ -59,6 +63,8 @@ def test_run_learns_and_logs_its_schedule(tmp_path, tiny_data):
         assert r["tokens"] == r["step"] * 32 * 64
     info = json.loads((out / "config.json").read_text())
     assert info["config"]["max_steps"] == 80 and info["tokenizer"] == "bytes" and info["origin"] is None
+    assert info["data"] == dict(dir=str(tiny_data), fingerprint=fingerprint_of(tiny_data), tokenizer="bytes",
+                                vocab_size=257, tokens=dict(train=tokens(tiny_data, "train"), val=4096), source=None)
     weights = checkpoint.load(out / "ckpt_0000080")["model"]
     assert weights["lm_head.weight"].data_ptr() == weights["tok_emb.weight"].data_ptr()  # still tied
     assert info["params"] == sum({w.data_ptr(): w.numel() for w in weights.values()}.values())
@@ -121,7 +127,8 @@ def test_checkpoints_are_pruned_but_permanent_ones_kept(tmp_path, tiny_data):
               "--keep_ckpt_steps=[4]", "--eval_interval=100")
     assert [s for s, _ in checkpoint.list_checkpoints(out)] == [4, 10, 12]
     state = checkpoint.load(out / "ckpt_0000012")
-    assert state["step"] == 12 and state["data"] == {"seed": 1337, "next_step": 12}
+    assert state["step"] == 12
+    assert state["data"] == {"seed": 1337, "next_step": 12, "fingerprint": fingerprint_of(tiny_data)}
     assert set(state) >= {"model", "optimizer", "config", "rng", "model_config"}
 
 
@@ -178,12 +185,12 @@ def test_command_line_errors_are_one_line_without_traceback(tmp_path):
                              f"--out_dir={tmp_path / 'x'}"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr == "error: unknown config key 'lrr' (did you mean 'lr'?)\n"
-    result = subprocess.run([sys.executable, str(REPO / "train.py"), "configs/cpu_tiny.py",
-                             f"--data_dir={tmp_path / 'nodata'}", f"--out_dir={tmp_path / 'x'}"],
-                            cwd=REPO, capture_output=True, text=True)
+    missing = tmp_path / "nodata" / "stdlib-bytes"
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), "configs/cpu_tiny.py", f"--data_dir={missing}",
+                             f"--out_dir={tmp_path / 'x'}"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"error: no prepared dataset in {tmp_path / 'nodata'}")
-    assert "python prepare_data.py --dataset=stdlib --tokenizer=bytes" in result.stderr
+    assert result.stderr.startswith(f"error: no prepared dataset in {missing}")
+    assert f"`python prepare_data.py --dataset=stdlib --tokenizer=bytes --out_dir={missing}`" in result.stderr
 
 
 def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
@@ -211,6 +218,30 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
     (out / "config.json").write_text('{"tokenizer": "bytes2"}')
     with pytest.raises(ConfigError, match="unknown tokenizer 'bytes2'"):
         sample.main([f"--ckpt={out}"])
+
+
+def test_sample_decodes_a_char_level_nanogpt_run_with_its_vocabulary(tmp_path, capsys):
+    """nanoGPT's shakespeare_char layout: the run learns meta.pkl's 27 characters, records them, and sample.py encodes
+    the prompt and decodes the tokens with them, as nanoGPT's sample.py does."""
+    import pickle
+    import sample
+    from model import GPT, GPTConfig
+    chars = write_char_folder(tmp_path / "chars", "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40)
+    out = run(tmp_path, "run", tmp_path / "chars", "--max_steps=6", "--eval_tokens=192", "--seq_len=32")
+    info = json.loads((out / "config.json").read_text())
+    assert info["tokenizer"] == "chars" and info["vocab_size"] == 27 and info["data"]["vocabulary"] == chars
+    itos = pickle.loads((tmp_path / "chars" / "meta.pkl").read_bytes())["itos"]
+    capsys.readouterr()
+    sample.main([f"--ckpt={out}", "--start=First", "--max_new_tokens=12", "--temperature=0"])
+    text = capsys.readouterr().out.split("\n" + "-" * 40)[0]
+    state = checkpoint.load(out / "ckpt_0000006")
+    model = GPT(GPTConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    prompt = [chars.index(c) for c in "First"]
+    ids = model.eval().generate(torch.tensor([prompt]), 12, temperature=0)[0].tolist()
+    assert text == "".join(itos[i] for i in ids if i in itos) and text.startswith("First")
+    with pytest.raises(ConfigError, match=r"^start holds characters outside the run's vocabulary of 27: 'QZ'$"):
+        sample.main([f"--ckpt={out}", "--start=ZQ"])
 
 
 def test_two_processes_and_micro_batches_match_one_process(tmp_path, tiny_data):
@@ -398,7 +429,8 @@ def test_data_seed_changes_the_data_order_and_nothing_else(tmp_path, tiny_data, 
             (("seed", ["--seed=3"]), ("order", ["--seed=3", "--data_seed=4"]), ("both", ["--seed=4"]))}
     assert seen == [3] * 4 + [4] * 4 + [4] * 4  # data_seed, when set, orders the data; else the seed does
     first = {name: checkpoint.load(checkpoint.path_for(out, 4)) for name, out in runs.items()}
-    assert first["order"]["data"] == dict(seed=4, next_step=4) and first["order"]["config"]["seed"] == 3
+    assert first["order"]["data"] == dict(seed=4, next_step=4, fingerprint=fingerprint_of(tiny_data))
+    assert first["order"]["config"]["seed"] == 3
     # the same initialization as seed 3 (its loss before any step), the data of seed 4: three different runs
     assert len({json.dumps(train_losses(out)) for out in runs.values()}) == 3
     initial = {name: metrics(out)[0]["val_loss"] for name, out in runs.items()}

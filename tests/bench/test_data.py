@@ -1,4 +1,5 @@
-"""bench/data.py: every bad input is one line and exit 1, the child prepare_data.py's own error included."""
+"""bench/data.py: every bad input is one line and exit 1, the child prepare_data.py's own error included; the
+times of a start's data checks are of the folder's own shards."""
 import sys
 
 import pytest
@@ -20,3 +21,12 @@ def test_bench_data_bad_input_is_one_line(monkeypatch, capsys, args, message):
         bench_data.main()
     err = capsys.readouterr().err
     assert exited.value.code == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1, err
+
+
+def test_check_times_are_of_the_folders_own_shards(tmp_path, capsys):
+    from helpers import write_bytes_dataset
+    folder = write_bytes_dataset(tmp_path / "data", "some text " * 30000, val_tokens=100000)
+    bench_data.print_check_times(folder, trials=1)
+    line = capsys.readouterr().out
+    assert line.startswith("a start's data checks, 0.6 MB of shards: ") and "with meta.json's record" in line
+    assert line.endswith(" GB/s: sha256 and the largest token)\n")

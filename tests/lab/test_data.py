@@ -1,63 +1,11 @@
-"""lab/data.py's Dataset: every bad meta.json or shard is one DataError line, never a traceback; a batch's layout."""
-import json
-
+"""lab/data.py's Dataset: a batch's layout, the epochs' order, the validation windows (the folder's checks:
+tests/lab/test_shards.py)."""
 import numpy as np
 import pytest
 import torch
 
 from helpers import TINY_MODEL, module_source, write_bytes_dataset
-from lab.data import DataError, Dataset
-
-
-def edit_meta(folder, change):
-    meta = json.loads((folder / "meta.json").read_text())
-    (folder / "meta.json").write_text(json.dumps(change(meta)))
-
-
-@pytest.mark.parametrize("change, reason", [
-    (lambda meta: {k: v for k, v in meta.items() if k != "shards"}, "KeyError: 'shards'"),
-    (lambda meta: {**meta, "shards": {"val": meta["shards"]["val"]}}, "KeyError: 'train'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"tokens": 10}]}}, "KeyError: 'file'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "val": [{"file": "val_0000.bin"}]}}, "KeyError: 'tokens'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"file": 5, "tokens": 10}]}}, "TypeError"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"file": "t", "tokens": "many"}]}}, "ValueError"),
-    (lambda meta: {**meta, "shards": {"train": "train_0000.bin", "val": []}}, "TypeError"),
-    (lambda meta: [meta], "TypeError"),
-])
-def test_malformed_meta_is_a_data_error_naming_the_file(tmp_path, change, reason):
-    folder = write_bytes_dataset(tmp_path / "data", "some text " * 1000, val_tokens=100)
-    edit_meta(folder, change)
-    with pytest.raises(DataError) as info:
-        Dataset(folder)
-    assert str(info.value).startswith(f"{folder / 'meta.json'} is not a valid dataset description ({reason}")
-
-
-def test_empty_shard_listed_in_meta_is_a_data_error(tmp_path):
-    folder = write_bytes_dataset(tmp_path / "data", "some text " * 1000, val_tokens=100)
-    (folder / "train_0001.bin").write_bytes(b"")
-    edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "train": [
-        *meta["shards"]["train"], {"file": "train_0001.bin", "tokens": 0}]}})
-    with pytest.raises(DataError, match=r"^shard \S+train_0001.bin is empty$"):
-        Dataset(folder)
-
-
-@pytest.mark.parametrize("train, val, message", [
-    (b"\1\0\2", b"\1\0", r"train.bin has 3 bytes, an odd number: not a file of uint16 tokens$"),
-    (b"\1\0", b"", r"val.bin is empty$"),
-])
-def test_nanogpt_bin_of_bad_size_is_a_data_error(tmp_path, train, val, message):
-    (tmp_path / "train.bin").write_bytes(train)
-    (tmp_path / "val.bin").write_bytes(val)
-    with pytest.raises(DataError, match=message):
-        Dataset(tmp_path)
-
-
-def test_nanogpt_pair_is_read_as_gpt2_tokens(tmp_path):
-    np.array([50256, 1, 2, 3], dtype="<u2").tofile(tmp_path / "train.bin")
-    np.array([7, 50256], dtype="<u2").tofile(tmp_path / "val.bin")
-    data = Dataset(tmp_path)
-    assert data.vocab_size == 50257 and data.val_tokens == 2
-    assert [s.tolist() for s in data.train] == [[50256, 1, 2, 3]] and [s.tolist() for s in data.val] == [[7, 50256]]
+from lab.data import Dataset
 
 
 def test_a_batch_is_one_contiguous_tensor_of_inputs_and_targets(tiny_data):

@@ -1,12 +1,14 @@
 """lab/rundir.py: what a resume or a branch may change, config.json's history, the metrics log on resume."""
 import json
 import shutil
+import subprocess
 
+import numpy as np
 import pytest
 import torch
 
 import train
-from helpers import TINY_MODEL
+from helpers import TINY_MODEL, fingerprint_of
 from lab import rundir, settings
 from lab.config import ConfigError
 
@@ -33,8 +35,7 @@ def test_resume_refuses_every_change_of_what_the_run_is_in_one_line(tmp_path, ti
                               "(the run's: 8), lr=0.003 (the run's: 0.002); ")
     assert "alters the LR of step 0, already taken (2e-05 -> 3e-05)" in message
     assert (tmp_path / "run" / "config.json").read_text() == before  # nothing rewritten
-    copy = shutil.copytree(tiny_data, tmp_path / "copy")  # the same tokens at another path: still another data_dir
-    for setting in (f"--data_dir={copy}", "--data_seed=5", "--seq_len=32", "--dtype=float16", "--weight_decay=0.0",
+    for setting in ("--data_seed=5", "--seq_len=32", "--dtype=float16", "--weight_decay=0.0",
                     "--optimizer=adamw_schedulefree", "--eval_tokens=1024", "--swa=True"):
         with pytest.raises(ConfigError, match=f"cannot resume a run with other settings: {setting[2:].split('=')[0]}="):
             run(tmp_path, "run", tiny_data, "--max_steps=12", "--schedule=constant", "--init_from=resume", setting)
@@ -53,6 +54,7 @@ def test_resume_may_extend_a_constant_run_and_change_bookkeeping_and_keeps_a_his
     assert second["changed"] == {"max_steps": [8, 12], "eval_interval": [4, 2], "keep_last_ckpts": [2, 3],
                                  "micro_batch_size": [None, 4]}
     assert json.loads((out / "config.json").read_text())["config"]["max_steps"] == 12
+    assert first["code"] == second["code"] == rundir.code_version()  # the git commit, and whether it was dirty
     assert not list(out.glob("*.tmp"))  # written atomically, through a temporary file
 
 
@@ -84,6 +86,60 @@ def test_a_branch_may_change_the_schedule_but_not_the_data_stream_without_saying
         run(tmp_path, "other", tiny_data, "--max_steps=12", "--beta2=0.99", "--allow_data_change=True", source)
     other = run(tmp_path, "other", tiny_data, "--max_steps=12", "--seed=3", "--allow_data_change=True", source)
     assert history(other)[0]["changed"]["seed"] == [1337, 3]
+
+
+def test_resume_and_branch_know_their_data_by_its_fingerprint(tmp_path, tiny_data):
+    data = shutil.copytree(tiny_data, tmp_path / "data")
+    out = run(tmp_path, "run", data, "--max_steps=8", "--schedule=constant")
+    ours = fingerprint_of(data)
+    assert json.loads((out / "config.json").read_text())["data"]["fingerprint"] == ours
+    moved = shutil.copytree(data, tmp_path / "moved")  # the same tokens elsewhere: the same data, the move recorded
+    run(tmp_path, "run", moved, "--max_steps=10", "--schedule=constant", "--init_from=resume")
+    assert history(out)[-1]["changed"]["data_dir"] == [str(data), str(moved)]
+    shard = np.fromfile(data / "train_0000.bin", dtype="<u2")  # the same path, other tokens: as when the stdlib
+    shard[100] = (shard[100] + 1) % 256                          # corpus is prepared again on another Python
+    shard.tofile(data / "train_0000.bin")
+    theirs = fingerprint_of(data)
+    with pytest.raises(ConfigError) as info:
+        run(tmp_path, "run", data, "--max_steps=12", "--schedule=constant", "--init_from=resume")
+    assert str(info.value) == (f"cannot resume a run on other data: data_dir={data} has the fingerprint {theirs[:16]}, "
+                               f"the checkpoint's run read {ours[:16]}; point data_dir at that data")
+    source = f"--init_from={out / 'ckpt_0000010'}"
+    with pytest.raises(ConfigError, match=rf"^cannot branch off a run on other data: data_dir={data} has the "
+                                          rf"fingerprint {theirs[:16]}, the checkpoint's run read {ours[:16]}; point "
+                                          rf"data_dir at that data, or pass allow_data_change=True to branch onto"):
+        run(tmp_path, "branch", data, "--max_steps=12", "--schedule=constant", source)
+    branch = run(tmp_path, "branch", data, "--max_steps=12", "--schedule=constant", "--allow_data_change=True", source)
+    assert json.loads((branch / "config.json").read_text())["data"]["fingerprint"] == theirs
+
+
+def test_a_checkpoint_older_than_fingerprints_is_continued_with_a_warning(capsys):
+    cfg = dict(settings.DEFAULTS, init_from="resume", data_dir="data/x")
+    assert rundir.check_same_data(cfg, {"data": {"seed": 1337, "next_step": 8}}, "ab" * 32, master=True) is None
+    assert capsys.readouterr().out == ("warning: the checkpoint records no data fingerprint (written before they "
+                                       "were recorded): that data_dir=data/x holds the data it was trained on is not "
+                                       "checked\n")
+    assert rundir.check_same_data(cfg, {"data": {"fingerprint": "ab" * 32}}, "ab" * 32, master=True) is True
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_the_code_version_is_the_checkouts_commit_and_whether_a_tracked_file_changed(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    git("init", "-q")
+    (repo / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "a")
+    ref = (repo / ".git" / "HEAD").read_text().removeprefix("ref: ").strip()
+    commit = (repo / ".git" / ref).read_text().strip()  # the branch's file, not git's answer to rev-parse
+    assert rundir.code_version(repo) == {"commit": commit, "dirty": False}
+    (repo / "notes.txt").write_text("untracked")
+    assert rundir.code_version(repo) == {"commit": commit, "dirty": False}
+    (repo / "a.py").write_text("x = 2\n")
+    assert rundir.code_version(repo) == {"commit": commit, "dirty": True}
+    (tmp_path / "plain").mkdir()
+    assert rundir.code_version(tmp_path / "plain") is None
 
 
 def test_changed_settings_leave_out_how_the_run_was_launched():
