@@ -1,4 +1,4 @@
-"""
+r"""
 Cooldown branches off one constant-LR trunk: many training lengths (or cooldown lengths) from a single run.
 
     # 1. plan: where the branches leave the trunk, and the checkpoints the trunk must keep
@@ -24,11 +24,18 @@ import sys
 
 import train
 from lab import checkpoint, parallel, settings
-from lab.config import ConfigError, parse_args
+from lab.config import ConfigError, Setting, parse_args
 from lab.rundir import plan_branches
 from schedules import schedule_args
 
-BRANCH_DEFAULTS = dict(trunk="", lengths=[], cooldown_fracs=[0.2], cooldown_steps_list=[], plan=False)
+BRANCH_SETTINGS = dict(
+    trunk=Setting("", "the trunk run's out_dir; the branches go to <trunk>-to<N>-cd<C>/"),
+    lengths=Setting([], "the branches' final lengths N", ">= 1", items=int),
+    cooldown_fracs=Setting([0.2], "cooldowns as fractions of N (unless cooldown_steps_list is given)", "(0, 1]",
+                           items=float),
+    cooldown_steps_list=Setting([], "cooldowns in steps", ">= 1", items=int),
+    plan=Setting(False, "print the branches and the checkpoints the trunk must keep, and train nothing"),
+)
 
 
 def launch_settings(out_dir, max_steps, source):
@@ -42,7 +49,7 @@ def launch_settings(out_dir, max_steps, source):
 
 
 def main(argv):
-    cfg = parse_args(argv, {**settings.DEFAULTS, **BRANCH_DEFAULTS}, settings.TYPES)
+    cfg = parse_args(argv, {**settings.SETTINGS, **BRANCH_SETTINGS})
     if not cfg["trunk"]:
         raise ConfigError("give the trunk run's out_dir: --trunk=out/trunk")
     branches = plan_branches(cfg["trunk"], cfg["lengths"], cfg["cooldown_fracs"], cfg["cooldown_steps_list"],

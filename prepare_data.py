@@ -40,24 +40,27 @@ import numpy as np
 import tiktoken
 from tqdm import tqdm
 
-from lab.config import ConfigError, fail, parse_args, write_atomically
+from lab.config import ConfigError, Setting, check_values, defaults_of, fail, parse_args, write_atomically
 from lab.corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sample, open_corpus
 
-DEFAULTS = dict(
-    dataset="stdlib",  # stdlib | slimpajama | openwebtext2 | fineweb | fineweb-edu | files
-    sample="sample-10BT",  # fineweb, fineweb-edu: the config, sample-10BT | sample-100BT | sample-350BT | CC-MAIN-...
-    tokenizer="gpt2",  # gpt2 (or another tiktoken encoding that fits uint16) | bytes
-    files=[],  # --dataset=files: glob patterns of .txt (one document per file) or .jsonl/.json/.parquet
-    text_field="text",  # the column holding the text, for json/parquet/hub datasets
-    out_dir="",  # default data/<dataset>-<tokenizer>
-    val_frac=0.0005,  # the paper's test_size
-    val_min_tokens=2**18,  # a small corpus still gets this much validation (CPU runs evaluate ~64k tokens)
-    seed=2357,  # the paper's split seed
-    shard_tokens=10**8,  # tokens per shard file, as llm.c
-    num_proc=os.cpu_count() or 1,  # tokenizer processes (gpt2); also used by datasets to build its Arrow cache
-    force=False,  # redo a finished or partial dataset from scratch
+SETTINGS = dict(
+    dataset=Setting("stdlib", "stdlib, slimpajama, openwebtext2, fineweb, fineweb-edu or files"),
+    sample=Setting("sample-10BT", "fineweb, fineweb-edu: the config, sample-10BT | sample-100BT | sample-350BT | "
+                                  "CC-MAIN-..."),
+    tokenizer=Setting("gpt2", "gpt2 (or another tiktoken encoding that fits uint16) or bytes"),
+    files=Setting([], "--dataset=files: glob patterns of .txt (one document per file) or .jsonl/.json/.parquet",
+                  types=(str, list)),
+    text_field=Setting("text", "the column holding the text, for json/parquet/hub datasets"),
+    out_dir=Setting("", "the dataset's folder (empty: data/<dataset>-<tokenizer>)"),
+    val_frac=Setting(0.0005, "the validation split's share of the documents (the paper's test_size)", "[0, 1)"),
+    val_min_tokens=Setting(2**18, "a small corpus still gets this much validation (CPU runs evaluate ~64k tokens)",
+                           ">= 0"),
+    seed=Setting(2357, "the split's seed (the paper's; splitmix64 takes a uint64)", "[0, 2**64)"),
+    shard_tokens=Setting(10**8, "tokens per shard file, as llm.c", ">= 1"),
+    num_proc=Setting(os.cpu_count() or 1, "tokenizer processes (gpt2); also datasets' for its Arrow cache", ">= 1"),
+    force=Setting(False, "redo a finished or partial dataset from scratch"),
 )
-TYPES = {"files": (str, list)}
+DEFAULTS = defaults_of(SETTINGS)
 OUTPUT_KEYS = ("dataset", "files", "text_field", "tokenizer", "val_frac", "val_min_tokens", "seed", "shard_tokens")
 CHECKPOINT_SECONDS = 30
 BATCH_CHARS = 1 << 18  # text per tokenizer task: big enough to amortize the hand-off, small enough to balance
@@ -247,10 +250,7 @@ def prepare(config):
     """Tokenize config's corpus into config's out_dir (resuming a partial run); return the meta dict."""
     if config["dataset"] not in (*HUB_DATASETS, "files", "stdlib"):
         raise ConfigError(f"unknown dataset '{config['dataset']}' (choose stdlib, files, {', '.join(HUB_DATASETS)})")
-    if not 0 <= config["val_frac"] < 1 or config["val_min_tokens"] < 0 or not 0 <= config["seed"] < 2**64:
-        raise ConfigError("need 0 <= val_frac < 1, val_min_tokens >= 0 and 0 <= seed < 2**64 (splitmix64's uint64)")
-    if config["shard_tokens"] < 1 or config["num_proc"] < 1:
-        raise ConfigError("shard_tokens and num_proc must be at least 1")
+    check_values(config, SETTINGS)
     check_sample(config["dataset"], config["sample"], DEFAULTS["sample"])
     tokenizer = Tokenizer(config["tokenizer"])
     sampled = config["dataset"] in SAMPLED_DATASETS
@@ -331,7 +331,7 @@ def prepare(config):
 
 def main(argv=None):
     try:
-        prepare(parse_args(sys.argv[1:] if argv is None else argv, DEFAULTS, TYPES))
+        prepare(parse_args(sys.argv[1:] if argv is None else argv, SETTINGS))
     except (ConfigError, CorpusError) as e:
         fail(str(e))
     except OSError as e:  # a full disk, a read-only folder: the machine's problem, not a bug to trace

@@ -48,7 +48,7 @@ import swa
 import train
 from branch import launch_settings
 from lab import checkpoint, parallel, settings
-from lab.config import ConfigError, parse_args, read_json
+from lab.config import ConfigError, Setting, parse_args, read_json
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for
 from lab.parallel import setup_device
@@ -313,19 +313,27 @@ def plan_rates(entries, scale, given_gflops):
     return rates, "timed just now, per model, the best of 3 training steps; a busy machine makes the estimate pessimistic"
 
 
-SWEEP_DEFAULTS = dict(scale="cpu", plan=False, results=None, out_root=None, data_dir=None, gflops=None, compile=None,
-                      device=None)
-SWEEP_TYPES = dict(results=(str, type(None)), out_root=(str, type(None)), data_dir=(str, type(None)),
-                   gflops=(float, type(None)), compile=(bool, type(None)), device=(str, type(None)))
+SWEEP_SETTINGS = dict(
+    scale=Setting("cpu", f"the runs' scale: {', '.join(SCALES)} (lab/suites.py)"),
+    plan=Setting(False, "print every run with its steps, tokens and estimated time, and train nothing"),
+    results=Setting(None, "where finished runs' logs go (None: results, results_<scale> at the other scales)",
+                    types=(str, type(None))),
+    out_root=Setting(None, "where runs train (None: out/sweeps, out/sweeps_<scale>)", types=(str, type(None))),
+    data_dir=Setting(None, "the data (None: the scale's)", types=(str, type(None))),
+    gflops=Setting(None, "estimate the time at this rate in GFLOP/s (None: time each model of the plan)", "> 0",
+                   (float, type(None))),
+    compile=Setting(None, "torch.compile every run (None: the scale's choice)", types=(bool, type(None))),
+    device=Setting(None, "the runs' device (None: auto)", types=(str, type(None))),
+)
 
 
 def main(argv):
     names = [a for a in argv if not a.startswith("-")]  # options: --key=value, and -h
-    opts = parse_args([a for a in argv if a.startswith("-")], SWEEP_DEFAULTS, SWEEP_TYPES)
+    opts = parse_args([a for a in argv if a.startswith("-")], SWEEP_SETTINGS)
     if len(names) != 1 or names[0] not in [*SUITES, "all"]:
         raise ConfigError(f"name one suite: {', '.join(SUITES)} or all")
-    if opts["scale"] not in SCALES:
-        raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got '{opts['scale']}'")
+    if opts["scale"] not in SCALES:  # looked up now: a test adds a scale of its own
+        raise ConfigError(f"scale={opts['scale']!r}: must be one of {', '.join(SCALES)}")
     scale = SCALES[opts["scale"]]
     suffix = "" if opts["scale"] == "cpu" else f"_{opts['scale']}"  # the scales never share a folder
     results = opts["results"] or f"results{suffix}"

@@ -10,8 +10,9 @@ Train the paper's GPT with any of its learning-rate schedules, on one CPU, one G
     python train.py configs/cpu_tiny.py --init_from=out/trunk/ckpt_0000300 --out_dir=out/branch
                                                                        # a cooldown branched off a checkpoint
 
-Settings: lab/settings.py's DEFAULTS, then config files, then --key=value (lab/config.py). Writes to out_dir: config.json (the
-resolved config, the run's history), metrics.jsonl (a record per logged step) and ckpt_<step>/ (lab/checkpoint.py).
+Settings: lab/settings.py's SETTINGS (`python train.py --help` lists each with its default, its help and what it
+allows), then config files, then --key=value (lab/config.py). Writes to out_dir: config.json (the resolved config,
+the run's history), metrics.jsonl (a record per logged step) and ckpt_<step>/ (lab/checkpoint.py).
 """
 
 import json
@@ -28,19 +29,19 @@ from lab import checkpoint, kernels, parallel, perf, plan, precision, rundir, tr
 from lab.config import parse_args
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for, evaluate
-from lab.settings import (DEFAULTS, TYPES, check_config, choose_precision, data_order_seed, make_optimizer, micro_batching,
+from lab.settings import (SETTINGS, check_config, choose_precision, data_order_seed, make_optimizer, micro_batching,
                           model_config, run_script)
 from model import GPT, GPTConfig, flops_per_token
 from schedules import cooldown_start, learning_rate
 from swa import EMA, SWA, save_average_files, swapped_weights
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS, TYPES)
+    cfg = parse_args(argv, SETTINGS)
     return plan.print_plan(cfg) if cfg["dry_run"] else train(cfg)
 
 
 def train(cfg):
-    """One run of the resolved config `cfg` (a dict with every key of lab/settings.py's DEFAULTS).
+    """One run of the resolved config `cfg` (a dict with every key of lab/settings.py's SETTINGS).
 
     Returns True when the run reached max_steps, False when SIGTERM or Ctrl-C stopped it (after the step in
     flight and a checkpoint), so that a caller running several runs stops too.

@@ -1,4 +1,4 @@
-"""
+r"""
 The prepared GPU run: every GPU figure of docs/performance.md from one command on one GPU (sized for ~8 minutes on an
 H200), each part in processes of its own so that one that fails does not stop the others:
 
@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from lab.config import ConfigError, parse_args, read_json
+from lab.config import ConfigError, Setting, parse_args, read_json
 from lab.settings import run_script
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,10 +50,22 @@ PLANNED_S = dict(tests=80, check=85, nanogpt=100, lever=35, ab=100)
 # the first call's levers (planned ~7.5 minutes in all); the others in a second call, with the A/B:
 #   python -m bench.gpu --parts=levers,ab --levers=fused_optimizer=False,fused_loss=cce,compile_mode=reduce-overhead,...
 FIRST_LEVERS = "micro_batch_size=auto,fused_loss=liger,liger_kernels=True,attention=cudnn,float8=True"
-DEFAULTS = dict(parts="tests,check,nanogpt,levers", out="out/bench_gpu", nanogpt="", dry=False, device="cuda",
-                config="configs/124m_cooldown.py", data_dir="data/stdlib-gpt2", train_args="", levers=FIRST_LEVERS,
-                lever_steps=20, ab_levers=None, ab_steps=300, timeout_s=540)
-TYPES = dict(ab_levers=(str, type(None)))
+SETTINGS = dict(
+    parts=Setting("tests,check,nanogpt,levers", f"the parts to run, comma-separated: {', '.join(PARTS)}"),
+    out=Setting("out/bench_gpu", "the bench's own folder: runs/, logs/, results.json (it replaces only what it wrote)"),
+    nanogpt=Setting("", "a checkout of karpathy/nanoGPT, for the nanogpt part (empty: the part is skipped)"),
+    dry=Setting(False, "print the commands and the time plan, run nothing"),
+    device=Setting("cuda", "the device of the runs"),
+    config=Setting("configs/124m_cooldown.py", "the config of the levers' and the A/B's runs"),
+    data_dir=Setting("data/stdlib-gpt2", "their data"),
+    train_args=Setting("", "more train.py settings for those runs"),
+    levers=Setting(FIRST_LEVERS, "the levers part's levers, comma-separated names of LEVERS"),
+    lever_steps=Setting(20, "steps of each lever's run", ">= 1"),
+    ab_levers=Setting(None, "the A/B's levers (None: those the levers part of this --out found faster)",
+                      types=(str, type(None))),
+    ab_steps=Setting(300, "steps of each A/B run", ">= 6"),
+    timeout_s=Setting(540, "each command's time limit in seconds", "> 0"),
+)
 
 
 def names(text):
@@ -181,7 +193,7 @@ def summary(results):
 
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS, TYPES)
+    cfg = parse_args(argv, SETTINGS)
     cfg.update(parts=names(cfg["parts"]), levers=names(cfg["levers"]))
     unknown = [p for p in cfg["parts"] if p not in PARTS] + [n for n in cfg["levers"] + names(cfg["ab_levers"] or "")
                                                              if n not in LEVERS]

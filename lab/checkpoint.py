@@ -283,10 +283,13 @@ def load_latest(out_dir, required=("model", "step")):
 
 
 def prune(out_dir, keep_last, keep_steps=()):
-    """Delete rolling checkpoints beyond the newest `keep_last`, and folders a killed write left; steps in
-    `keep_steps` are permanent. Rank 0 calls it between saves, when no folder is being written."""
+    """Delete rolling checkpoints beyond the newest `keep_last` (None: none deleted; at least 1, the newest, which a
+    resume needs), and folders a killed write left; steps in `keep_steps` are permanent. Rank 0 calls it between
+    saves, when no folder is being written."""
+    if keep_last is not None and keep_last < 1:
+        raise ValueError(f"keep_last={keep_last}: a resume needs the newest checkpoint (None keeps every one)")
     rolling = [(step, path) for step, path in list_checkpoints(out_dir) if step not in set(keep_steps)]
-    for _, path in rolling[:-keep_last] if keep_last > 0 else []:
+    for _, path in rolling[:-keep_last] if keep_last else []:
         remove(path)
     for partial in Path(out_dir).glob(".ckpt_*.partial"):
         shutil.rmtree(partial, ignore_errors=True)

@@ -84,12 +84,11 @@ def test_launch_settings_finish_resume_or_start(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--lengths=['300']"], "the branch of length '300' with a cooldown of fraction 0.2: max_steps must be a whole "
-                            "number of steps, got '300'"),
-    (["--lengths=[300]", "--cooldown_fracs=['a']"], "the branch of length 300 with a cooldown of fraction 'a': "
-                                                    "cooldown_frac must be a number, got 'a'"),
-    (["--lengths=[300]", "--cooldown_steps_list=[0]"], "the branch of length 300 with a cooldown of 0 steps: "
-                                                      "cooldown_steps=0: the wsd cooldown needs at least 1 step"),
+    (["--lengths=['300']"], "lengths=['300']: each item must be int >= 1"),
+    (["--lengths=[300]", "--cooldown_fracs=['a']"], "cooldown_fracs=['a']: each item must be float in (0, 1]"),
+    (["--lengths=[300]", "--cooldown_steps_list=[0]"], "cooldown_steps_list=[0]: each item must be int >= 1"),
+    (["--lengths=[300]", "--cooldown_steps_list=[400]"], "the branch of length 300 with a cooldown of 400 steps: "
+                                                        "cooldown_steps=400: the cooldown is longer than the run"),
     (["--lengths=[300]", "--cooldown_fracs=[]"], "give the cooldowns, e.g. --cooldown_fracs=[0.2]"),
     # the second branch's cooldown would start at step 15, inside the warmup: found before the first one trains
     (["--lengths=[100,30]", "--cooldown_fracs=[0.5]", "--warmup_steps=20"],
@@ -107,8 +106,7 @@ def test_bad_lengths_are_one_line_errors_from_the_command_line(tmp_path):
     result = subprocess.run([sys.executable, "branch.py", f"--trunk={tmp_path}/trunk", "--lengths=['300']", "--plan"],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == ("error: the branch of length '300' with a cooldown of fraction 0.2: max_steps must be a "
-                             "whole number of steps, got '300'\n")
+    assert result.stderr == "error: lengths=['300']: each item must be int >= 1\n"
 
 
 def test_branches_under_torchrun_with_three_processes_equal_one_process(tmp_path, tiny_data):

@@ -73,3 +73,55 @@ def test_every_script_says_how_to_run_it():
         if 'if __name__ == "__main__":' in text:
             doc = ast.get_docstring(ast.parse(text)) or ""
             assert "python " in doc or "torchrun " in doc, path
+
+
+def test_no_docstring_loses_a_line_continuation():
+    """A backslash at a line's end in a docstring joins two command lines when --help prints it: raw strings keep it."""
+    for path in python_files():
+        text = path.read_text()
+        first = ast.parse(text).body[0] if ast.parse(text).body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            source = ast.get_source_segment(text, first.value)
+            assert "\\\n" not in source or source.startswith(("r", "R")), path
+
+
+# Each script with its settings table (None: no settings) and how it is run: --help prints its commands and every key.
+SCRIPTS = ["train.py", "sample.py", "prepare_data.py", "plot.py", "export.py", "checkpoint.py", "swa.py", "sweep.py",
+           "branch.py", "gpu_check.py", "predict.py", "schedules.py", "model.py", "bench/speed.py", "bench/data.py",
+           "bench/nanogpt.py", "bench/gpu.py", "bench/checkpoint.py"]
+
+
+def script_settings(name):
+    """The settings table the script's --help must list (None: it takes none)."""
+    import importlib
+    from lab import settings
+    module = importlib.import_module(module_name(REPO / name))
+    tables = dict(sweep="SWEEP_SETTINGS", swa="OFFLINE_SETTINGS")
+    if name == "branch.py":
+        return {**settings.SETTINGS, **module.BRANCH_SETTINGS}
+    if name == "train.py":
+        return settings.SETTINGS
+    return getattr(module, tables.get(module.__name__, "SETTINGS"), None)
+
+
+def test_every_script_s_help_prints_its_usage_and_every_setting_and_exits_0(monkeypatch, capsys):
+    import runpy
+    import sys
+    assert sorted(SCRIPTS) == sorted(str(p.relative_to(REPO)) for p in python_files()
+                                     if 'if __name__ == "__main__":' in p.read_text())
+    for name in SCRIPTS:
+        command = f"-m {module_name(REPO / name)}" if name.startswith("bench/") else f"python {name}"  # or torchrun
+        monkeypatch.setattr(sys, "argv", [name, "--help"])
+        try:
+            if name.startswith("bench/"):
+                runpy.run_module(module_name(REPO / name), run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(str(REPO / name), run_name="__main__")
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+        out = capsys.readouterr().out
+        assert code in (0, None) and command in out, (name, code, out[:300])
+        table = script_settings(name)
+        assert table is None or all(f"  --{key} " in out for key in table), name
+

@@ -7,12 +7,10 @@ from bench import data as bench_data
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--repeat=0"], "repeat and trials must be at least 1"),
-    (["--trials=0"], "repeat and trials must be at least 1"),
+    (["--repeat=0"], "repeat=0: must be >= 1"),
+    (["--trials=0"], "trials=0: must be >= 1"),
+    (["--num_proc=0"], "num_proc=0: must be >= 1"),
     (["--tokenizer=nope"], "unknown tokenizer 'nope'"),
-    # the child prepare_data.py fails at once: its own error line is reported
-    (["--tokenizer=bytes", "--repeat=1", "--trials=1", "--num_proc=0"],
-     "prepare_data.py failed: shard_tokens and num_proc must be at least 1"),
 ])
 def test_bench_data_bad_input_is_one_line(monkeypatch, capsys, args, message):
     monkeypatch.setattr(sys, "argv", ["bench.data", *args])
@@ -20,3 +18,14 @@ def test_bench_data_bad_input_is_one_line(monkeypatch, capsys, args, message):
         bench_data.main()
     err = capsys.readouterr().err
     assert exited.value.code == 1 and err.startswith(f"error: {message}") and err.count("\n") == 1, err
+
+
+def test_the_child_prepare_data_py_s_own_error_is_reported(monkeypatch, capsys, tmp_path):
+    (tmp_path / "prepare_data.py").write_text("import sys\nprint('error: the disk is full', file=sys.stderr)\n"
+                                              "sys.exit(1)\n")
+    monkeypatch.setattr(bench_data, "REPO", tmp_path)  # a prepare_data.py that fails at once
+    monkeypatch.setattr(sys, "argv", ["bench.data", "--tokenizer=bytes", "--repeat=1", "--trials=1"])
+    with pytest.raises(SystemExit) as exited:
+        bench_data.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err == "error: prepare_data.py failed: the disk is full\n"
