@@ -241,7 +241,8 @@ def tokenized(tokenizer, tasks, num_proc):
 def clear(out_dir):
     # The records go before the shards they describe: an interrupted clear then looks like a fresh start, never
     # like a finished dataset (meta.json) or a resumable one (progress.json) with shards missing.
-    for pattern in ("meta.json", "progress.json", "train_*.bin", "val_*.bin", "*.tmp"):
+    for pattern in ("meta.json", "progress.json", "train_*.bin", "val_*.bin", "train_*.bin.tmp", "val_*.bin.tmp",
+                    "meta.json.tmp", "progress.json.tmp"):  # its own names alone: the folder may hold other files
         for path in out_dir.glob(pattern):
             path.unlink()
 
@@ -276,6 +277,9 @@ def prepare(config):
     if progress and (progress["config"] != request or progress["corpus"] != corpus.provenance):
         raise CorpusError(f"{out_dir} holds a partial run with other settings or another corpus: use --force to "
                         f"start over, or another --out_dir")
+    if not progress and [*out_dir.glob("train_*.bin"), *out_dir.glob("val_*.bin")]:  # a fresh start replaces them
+        raise CorpusError(f"{out_dir} holds shards that no progress.json of this command describes: use --force to "
+                          f"replace them, or another --out_dir")
     progress = progress or {"config": request, "corpus": corpus.provenance, "next_doc": 0, "replaced_bytes": 0,
                             "splits": {split: {"shards": [], "partial": 0, "documents": 0, "tokens": 0}
                                        for split in ("train", "val")}}

@@ -345,6 +345,8 @@ def main(argv):
     run_cfg = info["config"]
     if cfg["out"] and not Path(cfg["out"]).resolve().parent.is_dir():  # found now, not after the averaging
         raise ConfigError(f"--out={cfg['out']}: folder {Path(cfg['out']).parent} does not exist")
+    if cfg["out"] and Path(cfg["out"]).exists():  # a checkpoint, a weight file: never replaced
+        raise ConfigError(f"--out={cfg['out']} exists: give a new file")
     end_step = float("inf") if cfg["end_step"] is None else cfg["end_step"]
     found = checkpoint.list_checkpoints(run)
     chosen = [(s, p) for s, p in found if cfg["start_step"] <= s <= end_step]

@@ -272,6 +272,7 @@ def merge_trunk(suite, runs, results, out_root, device):
         out_dir.mkdir(parents=True, exist_ok=True)
         records = []
         for start, end in merge_windows(runs):
+            (out_dir / f"merged_{end}.pt").unlink(missing_ok=True)  # an interrupted merge's own: swa.py keeps files
             merged = swa.main([f"--run={trunk_dir}", f"--merge={merge}", f"--start_step={start}", f"--end_step={end}",
                                f"--out={out_dir / f'merged_{end}.pt'}", f"--device={device}"])
             records.append(dict(step=end, tokens=end * tokens_per_step, val_loss=merged["average"],

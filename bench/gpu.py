@@ -33,11 +33,13 @@ import sys
 import time
 from pathlib import Path
 
+from lab import owned
 from lab.config import ConfigError, Setting, parse_args, read_json
 from lab.settings import run_script
 
 REPO = Path(__file__).resolve().parent.parent
 PARTS = ("tests", "check", "nanogpt", "levers", "ab")
+OUTPUT = ("runs", "logs", "results.json")  # what the bench writes in --out
 # name -> train.py settings; each is one lever of lab/settings.py on (off is the default)
 LEVERS = {"micro_batch_size=auto": ["--micro_batch_size=auto"], "fused_optimizer=False": ["--fused_optimizer=False"],
           "fused_loss=liger": ["--fused_loss=liger"], "fused_loss=cce": ["--fused_loss=cce"],
@@ -211,8 +213,9 @@ def main(argv):
         for part, runs in commands.items():
             print("\n".join(f"{part} {name}: {shlex.join(command)}" for name, command in runs))
         return {}
+    owned.record(cfg["out"], "bench/gpu.py", owned.claim(cfg["out"], "bench/gpu.py", OUTPUT, alone=True) | set(OUTPUT))
     logs = Path(cfg["out"]) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(exist_ok=True)
     results = previous_results(cfg["out"])
     for part, runs in commands.items():
         results[part] = results.get(part, {}) if part == "levers" else {}  # levers add up over calls

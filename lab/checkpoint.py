@@ -297,16 +297,23 @@ def prune(out_dir, keep_last, keep_steps=()):
 
 # ---- conversion (the root's checkpoint.py): one file of full tensors <-> a folder ----
 
+def _new_path(out, what):
+    """`out` as a Path, refused if something is there already: a conversion never replaces a file or folder."""
+    out = Path(out)
+    if out.exists():
+        raise CheckpointError(f"--out={out} exists: give a new {what}")
+    return out
+
+
 def to_file(folder, out):
     """A folder checkpoint as one torch.save file of full tensors (what earlier versions wrote)."""
+    out = _new_path(out, "file")
     return save_file(load(folder, required=("step",)), out)
 
 
 def to_dcp(file, out):
     """A single-file checkpoint as a folder (full tensors, written by this one process)."""
-    out = Path(out)
-    if out.exists():
-        raise CheckpointError(f"--out={out} exists: give a new folder")
+    out = _new_path(out, "folder")
     if not _NAME.match(out.name) or out.suffix:
         raise CheckpointError(f"--out={out}: a folder checkpoint is named ckpt_<step> (e.g. ckpt_0000200)")
     state = load(file, required=("step",))

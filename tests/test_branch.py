@@ -62,7 +62,9 @@ def test_a_branch_that_died_before_its_first_checkpoint_starts_again(tmp_path, t
     train.main([*common, "--schedule=constant", "--max_steps=12", "--keep_ckpt_steps=[8]", f"--out_dir={trunk}"])
     dead = tmp_path / "trunk-to12-cd4"  # what a branch leaves when killed before its first checkpoint
     dead.mkdir()
-    (dead / "config.json").write_text((trunk / "config.json").read_text())
+    started = dict(json.loads((trunk / "config.json").read_text()),
+                   history=[dict(event="branch", step=8, **{"from": str(trunk / "ckpt_0000008")})])
+    (dead / "config.json").write_text(json.dumps(started))
     (dead / "metrics.jsonl").write_text(json.dumps(dict(step=8, val_loss=9.9)) + "\n")
     capsys.readouterr()
     branch.main([*common, f"--trunk={trunk}", "--lengths=[12]", "--cooldown_steps_list=[4]"])
@@ -71,6 +73,20 @@ def test_a_branch_that_died_before_its_first_checkpoint_starts_again(tmp_path, t
     first = json.loads((dead / "metrics.jsonl").read_text().splitlines()[0])
     assert first["step"] == 8 and first["origin"]["step"] == 8 and first["val_loss"] != 9.9
     assert json.loads((dead / "config.json").read_text())["config"]["schedule"] == "wsd"
+
+
+def test_a_run_of_yours_where_a_branch_goes_is_refused_not_overwritten(tmp_path, tiny_data):
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--log_interval=1", "--schedule=constant"]
+    trunk, yours = tmp_path / "trunk", tmp_path / "trunk-to12-cd4"
+    train.main([*common, "--max_steps=12", "--keep_ckpt_steps=[8]", f"--out_dir={trunk}"])
+    train.main([*common, "--max_steps=4", "--ckpt_interval=100", f"--out_dir={yours}"])  # no checkpoint: stopped early
+    (yours / "ckpt_0000004").rename(tmp_path / "elsewhere")
+    before = {p.name: p.read_bytes() for p in yours.iterdir()}
+    with pytest.raises(ConfigError, match=rf"^{yours} holds a run that did not start from {trunk / 'ckpt_0000008'} "
+                                          r"\(it started from scratch\): move it away, or give the branches another "
+                                          r"trunk name$"):
+        branch.main([*common, f"--trunk={trunk}", "--lengths=[12]", "--cooldown_steps_list=[4]"])
+    assert {p.name: p.read_bytes() for p in yours.iterdir()} == before
 
 
 def test_launch_settings_finish_resume_or_start(tmp_path):

@@ -99,6 +99,8 @@ def script_settings(name):
     tables = dict(sweep="SWEEP_SETTINGS", swa="OFFLINE_SETTINGS")
     if name == "branch.py":
         return {**settings.SETTINGS, **module.BRANCH_SETTINGS}
+    if name == "gpu_check.py":
+        return module.check_settings([])
     if name == "train.py":
         return settings.SETTINGS
     return getattr(module, tables.get(module.__name__, "SETTINGS"), None)

@@ -295,6 +295,21 @@ def test_interrupted_clear_leaves_neither_meta_nor_progress(tmp_path, monkeypatc
     assert sorted(path.name for path in tmp_path.iterdir()) == ["train_0000.bin", "train_0001.bin.tmp", "val_0000.bin"]
 
 
+def test_clear_deletes_only_the_files_prepare_data_py_writes(tmp_path, capsys):
+    ours = ("train_0000.bin", "val_0001.bin", "train_0002.bin.tmp", "progress.json", "meta.json", "meta.json.tmp")
+    yours = ("notes.tmp", "train.bin", "val.bin", "meta.pkl", "readme.txt")  # a nanoGPT folder's files among them
+    for name in ours + yours:
+        (tmp_path / name).write_text("x")
+    prepare_data.clear(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(yours)
+    (tmp_path / "train_0003.bin").write_text("yours")  # shards no progress.json describes: a fresh start refuses
+    with pytest.raises(SystemExit):
+        run(["--tokenizer=bytes", "--num_proc=1"], tmp_path)
+    assert capsys.readouterr().err.endswith("holds shards that no progress.json of this command describes: use --force "
+                                            "to replace them, or another --out_dir\n")
+    assert (tmp_path / "train_0003.bin").read_text() == "yours"
+
+
 def test_rerun_does_nothing_force_redoes_other_settings_refused(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "texts"
     folder.mkdir()
