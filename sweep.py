@@ -52,6 +52,7 @@ from lab.config import ConfigError, Setting, parse_args, read_json
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for
 from lab.parallel import setup_device
+from lab.progress import SweepProgress
 from lab.runs import NOT_WHAT_IT_TRAINS
 from lab.suites import SCALES, SUITES, merge_windows
 from model import GPT, flops_per_token
@@ -120,17 +121,17 @@ def duration(seconds):
 
 def print_plan(entries, scale, rates, source, done=()):
     """entries: (suite, run, cfg); rates: FLOP/s per model; done: the (suite, run name) whose results exist, left
-    out of the totals. Prints each run and the totals; returns the estimated seconds."""
+    out of the totals. Prints each run and the totals; returns {(suite, run name): estimated seconds}."""
     print(f"FLOPs: model.flops_per_token (Chinchilla) x tokens, evaluations included; rates ({source}): " +
           ", ".join(f"{model} {rate / 1e9:,.0f} GFLOP/s" for model, rate in rates.items()))
-    total_seconds, total_tokens, suite = 0.0, 0, None
+    total_seconds, total_tokens, suite, planned = 0.0, 0, None, {}
     for name, run, cfg in entries:
         if name != suite:
             suite = name
             print(f"{suite}:")
         start = run.branch_step or 0
         tokens = (cfg["max_steps"] - start) * cfg["batch_size"] * cfg["seq_len"]
-        seconds = estimate_flops(cfg, scale.vocab_size, start) / rates[cfg["model"]]
+        seconds = planned[name, run.name] = estimate_flops(cfg, scale.vocab_size, start) / rates[cfg["model"]]
         finished = (name, run.name) in done
         if not finished:
             total_seconds, total_tokens = total_seconds + seconds, total_tokens + tokens
@@ -139,7 +140,7 @@ def print_plan(entries, scale, rates, source, done=()):
               f"{tokens / 1e6:9.1f}M tokens {duration(seconds):>8}{origin}")
     print(f"total: {len(entries) - len(done)} runs to do ({len(done)} done), {total_tokens / 1e6:,.1f}M tokens, "
           f"estimated {duration(total_seconds)}")
-    return total_seconds
+    return planned
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -357,7 +358,7 @@ def main(argv):
         if chosen.warning:
             print(f"warning: {chosen.warning}; to run the whole scale in float32 instead, give it folders of its "
                   f"own: --results={results}_fp32 --out_root={out_root}_fp32")
-        print_plan(entries, scale, *plan_rates(entries, scale, opts["gflops"]), done)
+        planned = print_plan(entries, scale, *plan_rates(entries, scale, opts["gflops"]), done)
     if opts["plan"]:
         return entries
 
@@ -367,12 +368,20 @@ def main(argv):
     dtype = parallel.from_master(dtype)  # rank 0 looked at the results: every process runs in its precision
     entries = [(suite, run, dict(cfg, dtype=dtype)) for suite, run, cfg in entries]
     started = time.perf_counter()
-    diverged = [f"{suite}/{run.name}" for suite, run, cfg in entries
-                if execute(suite, run, cfg, results, out_root, procs)]
+    sweep = SweepProgress(planned, done) if procs.master else None  # rank 0 made the plan and prints
+    diverged = []
+    for suite, run, cfg in entries:
+        if sweep:
+            print(sweep.line(), flush=True)
+        if execute(suite, run, cfg, results, out_root, procs):
+            diverged.append(f"{suite}/{run.name}")
+        if sweep:
+            sweep.finished((suite, run.name))
     parallel.shutdown(owned)
     if procs.master and "c9_merge" in suites:  # merging needs the trunk's checkpoints only, no training
         merge_trunk("c9_merge", SUITES["c9_merge"](scale), results, out_root, entries[0][2]["device"])
     if procs.master:
+        print(sweep.line())
         print(f"all {len(entries)} runs done in {duration(time.perf_counter() - started)}; results in {results}/"
               + (f"; diverged (kept with error.txt): {', '.join(diverged)}" if diverged else ""))
     return entries

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-from lab import checkpoint, kernels, parallel, perf, plan, precision, rundir, tracking
+from lab import checkpoint, kernels, parallel, perf, plan, precision, progress, rundir, tracking
 from lab.config import parse_args
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for, evaluate
@@ -79,6 +79,7 @@ class Run:
     logged_step: int = 0
     t_log: float = 0.0  # when the steps since the last record began
     t_start: float = 0.0
+    time_left: progress.TimeLeft = None  # elapsed and remaining time, for the printed line
     val_history: dict = field(default_factory=dict)  # {step: val_loss}
 
     def __post_init__(self):
@@ -273,7 +274,8 @@ def logged_record(run, done, lr, evaluate_now):
     if run.procs.master:
         val = f", val {record['val_loss']:.4f}" if "val_loss" in record else ""
         print(f"step {done}/{run.cfg['max_steps']}: loss {record['train_loss']:.4f}{val}, lr {lr:.2e}, "
-              f"{tokens_per_s:,.0f} tok/s" + (f", mfu {record['mfu']:.1%}" if record["mfu"] else ""), flush=True)
+              f"{tokens_per_s:,.0f} tok/s" + (f", mfu {record['mfu']:.1%}" if record["mfu"] else "")
+              + f", {run.time_left.line(done)}", flush=True)
     return record
 
 
@@ -306,6 +308,7 @@ def run_training(cfg, stop_signal):
         log(run, dict(step=run.start_step, tokens=run.start_step * run.tokens_per_step, **branch,
                       **validation_losses(run), elapsed_s=0.0))
     run.t_log = run.t_start = time.perf_counter()
+    run.time_left = progress.TimeLeft(run.start_step, cfg["max_steps"])
     for step in range(run.start_step, cfg["max_steps"]):  # `step` counts finished optimizer updates
         lr = train_step(run, step, run.losses[step - run.logged_step])
         # every process stops after the same step, whichever got the signal (one step later under torchrun)
