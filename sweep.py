@@ -1,6 +1,6 @@
 """
-Run the experiment suites of lab/suites.py (one per claim of ../shared/PAPER.md) one after the other, resumable, and
-gather each finished run's logs under results/ for plot.py.
+Run the experiment suites of lab/suites.py (one per claim of the paper, C1-C9: docs/results.md) one after the other,
+resumable, and gather each finished run's logs under results/ for plot.py.
 
     python prepare_data.py --dataset=stdlib --tokenizer=bytes   # once: the data of the cpu, long and quick scales
     python sweep.py all --plan                                   # every run with its steps, tokens, estimated time

@@ -46,7 +46,7 @@ LEVERS = {"micro_batch_size=auto": ["--micro_batch_size=auto"], "fused_optimizer
           "liger_kernels=True": ["--liger_kernels=True"], "attention=cudnn": ["--attention=cudnn"],
           "float8=True": ["--float8=True"], "compile_mode=reduce-overhead": ["--compile_mode=reduce-overhead"],
           "compile_mode=max-autotune-no-cudagraphs": ["--compile_mode=max-autotune-no-cudagraphs"]}
-# the plan's seconds per part, estimated from the H200 logs of ../shared/measurements/h200/ (gpu_check.py 83 s,
+# the plan's seconds per part, estimated from the H200 logs results/perf/h200_* (gpu_check.py 83 s,
 # nanoGPT's bench.py 47 s: a 124M compile is ~35 s there); not yet measured for this script
 PLANNED_S = dict(tests=80, check=85, nanogpt=100, lever=35, ab=100)
 # the first call's levers (planned ~7.5 minutes in all); the others in a second call, with the A/B:

@@ -11,8 +11,9 @@ Our train.py against karpathy/nanoGPT at the same shape, side by side on this ma
 --device=cuda compares at the paper's 124M shape (12 layers, 12 heads, width 768, 50 sequences of 512 per step,
 GPT-2 tokens from data/stdlib-gpt2: python prepare_data.py --dataset=stdlib), both compiled in bf16: ours is
 train.py with configs/124m_cooldown.py at one micro-step of 50, nanoGPT's is its own bench.py, unchanged
-(`--real_data=False --batch_size=50 --block_size=512 --compile=True`, the reference of issue 26: 520k tokens/s on
-an H200), which times a bare training loop after its burn-in; ours is the whole loop, data and logging included.
+(`--real_data=False --batch_size=50 --block_size=512 --compile=True`, the reference of docs/performance.md: 520k
+tokens/s on an H200), which times a bare training loop after its burn-in; ours is the whole loop, data and logging
+included.
 
 nanoGPT is not part of this repository: pass a checkout of it (git clone https://github.com/karpathy/nanoGPT).
 Its train.py, model.py and configurator.py are copied to a temporary folder with our prepared bytes corpus as

@@ -2,6 +2,7 @@
 the paper's two definitions, model.py and schedules.py), bench/ the benchmarks; no import circles; train.py reads
 in one sitting; no function over 100 lines; every script says in its docstring how to run it."""
 import ast
+import re
 
 from helpers import REPO
 
@@ -127,3 +128,29 @@ def test_every_script_s_help_prints_its_usage_and_every_setting_and_exits_0(monk
         table = script_settings(name)
         assert table is None or all(f"  --{key} " in out for key in table), name
 
+
+TRACKER = re.compile(r"(?i)\b(?:issue|ticket|pull request|PR)s?\s*#?\d+\b|(?<![\w&#/])#\d+\b")
+OUTSIDE = re.compile(r"(?<![\w.])(?:\.\./)+[\w.-]+|(?<![\w.])/(?:work|home|Users|root|mnt|opt)/[\w./-]*")
+MARKDOWN = re.compile(r"(?<![\w.-])([\w-]+\.md)\b")
+
+
+def text_files():
+    """Code, tests, docs and CI: every file of the repository a reader reads (not the logs and data it holds)."""
+    found = [p for p in REPO.rglob("*") if p.is_file() and ".git" not in p.parts and p.suffix in (".py", ".md")]
+    return sorted(found) + [REPO / ".ci" / "run", REPO / "pytest.ini", *sorted(REPO.glob("requirements*.txt"))]
+
+
+def test_code_tests_and_docs_name_no_tracker_numbers_and_no_evidence_outside_the_repository():
+    """No tracker numbers: a reader of the repository has no tracker. No path outside the repository (a folder beside
+    it, a machine's absolute path) and no markdown file it lacks: what a claim rests on is in it (results/perf/)."""
+    documents = {p.name for p in REPO.rglob("*.md") if ".git" not in p.parts}
+    found = []
+    for path in text_files():
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            where = f"{path.relative_to(REPO)}:{number}"
+            found += [f"{where}: {m[0]}" for m in TRACKER.finditer(line)]
+            base = path.parent if path.suffix == ".md" else REPO  # a document's links, the code's commands
+            found += [f"{where}: {m[0]}" for m in OUTSIDE.finditer(line)
+                      if m[0].startswith("/") or not (base / m[0]).resolve().is_relative_to(REPO)]
+            found += [f"{where}: {m[1]}" for m in MARKDOWN.finditer(line) if m[1] not in documents]
+    assert found == []

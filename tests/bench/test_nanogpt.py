@@ -96,8 +96,8 @@ def test_bad_input_is_one_clear_error(tmp_path, tiny_data):
 
 
 def test_on_a_gpu_nanogpts_own_bench_is_read_as_its_reference_was_measured():
-    """nanoGPT's bench.py at 50 x 512 on the H200 printed 49.2242 ms per iteration (../shared/measurements/h200/):
-    the 520,100 tokens/s that issue 26 compares against."""
+    """nanoGPT's bench.py at 50 x 512 on the H200 printed 49.2242 ms per iteration (results/perf/h200_ng_bench.log):
+    the 520,100 tokens/s that docs/performance.md compares against."""
     line = "time per iteration: 49.2242ms, MFU: 133.04%"
     assert bench_nanogpt.nanogpt_gpu_speed(f"0/20 loss: 9.4608\n{line}\n") == pytest.approx(520_069, abs=1)
     with pytest.raises(ConfigError, match="printed no 'time per iteration: X ms' line"):
