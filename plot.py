@@ -39,9 +39,12 @@ from schedules import lr_multiplier  # noqa: E402
 
 SETTINGS = dict(out=Setting(None, "the folder of the figures (None: <folder>/figures/ of the one results folder, "
                                    "figures/ without one)", types=(str, type(None))))
-# One colour per method in every figure; several lengths or sizes of one method are shades of its colour.
+# One colour per method in every figure, each cooldown shape of the suites a method of its own; several lengths or
+# sizes of one method are shades of its colour.
 COLORS = {"cosine": "#1f77b4", "wsd/linear": "#ff7f0e", "wsd/1-sqrt": "#d62728", "other": "#9467bd",
-          "constant": "#7f7f7f", "swa": "#2ca02c", "ema": "#8c564b", "schedule-free": "#e377c2"}
+          "constant": "#7f7f7f", "swa": "#2ca02c", "ema": "#8c564b", "schedule-free": "#e377c2",
+          "wsd/cosine": "#17becf", "wsd/square": "#bcbd22", "wsd/mirror_cosine": "#393b79", "wsd/1-x^0.3": "#7b4173",
+          "wsd/1-x^0.7": "#8c6d31"}
 
 
 # ---------------------------------------------------------------------------------------------------------

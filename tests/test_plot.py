@@ -13,6 +13,7 @@ import plot
 from helpers import REPO
 from lab import owned, summary
 from lab.config import ConfigError
+from lab.suites import SHAPES
 from synthetic_runs import write_run, write_suites
 
 MANIFEST = owned.manifest(".", "plot.py").name  # the names of the files plot.py wrote in a folder
@@ -45,7 +46,9 @@ def test_several_results_folders_are_one_set_of_suites(tmp_path):
 
 
 def test_figure_colours_and_shades():
-    assert plot.color("wsd/1-x^0.7") == plot.color("other") != plot.color("wsd/linear")
+    shapes = [plot.color(f"wsd/{shape}") for shape in SHAPES]  # every shape of the suites: a colour of its own
+    assert len(set(shapes)) == len(SHAPES) and plot.color("other") not in shapes
+    assert plot.color("wsd/1-x^0.9") == plot.color("other")  # a shape no suite runs
     assert plot.color("cosine", shade=1.0) == (1.0, 1.0, 1.0)
     assert plot.shade_of(400, [200, 400]) == 0.0 < plot.shade_of(200, [200, 400])
 
