@@ -116,10 +116,7 @@ def test_every_script_s_help_prints_its_usage_and_every_setting_and_exits_0(monk
         command = f"-m {module_name(REPO / name)}" if name.startswith("bench/") else f"python {name}"  # or torchrun
         monkeypatch.setattr(sys, "argv", [name, "--help"])
         try:
-            if name.startswith("bench/"):
-                runpy.run_module(module_name(REPO / name), run_name="__main__", alter_sys=True)
-            else:
-                runpy.run_path(str(REPO / name), run_name="__main__")
+            runpy.run_path(str(REPO / name), run_name="__main__")
             code = 0
         except SystemExit as exit:
             code = exit.code
