@@ -58,6 +58,7 @@ def check_settings(config_files):
                                                 "keep_ckpt_steps": [steps], "overwrite": True, "init_from": "scratch"})
     for key, how in SET_BY_THE_CHECK.items():
         table[key] = replace(table[key], help=f"gpu_check.py sets it: {how}")
+    table["out_dir"] = replace(table["out_dir"], help="the check's own folder: its runs full/ and resumed/")
     return {**table, **CHECK_SETTINGS}
 
 

@@ -157,10 +157,11 @@ NANOGPT = {
     "decay_lr": [("schedule", "decay_lr=True is schedule=cosine (nanoGPT's schedule), decay_lr=False is "
                               "schedule=constant")],
     "warmup_iters": [("warmup_steps", "the warmup's steps (from 1 % of the peak here, from 0 in nanoGPT)")],
-    "lr_decay_iters": [("cycle_steps", "the length of the cosine (None: max_steps, as lr_decay_iters = max_iters); "
-                                       "a wsd cooldown's length is cooldown_steps or cooldown_frac of max_steps")],
-    "min_lr": [("final_lr_frac", "a fraction of the peak: final_lr_frac = min_lr / learning_rate (6e-5 / 6e-4 = "
-                                 "0.1, the cosine's default here)")],
+    "lr_decay_iters": [("cycle_steps", "the cosine's length; None: max_steps, nanoGPT's usual lr_decay_iters = "
+                                       "max_iters; a wsd cooldown's length is cooldown_steps or cooldown_frac of "
+                                       "max_steps")],
+    "min_lr": [("final_lr_frac", "a fraction of the peak: final_lr_frac = min_lr / learning_rate, e.g. 6e-5 / 6e-4 "
+                                 "= 0.1, the cosine's default here")],
     "backend": [(None, "lab/parallel.py uses nccl for CUDA tensors and gloo for CPU ones")],
     "device": [("device", "the same, and auto (cuda, then mps, then cpu)")],
     "dtype": [("dtype", "the same, and auto (what the device computes fast: lab/precision.py)")],
