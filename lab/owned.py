@@ -32,6 +32,8 @@ def claim(folder, script, names, alone=False):
     line, where one of `names` exists and `script` did not write it; with alone=True, where the folder holds
     anything `script` did not write (a folder of its own: gpu_check.py's runs)."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a folder")
     earlier = written_before(folder, script)
     present = {p.name for p in folder.iterdir()} - {manifest(folder, script).name} if folder.is_dir() else set()
     foreign = sorted(present - earlier if alone else (present & set(names)) - earlier)

@@ -82,3 +82,12 @@ def test_schedule_free_steps_as_in_train_py(tmp_path, tiny_data):
     assert r["losses"] == pytest.approx([rec["train_loss"] for rec in logged if "train_loss" in rec], abs=1e-6)
     with pytest.raises(bench.ConfigError, match=r"^turn_steps=0: must be >= 1$"):  # bench() checks a config it is given
         bench.bench(dict(parse_args(settings, bench.SETTINGS), turn_steps=0))
+
+
+def test_help_shows_the_values_the_bench_uses(capsys):
+    with pytest.raises(SystemExit) as exited:
+        bench.main(["--help"])
+    lines = {line.split()[0]: line.split(None, 2)[1:] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("  --")}
+    assert exited.value.code == 0 and lines["--batch_size"][0] == "16"  # configs/cpu_tiny.py's, not train.py's 32
+    assert lines["--model"][1].startswith("cpu_tiny, then cpu_10m") and lines["--steps"][0] == "15"
