@@ -48,14 +48,19 @@ SET_BY_THE_CHECK = dict(max_steps="steps + resume_steps", eval_interval="steps",
 RUNS = ("full", "resumed")  # the check's runs, in out_dir
 
 
+def set_by_the_check(steps, resume_steps):
+    """The values of SET_BY_THE_CHECK."""
+    total = steps + resume_steps
+    return dict(max_steps=total, eval_interval=steps, ckpt_interval=total, keep_ckpt_steps=[steps], overwrite=True,
+                init_from="scratch")
+
+
 def check_settings(config_files):
     """The check's settings table: train.py's with the values the check uses as defaults (configs/124m_cooldown.py's
     when no config file is named, then OWN), those it sets itself said so, and its own."""
-    steps = CHECK_SETTINGS["steps"].default
-    total = steps + CHECK_SETTINGS["resume_steps"].default
+    forced = set_by_the_check(CHECK_SETTINGS["steps"].default, CHECK_SETTINGS["resume_steps"].default)
     table = with_defaults(settings.SETTINGS, **{**({} if config_files else config_file(DEFAULT_CONFIG)), **OWN,
-                                                "max_steps": total, "eval_interval": steps, "ckpt_interval": total,
-                                                "keep_ckpt_steps": [steps], "overwrite": True, "init_from": "scratch"})
+                                                **forced})
     for key, how in SET_BY_THE_CHECK.items():
         table[key] = replace(table[key], help=f"gpu_check.py sets it: {how}")
     table["out_dir"] = replace(table["out_dir"], help="the check's own folder: its runs full/ and resumed/")
@@ -71,9 +76,8 @@ def check_config(argv):
         raise ConfigError(f"gpu_check.py sets {forced[0]} itself ({SET_BY_THE_CHECK[forced[0]]}): give --steps and "
                           f"--resume_steps")
     cfg.update({k: v for k, v in OWN.items() if k not in given})
-    total = cfg["steps"] + cfg["resume_steps"]
-    cfg.update(max_steps=total, eval_interval=cfg["steps"], ckpt_interval=total, keep_ckpt_steps=[cfg["steps"]],
-               overwrite=True, init_from="scratch", warmup_steps=min(cfg["warmup_steps"], cfg["steps"] // 2))
+    cfg.update(set_by_the_check(cfg["steps"], cfg["resume_steps"]),
+               warmup_steps=min(cfg["warmup_steps"], cfg["steps"] // 2))
     return cfg
 
 
