@@ -66,12 +66,11 @@ def test_every_numeric_setting_is_refused_outside_what_it_allows(tmp_path):
             settings.check_config(dict(settings.DEFAULTS, **{key: value}), world_size=1)
 
 
-@pytest.mark.parametrize("arg, line", [("--lr=-1", "error: lr=-1.0: must be > 0"),
-                                       ("--weight_decay=-1", "error: weight_decay=-1.0: must be >= 0")])
-def test_a_bad_setting_is_one_line_and_exit_1(tmp_path, arg, line):
-    done = subprocess.run([sys.executable, "train.py", "configs/cpu_tiny.py", arg, f"--out_dir={tmp_path / 'run'}"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1 and done.stderr == line + "\n" and done.stdout == ""
+def test_a_bad_setting_is_one_line_and_exit_1(tmp_path):
+    """--weight_decay=-1 used to start training."""
+    done = subprocess.run([sys.executable, "train.py", "configs/cpu_tiny.py", "--weight_decay=-1",
+                           f"--out_dir={tmp_path / 'run'}"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr == "error: weight_decay=-1.0: must be >= 0\n" and done.stdout == ""
     assert not (tmp_path / "run").exists()
 
 
