@@ -1,8 +1,12 @@
 """The repository's shape: the root holds what users run, the package lab/ the library (importing from the root only
 the paper's two definitions, model.py and schedules.py), bench/ the benchmarks; no import circles; train.py reads
-in one sitting; no function over 100 lines; every script says in its docstring how to run it."""
+in one sitting; no function over 100 lines; every script says in its docstring how to run it, prints it and every
+setting on --help, and checks the range of every numeric setting; code, tests and docs name no tracker number and
+no evidence outside the repository."""
 import ast
 import re
+
+import pytest
 
 from helpers import REPO
 
@@ -124,6 +128,21 @@ def test_every_script_s_help_prints_its_usage_and_every_setting_and_exits_0(monk
         assert code in (0, None) and command in out, (name, code, out[:300])
         table = script_settings(name)
         assert table is None or all(f"  --{key} " in out for key in table), name
+
+
+def test_every_numeric_setting_of_every_script_says_what_it_allows_and_refuses_what_it_does_not():
+    """-1 lies outside every range here (none reaches below 0): each numeric setting refuses it in one line."""
+    from lab.config import ConfigError, parse_args
+    checked = 0
+    for name in SCRIPTS:
+        for key, setting in (script_settings(name) or {}).items():
+            if {*setting.accepted_types(), setting.items} & {int, float} and not isinstance(setting.default, bool):
+                assert setting.allowed is not None, (name, key)
+                bad = [-1] if setting.items else -1
+                with pytest.raises(ConfigError, match=rf"^{key}=\[?-1(\.0)?\]?: (each item )?must be "):
+                    parse_args([f"--{key}={bad!r}"], script_settings(name))
+                checked += 1
+    assert checked > 100  # train.py's 34 in every script that runs it, and the scripts' own
 
 
 TRACKER = re.compile(r"(?i)\b(?:issue|ticket|pull request|PR)s?\s*#?\d+\b|(?<![\w&#/])#\d+\b")
