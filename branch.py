@@ -1,4 +1,4 @@
-"""
+r"""
 Cooldown branches off one constant-LR trunk: many training lengths (or cooldown lengths) from a single run.
 
     # 1. plan: where the branches leave the trunk, and the checkpoints the trunk must keep
@@ -21,28 +21,55 @@ checkpoint starts again: re-running the command after a crash completes the set.
 """
 
 import sys
+from pathlib import Path
 
 import train
 from lab import checkpoint, parallel, settings
-from lab.config import ConfigError, parse_args
+from lab.config import ConfigError, Setting, parse_args, read_json
 from lab.rundir import plan_branches
 from schedules import schedule_args
 
-BRANCH_DEFAULTS = dict(trunk="", lengths=[], cooldown_fracs=[0.2], cooldown_steps_list=[], plan=False)
+BRANCH_SETTINGS = dict(
+    trunk=Setting("", "the trunk run's out_dir; the branches go to <trunk>-to<N>-cd<C>/"),
+    lengths=Setting([], "the branches' final lengths N", ">= 1", items=int),
+    cooldown_fracs=Setting([0.2], "cooldowns as fractions of N (unless cooldown_steps_list is given)", "(0, 1]",
+                           items=float),
+    cooldown_steps_list=Setting([], "cooldowns in steps", ">= 1", items=int),
+    plan=Setting(False, "print the branches and the checkpoints the trunk must keep, and train nothing"),
+)
 
 
 def launch_settings(out_dir, max_steps, source):
     """How to (re)launch the run in out_dir: None when it reached max_steps, resume when it has a checkpoint,
     else start from `source` ('scratch' or a checkpoint path), overwriting what out_dir may hold: without a
-    checkpoint that is at most a config.json and logs of a start that died, nothing worth keeping."""
+    checkpoint that is at most a config.json and logs of a start of this same run that died, nothing worth keeping.
+    A run there that started from elsewhere (a run of yours) is refused, not overwritten."""
     saved = [step for step, _ in checkpoint.list_checkpoints(out_dir)]
     if max_steps in saved:
         return None
-    return dict(init_from="resume") if saved else dict(init_from=str(source), overwrite=True)
+    if saved:
+        return dict(init_from="resume")
+    check_started_from(out_dir, source)
+    return dict(init_from=str(source), overwrite=True)
+
+
+def check_started_from(out_dir, source):
+    """ConfigError when out_dir holds a run whose first start was not from `source` ('scratch' or a checkpoint)."""
+    config_json = Path(out_dir) / "config.json"
+    if not config_json.is_file():
+        return
+    info = read_json(config_json)
+    history = info.get("history") if isinstance(info, dict) else None
+    started = history[0].get("from", "scratch") if history and isinstance(history[0], dict) else None
+    same = started == "scratch" if str(source) == "scratch" else (
+        started not in (None, "scratch") and Path(started).resolve() == Path(source).resolve())
+    if not same:
+        raise ConfigError(f"{out_dir} holds a run that did not start from {source} (it started from "
+                          f"{started or 'an unknown point'}): move it away, or give the branches another trunk name")
 
 
 def main(argv):
-    cfg = parse_args(argv, {**settings.DEFAULTS, **BRANCH_DEFAULTS}, settings.TYPES)
+    cfg = parse_args(argv, {**settings.SETTINGS, **BRANCH_SETTINGS})
     if not cfg["trunk"]:
         raise ConfigError("give the trunk run's out_dir: --trunk=out/trunk")
     branches = plan_branches(cfg["trunk"], cfg["lengths"], cfg["cooldown_fracs"], cfg["cooldown_steps_list"],

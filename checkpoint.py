@@ -13,11 +13,17 @@ import os
 import sys
 
 from lab.checkpoint import CheckpointError, to_dcp, to_file
-from lab.config import ConfigError, fail, parse_args
+from lab.config import ConfigError, Setting, fail, parse_args
+
+SETTINGS = dict(
+    to_file=Setting("", "a folder checkpoint (ckpt_<step>) to write as one file"),
+    to_dcp=Setting("", "a single-file checkpoint to write as a folder"),
+    out=Setting("", "the file or folder to write; it must not exist"),
+)
 
 
 def main(argv):
-    cfg = parse_args(argv, dict(to_file="", to_dcp="", out=""))
+    cfg = parse_args(argv, SETTINGS)
     if bool(cfg["to_file"]) == bool(cfg["to_dcp"]) or not cfg["out"]:
         raise ConfigError("give --to_file=FOLDER or --to_dcp=FILE, and --out=PATH")
     if "RANK" in os.environ:

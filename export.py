@@ -23,19 +23,19 @@ from pathlib import Path
 import torch
 
 from lab import checkpoint, settings
-from lab.config import ConfigError, parse_args, read_json
+from lab.config import ConfigError, Setting, parse_args, read_json
 from model import GPTConfig
 
-DEFAULTS = dict(
-    # a checkpoint (ckpt_*, or an old ckpt_*.pt), a weight file (swa.pt, ema.pt, a merged average) or a run's out_dir
-    ckpt="",
-    out="",  # the Hugging Face folder to write
-    dtype="float32",  # float32 | bfloat16: the dtype of the saved weights
-    tokenizer=None,  # None: the run's config.json beside the file says; gpt2 | bytes
-    force=False,  # write into a non-empty --out (files of the same names are replaced)
-)
-TYPES = dict(tokenizer=(str, type(None)))
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+SETTINGS = dict(
+    ckpt=Setting("", "a checkpoint (ckpt_*, an old ckpt_*.pt), a weight file (swa.pt, ema.pt, a merged average) or a "
+                     "run's out_dir (its latest checkpoint)"),
+    out=Setting("", "the Hugging Face folder to write"),
+    dtype=Setting("float32", "the dtype of the saved weights", tuple(DTYPES)),
+    tokenizer=Setting(None, "gpt2 or bytes (None: the run's config.json beside the checkpoint says)",
+                      types=(str, type(None))),
+    force=Setting(False, "write into a non-empty --out (files of the same names are replaced)"),
+)
 # tiktoken's GPT-2 files are GPT-2's own vocab.json and merges.txt. tiktoken caches each under the sha1 of its URL
 # and checks it against these sha256 digests (tiktoken_ext/openai_public.py), so reading them through tiktoken's
 # cache finds the very bytes that prepare_data.py tokenized with, offline or not.
@@ -182,8 +182,6 @@ def check_out_dir(out, force):
 
 def export(cfg):
     """Write cfg['out'] from cfg['ckpt']; return a summary dict."""
-    if cfg["dtype"] not in DTYPES:
-        raise ConfigError(f"dtype must be {' or '.join(DTYPES)}, got '{cfg['dtype']}'")
     if not cfg["ckpt"]:
         raise ConfigError("give the checkpoint or weight file to export: --ckpt=PATH")
     out = check_out_dir(cfg["out"], cfg["force"])
@@ -216,7 +214,7 @@ def export(cfg):
 
 
 def main(argv):
-    return export(parse_args(argv, DEFAULTS, TYPES))
+    return export(parse_args(argv, SETTINGS))
 
 
 if __name__ == "__main__":

@@ -10,38 +10,74 @@ steps repeat the uninterrupted ones. The GPU's name comes first: docs/performanc
     python gpu_check.py configs/360m.py configs/paper.py --model=360m --steps=30
     python gpu_check.py configs/cpu_tiny.py --compile=False --steps=6 --resume_steps=2   # the same, on a CPU
 
-Settings: train.py's (config files, then --key=value; configs/124m_cooldown.py when no file is named), with
-data_dir data/stdlib-gpt2, out_dir out/gpu_check, a constant LR (so that the run can be extended), and
-`steps`, `resume_steps` and `report_json` (a file for the figures, as JSON) of its own. Timing skips the first log
-window (compilation). The GPU tests (tests/test_gpu_check.py, marked gpu) and bench/gpu.py run it.
+Settings: train.py's, with configs/124m_cooldown.py's values when no config file is named, and the check's own
+values of data_dir (data/stdlib-gpt2), out_dir (out/gpu_check), a constant LR (so that the run can be extended),
+log_interval and eval_tokens over the config files' unless given as --key=value; and `steps`, `resume_steps` and
+`report_json` (a file for the figures, as JSON) of its own. `python gpu_check.py --help` lists them with the values
+the check uses. out_dir is the check's own folder: it trains in out_dir/full/ and resumes in out_dir/resumed/, replaces
+only what an earlier check wrote there, and refuses a folder that holds anything else (a run of yours).
+Timing skips the first log window (compilation). The GPU tests (tests/test_gpu_check.py, marked gpu) and bench/gpu.py
+run it.
 """
 
 import json
 import shutil
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 import train
-from lab import checkpoint, perf, plan, settings
-from lab.config import parse_args, read_json
+from lab import checkpoint, owned, perf, plan, settings
+from lab.config import ConfigError, Setting, config_file, parse_args, read_json, with_defaults
 
-CHECK_DEFAULTS = dict(steps=50, resume_steps=10, report_json="")  # report_json: the figures, also as JSON
+DEFAULT_CONFIG = "configs/124m_cooldown.py"
+# the check's values of train.py's settings, over the config files' unless given as --key=value
+OWN = dict(data_dir="data/stdlib-gpt2", out_dir="out/gpu_check", schedule="constant", log_interval=10,
+           eval_tokens=50 * 512 * 4)  # 4 batches: an evaluation that costs seconds
+CHECK_SETTINGS = dict(
+    steps=Setting(50, "steps of the run before the checkpoint that the resume starts from", ">= 2"),
+    resume_steps=Setting(10, "steps after it, trained straight on and again from a copy of the checkpoint", ">= 1"),
+    report_json=Setting("", "a file for the figures, as JSON (empty: none)"),
+)
+# train.py's settings that the check sets itself, from steps and resume_steps
+SET_BY_THE_CHECK = dict(max_steps="steps + resume_steps", eval_interval="steps", ckpt_interval="steps + resume_steps",
+                        keep_ckpt_steps="[steps]", overwrite="True, in its own out_dir", init_from="scratch")
+RUNS = ("full", "resumed")  # the check's runs, in out_dir
+
+
+def set_by_the_check(steps, resume_steps):
+    """The values of SET_BY_THE_CHECK."""
+    total = steps + resume_steps
+    return dict(max_steps=total, eval_interval=steps, ckpt_interval=total, keep_ckpt_steps=[steps], overwrite=True,
+                init_from="scratch")
+
+
+def check_settings(config_files):
+    """The check's settings table: train.py's with the values the check uses as defaults (configs/124m_cooldown.py's
+    when no config file is named, then OWN), those it sets itself said so, and its own."""
+    forced = set_by_the_check(CHECK_SETTINGS["steps"].default, CHECK_SETTINGS["resume_steps"].default)
+    table = with_defaults(settings.SETTINGS, **{**({} if config_files else config_file(DEFAULT_CONFIG)), **OWN,
+                                                **forced})
+    for key, how in SET_BY_THE_CHECK.items():
+        table[key] = replace(table[key], help=f"gpu_check.py sets it: {how}")
+    table["out_dir"] = replace(table["out_dir"], help="the check's own folder: its runs full/ and resumed/")
+    return {**table, **CHECK_SETTINGS}
 
 
 def check_config(argv):
-    if not any(not a.startswith("--") for a in argv):
-        argv = ["configs/124m_cooldown.py", *argv]
+    files = [a for a in argv if not a.startswith("--")]
     given = {a[2:].partition("=")[0] for a in argv if a.startswith("--")}
-    base = dict(data_dir="data/stdlib-gpt2", out_dir="out/gpu_check", schedule="constant", log_interval=10,
-                eval_tokens=50 * 512 * 4)  # 4 batches: an evaluation that costs seconds
-    cfg = parse_args(argv, {**settings.DEFAULTS, **CHECK_DEFAULTS}, settings.TYPES)
-    cfg.update({k: v for k, v in base.items() if k not in given})
-    total = cfg["steps"] + cfg["resume_steps"]
-    cfg.update(max_steps=total, eval_interval=cfg["steps"], ckpt_interval=total, keep_ckpt_steps=[cfg["steps"]],
-               overwrite=True, init_from="scratch", warmup_steps=min(cfg["warmup_steps"], cfg["steps"] // 2))
+    cfg = parse_args(argv, check_settings(files))
+    forced = sorted(given & set(SET_BY_THE_CHECK))
+    if forced:
+        raise ConfigError(f"gpu_check.py sets {forced[0]} itself ({SET_BY_THE_CHECK[forced[0]]}): give --steps and "
+                          f"--resume_steps")
+    cfg.update({k: v for k, v in OWN.items() if k not in given})
+    cfg.update(set_by_the_check(cfg["steps"], cfg["resume_steps"]),
+               warmup_steps=min(cfg["warmup_steps"], cfg["steps"] // 2))
     return cfg
 
 
@@ -52,24 +88,27 @@ def records(out_dir):
 def main(argv):
     """Train, resume a copy, print the report; returns its figures (measured)."""
     cfg = check_config(argv)
-    run_cfg = {k: cfg[k] for k in settings.DEFAULTS}
+    folder = Path(cfg["out_dir"])
+    owned.record(folder, "gpu_check.py", owned.claim(folder, "gpu_check.py", RUNS, alone=True) | set(RUNS))
+    full, resumed = folder / "full", folder / "resumed"
+    run_cfg = dict({k: cfg[k] for k in settings.DEFAULTS}, out_dir=str(full))
     train.train(run_cfg)
-    resumed = Path(cfg["out_dir"] + "_resumed")
-    shutil.rmtree(resumed, ignore_errors=True)
-    resumed.mkdir(parents=True)
-    shutil.copytree(checkpoint.path_for(cfg["out_dir"], cfg["steps"]), checkpoint.path_for(resumed, cfg["steps"]))
-    shutil.copy(Path(cfg["out_dir"]) / "config.json", resumed)
+    shutil.rmtree(resumed, ignore_errors=True)  # an earlier check's: the manifest says so
+    resumed.mkdir()
+    shutil.copytree(checkpoint.path_for(full, cfg["steps"]), checkpoint.path_for(resumed, cfg["steps"]))
+    shutil.copy(full / "config.json", resumed)
     train.train(dict(run_cfg, out_dir=str(resumed), init_from="resume"))
-    measured = figures(cfg, records(cfg["out_dir"]), records(resumed))
+    measured = figures(cfg, full, records(full), records(resumed))
     print("\n".join(report(cfg, measured)))
     if cfg["report_json"]:
         Path(cfg["report_json"]).write_text(json.dumps(dict(measured, report=report(cfg, measured)), indent=1))
     return measured
 
 
-def figures(cfg, full, resumed):
-    """What the check measured: speed, MFU by both counts, peak memory and its estimate, losses, the resume's gap."""
-    info = read_json(Path(cfg["out_dir"]) / "config.json")
+def figures(cfg, run_dir, full, resumed):
+    """What the check measured (the uninterrupted run in run_dir, its records `full`, the resumed run's `resumed`):
+    speed, MFU by both counts, peak memory and its estimate, losses, the resume's gap."""
+    info = read_json(Path(run_dir) / "config.json")
     mconf = settings.model_config(cfg, info["vocab_size"])
     micro_batch, grad_accum = info["micro_batch"]  # as the run resolved it (micro_batch_size=auto included)
     timed = [r for r in full if "tokens_per_s" in r][1:] or [r for r in full if "tokens_per_s" in r]

@@ -5,6 +5,8 @@ vocabulary padded to 50304; the 'cpu_*' presets (130k to 10M parameters) are for
 (257 tokens padded to 320) so that experiments fit on a CPU.
 
 Usage:
+    python model.py          # every preset: its shape and parameters (GPT-2's vocabulary; cpu_* the bytes')
+
     import torch
     from model import GPT, GPTConfig, PRESETS, padded_vocab_size, flops_per_token
     config = GPTConfig(vocab_size=padded_vocab_size(257), block_size=256, **PRESETS['cpu_tiny'])
@@ -18,6 +20,7 @@ Checkpoints hold only weights: the rotary cos/sin tables are non-persistent buff
 from the config.
 """
 import math
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -312,3 +315,23 @@ def flops_per_token(config, seq_len):
     mlp = 2 * s * 3 * d * f
     forward = 2 * s * V * d + L * (attention + mlp) + 2 * s * d * V
     return dict(six_n=6 * non_embedding_params, chinchilla=3 * forward // s)  # every term has a factor s
+
+
+def describe_presets():
+    """Lines of text: each preset's shape and parameter count, built on the meta device (no memory)."""
+    lines = []
+    for name, shape in PRESETS.items():
+        vocab = padded_vocab_size(257 if name.startswith("cpu_") else 50257)
+        with torch.device("meta"):
+            model = GPT(GPTConfig(vocab_size=vocab, block_size=256, **shape))
+        lines.append(f"{name:>9}: {shape['n_layer']:>2} layers, {shape['n_head']:>2} heads, "
+                     f"width {shape['n_embd']:>4}, SwiGLU {shape['ffw_size']:>5}, "
+                     f"{model.num_params() / 1e6:9.2f}M parameters "
+                     f"({model.num_params(non_embedding=True) / 1e6:.2f}M without the embedding), vocabulary {vocab}")
+    return lines
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] not in ([], ["--help"], ["-h"]):
+        sys.exit(f"error: model.py takes no settings, got {' '.join(sys.argv[1:])} (--help says what it prints)")
+    print(__doc__.strip() if sys.argv[1:] else "\n".join(describe_presets()))

@@ -2,14 +2,19 @@
 The figures of the reproduction (claims C1-C9) and the results table (lab/summary.py), from the logs of finished runs.
 
     python plot.py                           # results/ (and results_long/) -> figures/*.png, *.pdf, summary.md
+    python plot.py results_paper             # sweep.py --scale=paper's runs -> results_paper/figures/
     python plot.py my_results --out=my_figures
-    python plot.py results results_long      # several folders: their suites' runs together
+    python plot.py results results_long --out=figures   # several folders: their suites' runs together
 
 Reads every <results>/<suite>/<run>/{config.json, metrics.jsonl} (written by train.py, collected by sweep.py)
 and never needs checkpoints. A run is recognised by its config.json (schedule, cooldown_shape, optimizer, swa,
 lr, max_steps, model shape, origin), not by its folder name, so any runs put in a suite's folder are plotted;
-a suite with no runs is skipped with a note, and its figures from an earlier invocation are deleted. FLOPs,
-compute savings and the scaling-law fits are in lab/scaling.py.
+a suite with no runs is skipped with a note. The figures go to --out: by default beside the results they draw,
+<folder>/figures/ (figures/ for the repository's own results; several folders need --out). plot.py replaces or
+deletes only files it wrote there before (lab/owned.py keeps their names): a figure of a suite with no runs that an
+earlier call drew is deleted, and a file of the same name that plot.py did not write stops it with one line.
+predict_validation comes from predict.py (docs/predict.md). FLOPs, compute savings and the scaling-law fits are in
+lab/scaling.py.
 """
 
 import sys
@@ -24,18 +29,22 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullFormatter, PercentFormatter  # noqa: E402
 
-from lab import scaling  # noqa: E402
-from lab.config import ConfigError, fail, parse_args, write_atomically  # noqa: E402
+from lab import owned, scaling  # noqa: E402
+from lab.config import ConfigError, Setting, fail, parse_args, write_atomically  # noqa: E402
 from lab.runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
                       on_shared_seeds, one_data, optimizer_label, paired_gap, seed_groups, shape_order, spread)
 from lab.summary import (MERGE_STYLES, averaging_runs, markdown_table, matched_pairs, merge_points,  # noqa: E402
                          schedulefree_runs, summarize)
 from schedules import lr_multiplier  # noqa: E402
 
-DEFAULTS = dict(out="figures")
-# One colour per method in every figure; several lengths or sizes of one method are shades of its colour.
+SETTINGS = dict(out=Setting(None, "the folder of the figures (None: <folder>/figures/ of the one results folder, "
+                                   "figures/ without one)", types=(str, type(None))))
+# One colour per method in every figure, each cooldown shape of the suites a method of its own; several lengths or
+# sizes of one method are shades of its colour.
 COLORS = {"cosine": "#1f77b4", "wsd/linear": "#ff7f0e", "wsd/1-sqrt": "#d62728", "other": "#9467bd",
-          "constant": "#7f7f7f", "swa": "#2ca02c", "ema": "#8c564b", "schedule-free": "#e377c2"}
+          "constant": "#7f7f7f", "swa": "#2ca02c", "ema": "#8c564b", "schedule-free": "#e377c2",
+          "wsd/cosine": "#17becf", "wsd/square": "#bcbd22", "wsd/mirror_cosine": "#393b79", "wsd/1-x^0.3": "#7b4173",
+          "wsd/1-x^0.7": "#8c6d31"}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -375,13 +384,24 @@ def load_suites(folders):
     return suites
 
 
+def output_folder(folders, out):
+    """--out, else beside the results: figures/ for the repository's own (no folder named), <folder>/figures."""
+    if out:
+        return Path(out)
+    if len(folders) > 1:
+        raise ConfigError(f"{len(folders)} results folders: say where their figures go with --out=DIR")
+    return Path(folders[0]) / "figures" if folders else Path("figures")
+
+
 def main(argv):
     folders = [a for a in argv if not a.startswith("-")]  # options: --key=value, and -h
-    out = Path(parse_args([a for a in argv if a.startswith("-")], DEFAULTS)["out"])
+    out = output_folder(folders, parse_args([a for a in argv if a.startswith("-")], SETTINGS)["out"])
     # by default the cpu scale's results, and the long scale's when it has run
     suites = load_suites(folders or ["results", *(["results_long"] if Path("results_long").is_dir() else [])])
-    out.mkdir(parents=True, exist_ok=True)
-    written = 0
+    names = {f"{name}.{extension}" for name, _, _ in FIGURES for extension in ("png", "pdf")} | {"summary.md"}
+    earlier = owned.claim(out, "plot.py", names)
+    owned.record(out, "plot.py", earlier | names)  # before writing: a call that dies midway still owns its files
+    written = set()
     for name, suite, draw in FIGURES:
         paths = [out / f"{name}.{extension}" for extension in ("png", "pdf")]
         # a suite's name, or a function that takes its runs from several suites (C6: c6_swa and c9_merge)
@@ -393,18 +413,19 @@ def main(argv):
             fig, why = draw(runs), f"{where} has no runs that {name} can use: skipped"
         if fig is None:
             print(f"note: {why}")
-            for path in paths:  # an earlier invocation's figure would pass for one of these results
+            for path in paths:  # an earlier call's figure would pass for one of these results
                 path.unlink(missing_ok=True)
             continue
         fig.tight_layout()
         for path in paths:  # under another name, then renamed: a figure file that exists is complete
             write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=150, format=path.suffix[1:]))
-            written += 1
+            written.add(path.name)
         plt.close(fig)
     rows = summarize(suites)
     table = markdown_table(rows)
     write_atomically(out / "summary.md", lambda tmp: tmp.write_text(table))
-    print(f"wrote {written} figure files and summary.md to {out}/\n\n{table}")
+    owned.record(out, "plot.py", written | {"summary.md"})
+    print(f"wrote {len(written)} figure files and summary.md to {out}/\n\n{table}")
     return rows
 
 

@@ -39,7 +39,7 @@ import numpy as np
 from scipy.optimize import brute, fmin, minimize
 
 from lab import settings
-from lab.config import ConfigError, parse_args, read_json, write_atomically
+from lab.config import ConfigError, Setting, parse_args, read_json, write_atomically
 from lab.runs import data_fingerprint
 from lab.scaling import HUBER_DELTA
 from lab.shards import short
@@ -50,11 +50,18 @@ SETUP_KEYS = ("model", "n_layer", "n_head", "n_embd", "ffw_size", "data_dir", "b
 FIT_STARTS = 8  # BFGS runs from the best of a grid of starts, as lab/scaling.py's Chinchilla fit does
 SHAPE_EXPONENTS = (0.1, 10.0)  # --optimize searches cooldown shapes 1-x^A with A in this range
 REPEATED = ("fit", "check")  # keys that may be given several times, collected before parse_args
-DEFAULTS = dict({k: settings.DEFAULTS[k] for k in SCHEDULE_KEYS}, lr=None, warmup_steps=None, eval_interval=None,
-                law=None, fit=[], check=[], figure=None, optimize=False, fit_from=0)
-TYPES = dict({k: v for k, v in settings.TYPES.items() if k in SCHEDULE_KEYS}, lr=(float, type(None)),
-             warmup_steps=(int, type(None)), eval_interval=(int, type(None)), law=(str, type(None)),
-             figure=(str, type(None)))
+SETTINGS = dict(
+    {k: settings.SETTINGS[k] for k in SCHEDULE_KEYS},
+    lr=Setting(None, "the asked schedule's peak LR (None: the first fitted run's)", "> 0", (float, type(None))),
+    warmup_steps=Setting(None, "its warmup (None: the first fitted run's)", ">= 0", (int, type(None))),
+    eval_interval=Setting(None, "the steps predicted (None: the first fitted run's)", ">= 1", (int, type(None))),
+    law=Setting(None, "mpl or tissue (None: mpl, and both with --check)", types=(str, type(None))),
+    fit=Setting([], "a run folder, or a folder above some, to fit (repeatable)"),
+    check=Setting([], "a folder of runs to predict with the fitted laws (repeatable)"),
+    figure=Setting(None, "with --check: a figure of the predictions (.png, and its .pdf)", types=(str, type(None))),
+    optimize=Setting(False, "the best wsd cooldown (length, shape 1-x^A) for max_steps"),
+    fit_from=Setting(0, "fit only the val losses from this step on", ">= 0"),
+)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -390,7 +397,7 @@ def asked_schedule(args, runs):
 
 def main(argv):
     repeated, rest = split_repeated(argv)
-    args = dict(parse_args(rest, DEFAULTS, TYPES), **repeated)
+    args = dict(parse_args(rest, SETTINGS), **repeated)
     given = {arg[2:].partition("=")[0] for arg in rest}
     laws = [args["law"]] if args["law"] else list(LAWS) if args["check"] else ["mpl"]
     for name in laws:

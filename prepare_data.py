@@ -41,24 +41,27 @@ import tiktoken
 from tqdm import tqdm
 
 from lab import shards
-from lab.config import ConfigError, fail, parse_args, write_atomically
+from lab.config import ConfigError, Setting, check_values, defaults_of, fail, parse_args, write_atomically
 from lab.corpora import HUB_DATASETS, SAMPLED_DATASETS, CorpusError, check_sample, default_out_dir, open_corpus
 
-DEFAULTS = dict(
-    dataset="stdlib",  # stdlib | slimpajama | openwebtext2 | fineweb | fineweb-edu | files
-    sample=None,  # fineweb, fineweb-edu alone: their config, sample-10BT (None) | sample-100BT | sample-350BT | ...
-    tokenizer="gpt2",  # gpt2 (or another tiktoken encoding that fits uint16) | bytes
-    files=[],  # --dataset=files: glob patterns of .txt (one document per file) or .jsonl/.json/.parquet
-    text_field="text",  # the column holding the text, for json/parquet/hub datasets
-    out_dir="",  # default data/<dataset>-<tokenizer>
-    val_frac=0.0005,  # the paper's test_size
-    val_min_tokens=2**18,  # a small corpus still gets this much validation (CPU runs evaluate ~64k tokens)
-    seed=2357,  # the paper's split seed
-    shard_tokens=10**8,  # tokens per shard file, as llm.c
-    num_proc=os.cpu_count() or 1,  # tokenizer processes (gpt2); also used by datasets to build its Arrow cache
-    force=False,  # redo a finished or partial dataset from scratch
+SETTINGS = dict(
+    dataset=Setting("stdlib", "stdlib, slimpajama, openwebtext2, fineweb, fineweb-edu or files"),
+    sample=Setting(None, "fineweb, fineweb-edu alone: the config, sample-10BT (None) | sample-100BT | sample-350BT "
+                         "| CC-MAIN-...", types=(str, type(None))),
+    tokenizer=Setting("gpt2", "gpt2 (or another tiktoken encoding that fits uint16) or bytes"),
+    files=Setting([], "--dataset=files: glob patterns of .txt (one document per file) or .jsonl/.json/.parquet",
+                  types=(str, list)),
+    text_field=Setting("text", "the column holding the text, for json/parquet/hub datasets"),
+    out_dir=Setting("", "the dataset's folder (empty: data/<dataset>-<tokenizer>)"),
+    val_frac=Setting(0.0005, "the validation split's share of the documents (the paper's test_size)", "[0, 1)"),
+    val_min_tokens=Setting(2**18, "a small corpus still gets this much validation (CPU runs evaluate ~64k tokens)",
+                           ">= 0"),
+    seed=Setting(2357, "the split's seed (the paper's; splitmix64 takes a uint64)", "[0, 2**64)"),
+    shard_tokens=Setting(10**8, "tokens per shard file, as llm.c", ">= 1"),
+    num_proc=Setting(os.cpu_count() or 1, "tokenizer processes (gpt2); also datasets' for its Arrow cache", ">= 1"),
+    force=Setting(False, "redo a finished or partial dataset from scratch"),
 )
-TYPES = {"files": (str, list), "sample": (str, type(None))}
+DEFAULTS = defaults_of(SETTINGS)
 OUTPUT_KEYS = ("dataset", "files", "text_field", "tokenizer", "val_frac", "val_min_tokens", "seed", "shard_tokens")
 CHECKPOINT_SECONDS = 30
 BATCH_CHARS = 1 << 18  # text per tokenizer task: big enough to amortize the hand-off, small enough to balance
@@ -239,7 +242,8 @@ def tokenized(tokenizer, tasks, num_proc):
 def clear(out_dir):
     # The records go before the shards they describe: an interrupted clear then looks like a fresh start, never
     # like a finished dataset (meta.json) or a resumable one (progress.json) with shards missing.
-    for pattern in ("meta.json", "progress.json", "train_*.bin", "val_*.bin", "*.tmp"):
+    for pattern in ("meta.json", "progress.json", "train_*.bin", "val_*.bin", "train_*.bin.tmp", "val_*.bin.tmp",
+                    "meta.json.tmp", "progress.json.tmp"):  # its own names alone: the folder may hold other files
         for path in out_dir.glob(pattern):
             path.unlink()
 
@@ -248,10 +252,7 @@ def prepare(config):
     """Tokenize config's corpus into config's out_dir (resuming a partial run); return the meta dict."""
     if config["dataset"] not in (*HUB_DATASETS, "files", "stdlib"):
         raise ConfigError(f"unknown dataset '{config['dataset']}' (choose stdlib, files, {', '.join(HUB_DATASETS)})")
-    if not 0 <= config["val_frac"] < 1 or config["val_min_tokens"] < 0 or not 0 <= config["seed"] < 2**64:
-        raise ConfigError("need 0 <= val_frac < 1, val_min_tokens >= 0 and 0 <= seed < 2**64 (splitmix64's uint64)")
-    if config["shard_tokens"] < 1 or config["num_proc"] < 1:
-        raise ConfigError("shard_tokens and num_proc must be at least 1")
+    check_values(config, SETTINGS)
     config = dict(config, sample=check_sample(config["dataset"], config["sample"]))
     tokenizer = Tokenizer(config["tokenizer"])
     out_dir = Path(config["out_dir"] or default_out_dir(config["dataset"], config["sample"], config["tokenizer"]))
@@ -279,6 +280,9 @@ def prepare(config):
     if progress and (progress["config"] != request or progress["corpus"] != corpus.provenance):
         raise CorpusError(f"{out_dir} holds a partial run with other settings or another corpus: use --force to "
                         f"start over, or another --out_dir")
+    if not progress and [*out_dir.glob("train_*.bin"), *out_dir.glob("val_*.bin")]:  # a fresh start replaces them
+        raise CorpusError(f"{out_dir} holds shards that no progress.json of this command describes: use --force to "
+                          f"replace them, or another --out_dir")
     progress = progress or {"config": request, "corpus": corpus.provenance, "next_doc": 0, "replaced_bytes": 0,
                             "splits": {split: {"shards": [], "partial": 0, "documents": 0, "tokens": 0}
                                        for split in ("train", "val")}}
@@ -345,7 +349,7 @@ def record_fingerprint(out_dir, meta):
 
 def main(argv=None):
     try:
-        prepare(parse_args(sys.argv[1:] if argv is None else argv, DEFAULTS, TYPES))
+        prepare(parse_args(sys.argv[1:] if argv is None else argv, SETTINGS))
     except (ConfigError, CorpusError, shards.DataError) as e:  # DataError: a finished folder's shard gone or cut
         fail(str(e))
     except OSError as e:  # a full disk, a read-only folder: the machine's problem, not a bug to trace

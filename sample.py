@@ -14,17 +14,25 @@ import sys
 import torch
 
 from lab import checkpoint, precision
-from lab.config import ConfigError, fail, parse_args, read_json
+from lab.config import ConfigError, Setting, fail, parse_args, read_json
 from lab.corpora import CorpusError
 from lab.evaluation import autocast_for
 from lab.parallel import setup_device
 from model import GPT, GPTConfig
 from prepare_data import Tokenizer
 
-DEFAULTS = dict(ckpt="out/cpu_tiny", start="\n", num_samples=1, max_new_tokens=200, temperature=0.8,
-                top_k=None, seed=1337, device="cpu",
-                dtype="auto")  # auto: the precision the run was trained in (precision.for_run)
-TYPES = dict(top_k=(int, type(None)))
+SETTINGS = dict(
+    ckpt=Setting("out/cpu_tiny", "a checkpoint (ckpt_<step>, an old ckpt_<step>.pt, a weight file) or a run's out_dir "
+                                 "(its latest checkpoint)"),
+    start=Setting("\n", "the prompt"),
+    num_samples=Setting(1, "samples to print", ">= 1"),
+    max_new_tokens=Setting(200, "tokens generated per sample", ">= 0"),
+    temperature=Setting(0.8, "the logits are divided by this (0: always the likeliest token)", ">= 0"),
+    top_k=Setting(None, "sample among the k likeliest tokens only (None: all)", ">= 1", (int, type(None))),
+    seed=Setting(1337, "the sampling's seed", "[0, 2**64)"),
+    device=Setting("cpu", "cpu, cuda, cuda:N, mps or auto"),
+    dtype=Setting("auto", "the precision (auto: the one the run was trained in)", precision.DTYPES),
+)
 
 
 def tokenizer_for(name, vocabulary=None):
@@ -55,10 +63,7 @@ def char_tokenizer(vocabulary):
 
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS, TYPES)
-    if (cfg["num_samples"] < 1 or cfg["max_new_tokens"] < 0 or cfg["temperature"] < 0
-            or cfg["top_k"] is not None and cfg["top_k"] < 1):
-        raise ConfigError("need num_samples >= 1, max_new_tokens >= 0, temperature >= 0 and top_k >= 1 (or None)")
+    cfg = parse_args(argv, SETTINGS)
     state, _, run_dir = checkpoint.read(cfg["ckpt"])
     run_info = run_dir / "config.json"
     if not run_info.is_file():
@@ -67,7 +72,6 @@ def main(argv):
     if not isinstance(info, dict) or "tokenizer" not in info:
         raise ConfigError(f"{run_info} is not a train.py config.json (no tokenizer)")
     encode, decode = tokenizer_for(info["tokenizer"], (info.get("data") or {}).get("vocabulary"))
-    precision.check_dtype(cfg["dtype"])
     model = GPT(GPTConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
     device = setup_device(cfg["device"])  # one line if the device is not there

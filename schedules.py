@@ -44,6 +44,7 @@ import difflib
 import functools
 import math
 import re
+import sys
 
 import numpy as np
 
@@ -340,4 +341,6 @@ def bound_predictions(lengths=(300, 600, 1200), warmup_steps=30,
 
 
 if __name__ == "__main__":
-    print("\n".join(bound_predictions()))
+    if sys.argv[1:] not in ([], ["--help"], ["-h"]):
+        sys.exit(f"error: schedules.py takes no settings, got {' '.join(sys.argv[1:])} (--help says what it prints)")
+    print(__doc__.strip() if sys.argv[1:] else "\n".join(bound_predictions()))

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import torch
 
-from lab import checkpoint, parallel
-from lab.config import ConfigError, fail, parse_args, read_json
+from lab import checkpoint, parallel, precision
+from lab.config import ConfigError, Setting, fail, parse_args, read_json
 from lab.data import DataError
 from schedules import ScheduleError, cooldown_multiplier, parse_cooldown_shape
 
@@ -257,11 +257,19 @@ def save_average_files(out_dir, swa, ema, model_config, step, master):
 
 # ---- offline: average or merge the checkpoints of a finished run ----
 
-OFFLINE_DEFAULTS = dict(run="", start_step=0, end_step=None, merge="uniform", out="", data_dir=None, eval_tokens=None,
-                        eval_batch_size=None, device="auto",
-                        dtype="auto")  # auto: the precision the run was trained in (its logged losses' precision)
-OFFLINE_TYPES = dict(end_step=(int, type(None)), data_dir=(str, type(None)), eval_tokens=(int, type(None)),
-                     eval_batch_size=(int, type(None)))
+OFFLINE_SETTINGS = dict(
+    run=Setting("", "a train.py out_dir whose checkpoints are averaged"),
+    start_step=Setting(0, "the first step of the checkpoints averaged", ">= 0"),
+    end_step=Setting(None, "the last (None: the last checkpoint)", ">= 0", (int, type(None))),
+    merge=Setting("uniform", "uniform (the mean) or a cooldown shape whose WSM coefficients weight the checkpoints"),
+    out=Setting("", "a new file for the averaged weights (empty: not saved)"),
+    data_dir=Setting(None, "the data to evaluate on (None: the run's)", types=(str, type(None))),
+    eval_tokens=Setting(None, "validation tokens (None: the run's)", ">= 1", (int, type(None))),
+    eval_batch_size=Setting(None, "sequences per evaluation forward (None: the run's)", ">= 1", (int, type(None))),
+    device=Setting("auto", "auto, cpu, cuda, cuda:N or mps"),
+    dtype=Setting("auto", "the precision (auto: the one the run was trained in, that of its logged losses)",
+                  precision.DTYPES),
+)
 
 
 def merge_weights(steps, merge):
@@ -327,9 +335,8 @@ def main(argv):
     from lab.shards import short
     from model import GPT, GPTConfig
     from lab.parallel import setup_device
-    from lab import precision
 
-    cfg = parse_args(argv, OFFLINE_DEFAULTS, OFFLINE_TYPES)
+    cfg = parse_args(argv, OFFLINE_SETTINGS)
     check_merge(cfg["merge"])
     run = Path(cfg["run"])
     if not (run / "config.json").is_file():
@@ -340,6 +347,8 @@ def main(argv):
     run_cfg = info["config"]
     if cfg["out"] and not Path(cfg["out"]).resolve().parent.is_dir():  # found now, not after the averaging
         raise ConfigError(f"--out={cfg['out']}: folder {Path(cfg['out']).parent} does not exist")
+    if cfg["out"] and Path(cfg["out"]).exists():  # a checkpoint, a weight file: never replaced
+        raise ConfigError(f"--out={cfg['out']} exists: give a new file")
     end_step = float("inf") if cfg["end_step"] is None else cfg["end_step"]
     found = checkpoint.list_checkpoints(run)
     chosen = [(s, p) for s, p in found if cfg["start_step"] <= s <= end_step]
@@ -354,7 +363,6 @@ def main(argv):
 
     # evaluate as train.py does: its validation windows, batch size and (dtype=auto) precision
     device = setup_device(cfg["device"])
-    precision.check_dtype(cfg["dtype"])
     chosen = precision.for_run(cfg["dtype"], device, GPTConfig(**model_config), run_cfg["dtype"])
     if chosen.warning:
         print(f"warning: {chosen.warning}")

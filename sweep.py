@@ -1,6 +1,6 @@
 """
-Run the experiment suites of lab/suites.py (one per claim of ../shared/PAPER.md) one after the other, resumable, and
-gather each finished run's logs under results/ for plot.py.
+Run the experiment suites of lab/suites.py (one per claim of the paper, C1-C9: docs/results.md) one after the other,
+resumable, and gather each finished run's logs under results/ for plot.py.
 
     python prepare_data.py --dataset=stdlib --tokenizer=bytes   # once: the data of the cpu, long and quick scales
     python sweep.py all --plan                                   # every run with its steps, tokens, estimated time
@@ -49,15 +49,15 @@ import swa
 import train
 from branch import launch_settings
 from lab import checkpoint, parallel, settings
-from lab.config import ConfigError, parse_args, read_json
+from lab.config import ConfigError, Setting, parse_args, read_json
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for
 from lab.parallel import setup_device
+from lab.progress import SweepProgress
 from lab.runs import NOT_WHAT_IT_TRAINS, data_fingerprint
 from lab.shards import short
 from lab.suites import SCALES, SUITES, merge_windows
 from model import GPT, flops_per_token
-
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -122,17 +122,17 @@ def duration(seconds):
 
 def print_plan(entries, scale, rates, source, done=()):
     """entries: (suite, run, cfg); rates: FLOP/s per model; done: the (suite, run name) whose results exist, left
-    out of the totals. Prints each run and the totals; returns the estimated seconds."""
+    out of the totals. Prints each run and the totals; returns {(suite, run name): estimated seconds}."""
     print(f"FLOPs: model.flops_per_token (Chinchilla) x tokens, evaluations included; rates ({source}): " +
           ", ".join(f"{model} {rate / 1e9:,.0f} GFLOP/s" for model, rate in rates.items()))
-    total_seconds, total_tokens, suite = 0.0, 0, None
+    total_seconds, total_tokens, suite, planned = 0.0, 0, None, {}
     for name, run, cfg in entries:
         if name != suite:
             suite = name
             print(f"{suite}:")
         start = run.branch_step or 0
         tokens = (cfg["max_steps"] - start) * cfg["batch_size"] * cfg["seq_len"]
-        seconds = estimate_flops(cfg, scale.vocab_size, start) / rates[cfg["model"]]
+        seconds = planned[name, run.name] = estimate_flops(cfg, scale.vocab_size, start) / rates[cfg["model"]]
         finished = (name, run.name) in done
         if not finished:
             total_seconds, total_tokens = total_seconds + seconds, total_tokens + tokens
@@ -141,7 +141,7 @@ def print_plan(entries, scale, rates, source, done=()):
               f"{tokens / 1e6:9.1f}M tokens {duration(seconds):>8}{origin}")
     print(f"total: {len(entries) - len(done)} runs to do ({len(done)} done), {total_tokens / 1e6:,.1f}M tokens, "
           f"estimated {duration(total_seconds)}")
-    return total_seconds
+    return planned
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -274,6 +274,7 @@ def merge_trunk(suite, runs, results, out_root, device):
         out_dir.mkdir(parents=True, exist_ok=True)
         records = []
         for start, end in merge_windows(runs):
+            (out_dir / f"merged_{end}.pt").unlink(missing_ok=True)  # an interrupted merge's own: swa.py keeps files
             merged = swa.main([f"--run={trunk_dir}", f"--merge={merge}", f"--start_step={start}", f"--end_step={end}",
                                f"--out={out_dir / f'merged_{end}.pt'}", f"--device={device}"])
             records.append(dict(step=end, tokens=end * tokens_per_step, val_loss=merged["average"],
@@ -331,19 +332,27 @@ def plan_rates(entries, scale, given_gflops):
     return rates, "timed just now, per model, the best of 3 training steps; a busy machine makes the estimate pessimistic"
 
 
-SWEEP_DEFAULTS = dict(scale="cpu", plan=False, results=None, out_root=None, data_dir=None, gflops=None, compile=None,
-                      device=None)
-SWEEP_TYPES = dict(results=(str, type(None)), out_root=(str, type(None)), data_dir=(str, type(None)),
-                   gflops=(float, type(None)), compile=(bool, type(None)), device=(str, type(None)))
+SWEEP_SETTINGS = dict(
+    scale=Setting("cpu", f"the runs' scale: {', '.join(SCALES)} (lab/suites.py)"),
+    plan=Setting(False, "print every run with its steps, tokens and estimated time, and train nothing"),
+    results=Setting(None, "where finished runs' logs go (None: results, results_<scale> at the other scales)",
+                    types=(str, type(None))),
+    out_root=Setting(None, "where runs train (None: out/sweeps, out/sweeps_<scale>)", types=(str, type(None))),
+    data_dir=Setting(None, "the data (None: the scale's)", types=(str, type(None))),
+    gflops=Setting(None, "estimate the time at this rate in GFLOP/s (None: time each model of the plan)", "> 0",
+                   (float, type(None))),
+    compile=Setting(None, "torch.compile every run (None: the scale's choice)", types=(bool, type(None))),
+    device=Setting(None, "the runs' device (None: auto)", types=(str, type(None))),
+)
 
 
 def main(argv):
     names = [a for a in argv if not a.startswith("-")]  # options: --key=value, and -h
-    opts = parse_args([a for a in argv if a.startswith("-")], SWEEP_DEFAULTS, SWEEP_TYPES)
+    opts = parse_args([a for a in argv if a.startswith("-")], SWEEP_SETTINGS)
     if len(names) != 1 or names[0] not in [*SUITES, "all"]:
         raise ConfigError(f"name one suite: {', '.join(SUITES)} or all")
-    if opts["scale"] not in SCALES:
-        raise ConfigError(f"scale must be one of {', '.join(SCALES)}, got '{opts['scale']}'")
+    if opts["scale"] not in SCALES:  # looked up now: a test adds a scale of its own
+        raise ConfigError(f"scale={opts['scale']!r}: must be one of {', '.join(SCALES)}")
     scale = SCALES[opts["scale"]]
     suffix = "" if opts["scale"] == "cpu" else f"_{opts['scale']}"  # the scales never share a folder
     results = opts["results"] or f"results{suffix}"
@@ -366,7 +375,7 @@ def main(argv):
         if chosen.warning:
             print(f"warning: {chosen.warning}; to run the whole scale in float32 instead, give it folders of its "
                   f"own: --results={results}_fp32 --out_root={out_root}_fp32")
-        print_plan(entries, scale, *plan_rates(entries, scale, opts["gflops"]), done)
+        planned = print_plan(entries, scale, *plan_rates(entries, scale, opts["gflops"]), done)
     if opts["plan"]:
         return entries
 
@@ -377,12 +386,20 @@ def main(argv):
     dtype = parallel.from_master(dtype)  # rank 0 looked at the results: every process runs in its precision
     entries = [(suite, run, dict(cfg, dtype=dtype)) for suite, run, cfg in entries]
     started = time.perf_counter()
-    diverged = [f"{suite}/{run.name}" for suite, run, cfg in entries
-                if execute(suite, run, cfg, results, out_root, procs)]
+    sweep = SweepProgress(planned, done) if procs.master else None  # rank 0 made the plan and prints
+    diverged = []
+    for suite, run, cfg in entries:
+        if sweep:
+            print(sweep.line(), flush=True)
+        if execute(suite, run, cfg, results, out_root, procs):
+            diverged.append(f"{suite}/{run.name}")
+        if sweep:
+            sweep.finished((suite, run.name))
     parallel.shutdown(owned)
     if procs.master and "c9_merge" in suites:  # merging needs the trunk's checkpoints only, no training
         merge_trunk("c9_merge", SUITES["c9_merge"](scale), results, out_root, entries[0][2]["device"])
     if procs.master:
+        print(sweep.line())
         print(f"all {len(entries)} runs done in {duration(time.perf_counter() - started)}; results in {results}/"
               + (f"; diverged (kept with error.txt): {', '.join(diverged)}" if diverged else ""))
     return entries

@@ -10,8 +10,9 @@ Train the paper's GPT with any of its learning-rate schedules, on one CPU, one G
     python train.py configs/cpu_tiny.py --init_from=out/trunk/ckpt_0000300 --out_dir=out/branch
                                                                        # a cooldown branched off a checkpoint
 
-Settings: lab/settings.py's DEFAULTS, then config files, then --key=value (lab/config.py). Writes to out_dir: config.json (the
-resolved config, the run's history), metrics.jsonl (a record per logged step) and ckpt_<step>/ (lab/checkpoint.py).
+Settings: lab/settings.py's SETTINGS (`python train.py --help` lists each with its default, its help and what it
+allows), then config files, then --key=value (lab/config.py). Writes to out_dir: config.json (the resolved config,
+the run's history), metrics.jsonl (a record per logged step) and ckpt_<step>/ (lab/checkpoint.py).
 """
 
 import json
@@ -24,23 +25,23 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.state_dict import get_model_state_dict
 
-from lab import checkpoint, kernels, parallel, perf, plan, precision, rundir, tracking
+from lab import checkpoint, kernels, parallel, perf, plan, precision, progress, rundir, tracking
 from lab.config import parse_args
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for, evaluate
-from lab.settings import (DEFAULTS, TYPES, check_config, choose_precision, data_order_seed, make_optimizer, micro_batching,
+from lab.settings import (SETTINGS, check_config, choose_precision, data_order_seed, make_optimizer, micro_batching,
                           model_config, run_script)
 from model import GPT, GPTConfig, flops_per_token
 from schedules import cooldown_start, learning_rate
 from swa import EMA, SWA, save_average_files, swapped_weights
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS, TYPES)
+    cfg = parse_args(argv, SETTINGS)
     return plan.print_plan(cfg) if cfg["dry_run"] else train(cfg)
 
 
 def train(cfg):
-    """One run of the resolved config `cfg` (a dict with every key of lab/settings.py's DEFAULTS).
+    """One run of the resolved config `cfg` (a dict with every key of lab/settings.py's SETTINGS).
 
     Returns True when the run reached max_steps, False when SIGTERM or Ctrl-C stopped it (after the step in
     flight and a checkpoint), so that a caller running several runs stops too.
@@ -78,6 +79,7 @@ class Run:
     logged_step: int = 0
     t_log: float = 0.0  # when the steps since the last record began
     t_start: float = 0.0
+    time_left: progress.TimeLeft = None  # elapsed and remaining time, for the printed line
     val_history: dict = field(default_factory=dict)  # {step: val_loss}
 
     def __post_init__(self):
@@ -274,7 +276,8 @@ def logged_record(run, done, lr, evaluate_now):
     if run.procs.master:
         val = f", val {record['val_loss']:.4f}" if "val_loss" in record else ""
         print(f"step {done}/{run.cfg['max_steps']}: loss {record['train_loss']:.4f}{val}, lr {lr:.2e}, "
-              f"{tokens_per_s:,.0f} tok/s" + (f", mfu {record['mfu']:.1%}" if record["mfu"] else ""), flush=True)
+              f"{tokens_per_s:,.0f} tok/s" + (f", mfu {record['mfu']:.1%}" if record["mfu"] else "")
+              + f", {run.time_left.line(done)}", flush=True)
     return record
 
 
@@ -307,6 +310,7 @@ def run_training(cfg, stop_signal):
         log(run, dict(step=run.start_step, tokens=run.start_step * run.tokens_per_step, **branch,
                       **validation_losses(run), elapsed_s=0.0))
     run.t_log = run.t_start = time.perf_counter()
+    run.time_left = progress.TimeLeft(run.start_step, cfg["max_steps"])
     for step in range(run.start_step, cfg["max_steps"]):  # `step` counts finished optimizer updates
         lr = train_step(run, step, run.losses[step - run.logged_step])
         # every process stops after the same step, whichever got the signal (one step later under torchrun)

@@ -4,12 +4,13 @@ the single file of earlier versions (full tensors gathered to rank 0, torch.save
 whole file): wall time and peak host memory (RSS) of each process, on the CPU with gloo.
 
     torchrun --standalone --nproc_per_node=3 -m bench.checkpoint                     # 124M, GPT-2 vocabulary, fp32
-    torchrun --standalone --nproc_per_node=3 -m bench.checkpoint --model=33m --dir=/tmp/ckpt_bench
+    torchrun --standalone --nproc_per_node=3 -m bench.checkpoint --model=33m --dir=/scratch   # on that disk
 
 Each phase starts with the process's peak RSS reset (Linux: /proc/self/clear_refs), so `peak +GiB` is what the phase
 itself added above the memory it started with (the model's and AdamW's own shards). Phases: `dcp save`,
 `dcp async save` (the pause until dcp.async_save returns, then the whole write), `dcp resume`, `file save`,
-`file resume`. Rank 0 prints one table; the checkpoints are deleted at the end.
+`file resume`. Rank 0 prints one table. The checkpoints go to a new folder of the bench's own inside --dir
+(a folder every process sees), which is deleted at the end; nothing else in --dir is touched.
 """
 
 import ctypes
@@ -17,6 +18,7 @@ import gc
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,10 +28,14 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
 from lab import checkpoint, parallel, rundir
-from lab.config import ConfigError, parse_args
+from lab.config import ConfigError, Setting, parse_args
 from model import GPT, PRESETS, GPTConfig, padded_vocab_size
 
-DEFAULTS = dict(model="124m", vocab_size=50257, dir="/tmp/bench_checkpoint")
+SETTINGS = dict(
+    model=Setting("124m", "a preset of model.PRESETS", tuple(PRESETS)),
+    vocab_size=Setting(50257, "the vocabulary (padded as train.py pads it)", ">= 1"),
+    dir=Setting(tempfile.gettempdir(), "the bench writes a folder of its own inside this one, and deletes it"),
+)
 GB = 1024 ** 3  # GiB
 LIBC = ctypes.CDLL("libc.so.6")
 
@@ -85,9 +91,11 @@ def async_save(model, optimizer, path):
 
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS)
-    if cfg["model"] not in PRESETS or "RANK" not in os.environ:
-        raise ConfigError(f"run under torchrun with --model one of {', '.join(PRESETS)} (see the docstring)")
+    cfg = parse_args(argv, SETTINGS)
+    if "RANK" not in os.environ:
+        raise ConfigError("run under torchrun (see the docstring)")
+    if not Path(cfg["dir"]).is_dir():
+        raise ConfigError(f"--dir={cfg['dir']} is not a folder")
     procs = parallel.Processes.from_env()
     parallel.init(procs, torch.device("cpu"), 1800)
     torch.manual_seed(0)
@@ -97,10 +105,8 @@ def main(argv):
     for p in model.parameters():  # one step on zero gradients: AdamW's moments exist, as in a real checkpoint
         p.grad = torch.zeros_like(p)
     optimizer.step()
-    out = Path(cfg["dir"])
-    if procs.master:
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
+    # a new folder inside --dir, made by rank 0 for every process: the only thing the bench deletes
+    out = Path(parallel.decided_by_master(lambda: tempfile.mkdtemp(prefix="bench_checkpoint_", dir=cfg["dir"]), procs))
     state_gb = sum(t.numel() * t.element_size() for t in checkpoint.split_tensors(  # a DTensor's numel is global
         dict(model=model.state_dict(), optimizer=optimizer.state_dict()))[0].values()) / GB
     phases = {

@@ -1,7 +1,7 @@
 """
 Benchmark prepare_data.py on the stdlib corpus: end-to-end throughput next to bare tiktoken, and peak memory.
 
-    TIKTOKEN_CACHE_DIR=../shared/tiktoken_cache python -m bench.data            # ~1 minute on 2 cores
+    python -m bench.data                                      # ~1 minute on 2 cores
     python -m bench.data --repeat=10 --tokenizer=gpt2 --num_proc=2
 
 Prints: bare `tiktoken.encode_ordinary_batch` over the same documents (1 thread and tiktoken's default 8, the
@@ -19,14 +19,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.config import ConfigError, fail, parse_args
 from lab import shards
+from lab.config import ConfigError, Setting, fail, parse_args
 from lab.corpora import CorpusError, stdlib_corpus
 from lab.data import Dataset
 from prepare_data import Tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULTS = dict(repeat=10, tokenizer="gpt2", num_proc=2, trials=3)  # best of `trials`: other load only slows
+SETTINGS = dict(
+    repeat=Setting(10, "the corpus this many times over, for the memory on a larger corpus", ">= 1"),
+    tokenizer=Setting("gpt2", "prepare_data.py's tokenizer"),
+    num_proc=Setting(2, "prepare_data.py's tokenizer processes", ">= 1"),
+    trials=Setting(3, "each timing is the best of this many (other load only slows)", ">= 1"),
+)
 
 
 class BenchError(RuntimeError):
@@ -49,8 +54,6 @@ def peak_rss_mb_of(command):
 
 
 def bench(config):
-    if config["repeat"] < 1 or config["trials"] < 1:
-        raise ConfigError("repeat and trials must be at least 1")
     encoding = Tokenizer(config["tokenizer"]).encoding  # None for bytes: no bare tiktoken reference
     corpus = stdlib_corpus()
     texts = [text for text, _ in corpus.documents(0)]
@@ -111,7 +114,7 @@ def print_check_times(folder, trials):
 
 def main():
     try:
-        bench(parse_args(sys.argv[1:], DEFAULTS))
+        bench(parse_args(sys.argv[1:], SETTINGS))
     except (ConfigError, CorpusError, BenchError) as e:
         fail(str(e))
 

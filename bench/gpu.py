@@ -1,4 +1,4 @@
-"""
+r"""
 The prepared GPU run: every GPU figure of docs/performance.md from one command on one GPU (sized for ~8 minutes on an
 H200), each part in processes of its own so that one that fails does not stop the others:
 
@@ -33,27 +33,41 @@ import sys
 import time
 from pathlib import Path
 
-from lab.config import ConfigError, parse_args, read_json
+from lab import owned
+from lab.config import ConfigError, Setting, parse_args, read_json
 from lab.settings import run_script
 
 REPO = Path(__file__).resolve().parent.parent
 PARTS = ("tests", "check", "nanogpt", "levers", "ab")
+OUTPUT = ("runs", "logs", "results.json")  # what the bench writes in --out
 # name -> train.py settings; each is one lever of lab/settings.py on (off is the default)
 LEVERS = {"micro_batch_size=auto": ["--micro_batch_size=auto"], "fused_optimizer=False": ["--fused_optimizer=False"],
           "fused_loss=liger": ["--fused_loss=liger"], "fused_loss=cce": ["--fused_loss=cce"],
           "liger_kernels=True": ["--liger_kernels=True"], "attention=cudnn": ["--attention=cudnn"],
           "float8=True": ["--float8=True"], "compile_mode=reduce-overhead": ["--compile_mode=reduce-overhead"],
           "compile_mode=max-autotune-no-cudagraphs": ["--compile_mode=max-autotune-no-cudagraphs"]}
-# the plan's seconds per part, estimated from the H200 logs of ../shared/measurements/h200/ (gpu_check.py 83 s,
+# the plan's seconds per part, estimated from the H200 logs results/perf/h200_* (gpu_check.py 83 s,
 # nanoGPT's bench.py 47 s: a 124M compile is ~35 s there); not yet measured for this script
 PLANNED_S = dict(tests=80, check=85, nanogpt=100, lever=35, ab=100)
 # the first call's levers (planned ~7.5 minutes in all); the others in a second call, with the A/B:
 #   python -m bench.gpu --parts=levers,ab --levers=fused_optimizer=False,fused_loss=cce,compile_mode=reduce-overhead,...
 FIRST_LEVERS = "micro_batch_size=auto,fused_loss=liger,liger_kernels=True,attention=cudnn,float8=True"
-DEFAULTS = dict(parts="tests,check,nanogpt,levers", out="out/bench_gpu", nanogpt="", dry=False, device="cuda",
-                config="configs/124m_cooldown.py", data_dir="data/stdlib-gpt2", train_args="", levers=FIRST_LEVERS,
-                lever_steps=20, ab_levers=None, ab_steps=300, timeout_s=540)
-TYPES = dict(ab_levers=(str, type(None)))
+SETTINGS = dict(
+    parts=Setting("tests,check,nanogpt,levers", f"the parts to run, comma-separated: {', '.join(PARTS)}"),
+    out=Setting("out/bench_gpu", "the bench's own folder: runs/, logs/, results.json (it replaces only what it wrote)"),
+    nanogpt=Setting("", "a checkout of karpathy/nanoGPT, for the nanogpt part (empty: the part is skipped)"),
+    dry=Setting(False, "print the commands and the time plan, run nothing"),
+    device=Setting("cuda", "the device of the runs"),
+    config=Setting("configs/124m_cooldown.py", "the config of the levers' and the A/B's runs"),
+    data_dir=Setting("data/stdlib-gpt2", "their data"),
+    train_args=Setting("", "more train.py settings for those runs"),
+    levers=Setting(FIRST_LEVERS, "the levers part's levers, comma-separated names of LEVERS"),
+    lever_steps=Setting(20, "steps of each lever's run", ">= 1"),
+    ab_levers=Setting(None, "the A/B's levers (None: those the levers part of this --out found faster)",
+                      types=(str, type(None))),
+    ab_steps=Setting(300, "steps of each A/B run", ">= 6"),
+    timeout_s=Setting(540, "each command's time limit in seconds", "> 0"),
+)
 
 
 def names(text):
@@ -181,7 +195,7 @@ def summary(results):
 
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS, TYPES)
+    cfg = parse_args(argv, SETTINGS)
     cfg.update(parts=names(cfg["parts"]), levers=names(cfg["levers"]))
     unknown = [p for p in cfg["parts"] if p not in PARTS] + [n for n in cfg["levers"] + names(cfg["ab_levers"] or "")
                                                              if n not in LEVERS]
@@ -199,8 +213,9 @@ def main(argv):
         for part, runs in commands.items():
             print("\n".join(f"{part} {name}: {shlex.join(command)}" for name, command in runs))
         return {}
+    owned.record(cfg["out"], "bench/gpu.py", owned.claim(cfg["out"], "bench/gpu.py", OUTPUT, alone=True) | set(OUTPUT))
     logs = Path(cfg["out"]) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(exist_ok=True)
     results = previous_results(cfg["out"])
     for part, runs in commands.items():
         results[part] = results.get(part, {}) if part == "levers" else {}  # levers add up over calls

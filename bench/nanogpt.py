@@ -11,8 +11,9 @@ Our train.py against karpathy/nanoGPT at the same shape, side by side on this ma
 --device=cuda compares at the paper's 124M shape (12 layers, 12 heads, width 768, 50 sequences of 512 per step,
 GPT-2 tokens from data/stdlib-gpt2: python prepare_data.py --dataset=stdlib), both compiled in bf16: ours is
 train.py with configs/124m_cooldown.py at one micro-step of 50, nanoGPT's is its own bench.py, unchanged
-(`--real_data=False --batch_size=50 --block_size=512 --compile=True`, the reference of issue 26: 520k tokens/s on
-an H200), which times a bare training loop after its burn-in; ours is the whole loop, data and logging included.
+(`--real_data=False --batch_size=50 --block_size=512 --compile=True`, the reference of docs/performance.md: 520k
+tokens/s on an H200), which times a bare training loop after its burn-in; ours is the whole loop, data and logging
+included.
 
 nanoGPT is not part of this repository: pass a checkout of it (git clone https://github.com/karpathy/nanoGPT).
 Its train.py, model.py and configurator.py are copied to a temporary folder with our prepared bytes corpus as
@@ -50,15 +51,12 @@ from pathlib import Path
 import torch
 from torch.profiler import profile
 
-from lab.config import ConfigError, parse_args
+from lab.config import ConfigError, Setting, parse_args
 from lab.data import Dataset
 from model import GPT, GPTConfig, padded_vocab_size
 
-DEFAULTS = dict(nanogpt="", device="cpu", data_dir=None, pairs=2, steps=40, skip=5, isa="native", ours="",
-                profile=False, turns=6, top_ops=12)
-TYPES = dict(data_dir=(str, type(None)))
 SHAPE = dict(n_layer=4, n_head=4, n_embd=128, seq_len=256, batch_size=16)  # the CPU's
-GPU_SHAPE = dict(n_layer=12, n_head=12, n_embd=768, seq_len=512, batch_size=50)  # the paper's 124M, issue 26's
+GPU_SHAPE = dict(n_layer=12, n_head=12, n_embd=768, seq_len=512, batch_size=50)  # the paper's 124M at 50 x 512
 DATA_DIRS = {"cpu": "data/stdlib-bytes", "cuda": "data/stdlib-gpt2"}
 NANOGPT_BENCH_TIME = re.compile(r"^time per iteration: ([\d.]+)ms")
 # inductor's cache of compiled C++ kernels does not tell AVX2 builds from AVX-512 ones (PyTorch 2.13): a compiled run
@@ -66,6 +64,21 @@ NANOGPT_BENCH_TIME = re.compile(r"^time per iteration: ([\d.]+)ms")
 ISA_ENV = {"native": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
                                   "TORCHINDUCTOR_CACHE_DIR": str(Path(tempfile.gettempdir()) / "torchinductor_avx2")}}
 REPO = Path(__file__).resolve().parent.parent
+SETTINGS = dict(
+    nanogpt=Setting("", "a checkout of karpathy/nanoGPT"),
+    device=Setting("cpu", "cpu: nanoGPT's baby shape, in fp32; cuda: the paper's 124M, compiled bf16",
+                   tuple(DATA_DIRS)),
+    data_dir=Setting(None, "the prepared data (None: data/stdlib-bytes on cpu, data/stdlib-gpt2 on cuda)",
+                     types=(str, type(None))),
+    pairs=Setting(2, "runs of each, taking turns", ">= 1"),
+    steps=Setting(40, "steps of each run", ">= 2"),
+    skip=Setting(5, "steps left out of each run's median (the warm-up)", ">= 0"),
+    isa=Setting("native", "native, or avx2: as on a CPU without AVX-512", tuple(ISA_ENV)),
+    ours=Setting("", "more train.py settings for our side, e.g. \"--dtype=float32\""),
+    profile=Setting(False, "compare the two models operator by operator instead (one process, fp32)"),
+    turns=Setting(6, "--profile: timed turns of each model", ">= 1"),
+    top_ops=Setting(12, "--profile: the operators shown", ">= 1"),
+)
 NANOGPT_STEP = re.compile(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms")
 
 
@@ -211,13 +224,11 @@ def profile_models(cfg):
 
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS, TYPES)
+    cfg = parse_args(argv, SETTINGS)
     if not cfg["nanogpt"]:
         raise ConfigError("pass --nanogpt=<a checkout of karpathy/nanoGPT>")
-    if cfg["isa"] not in ISA_ENV:
-        raise ConfigError(f"isa must be one of {', '.join(ISA_ENV)}, got '{cfg['isa']}'")
-    if cfg["device"] not in DATA_DIRS:
-        raise ConfigError(f"device must be cpu or cuda, got '{cfg['device']}'")
+    if cfg["skip"] >= cfg["steps"]:
+        raise ConfigError(f"skip={cfg['skip']} leaves none of the steps={cfg['steps']} to time")
     cfg["data_dir"] = cfg["data_dir"] or DATA_DIRS[cfg["device"]]
     env = dict(os.environ, **ISA_ENV[cfg["isa"]])
     if cfg["device"] == "cuda":

@@ -6,7 +6,9 @@ How fast a config trains and evaluates, and where a training step's time goes.
     python -m bench.speed configs/cpu_tiny.py --fp32=False --try_compile=False        # bf16 only, ~10 s
     python -m bench.speed configs/124m.py --peak_tflops=312      # on a GPU not in perf.GPU_PEAK_TFLOPS
 
-Settings: train.py's (DEFAULTS, config files, --key=value), plus the bench's own below. For each config it
+Settings: train.py's (config files, --key=value; with no config file, configs/cpu_tiny.py's, run with the model
+cpu_tiny and then cpu_10m), plus the bench's own below (`python -m bench.speed --help` lists them all with the values
+it uses). For each config it
 prints: training and evaluation tokens/s; MFU (achieved FLOP/s by model.flops_per_token's Chinchilla count, and by
 nanoGPT's 6N + 12·L·H·Q·T, over the device peak: on a CPU the faster of the best bf16 and fp32 matmuls measured
 in this run at the model's own matmul shapes, both printed; on a GPU perf.GPU_PEAK_TFLOPS or --peak_tflops); the
@@ -26,21 +28,29 @@ import math
 import resource
 import sys
 import time
+from dataclasses import replace
 
 import torch
 
 import train
 from lab import perf, precision, settings
-from lab.config import ConfigError, parse_args
+from lab.config import ConfigError, Setting, check_values, config_file, parse_args, with_defaults
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for, evaluate
 from lab.parallel import setup_device
 from schedules import learning_rate
 
-DEFAULTS = dict(settings.DEFAULTS, steps=15, turn_steps=5, untimed_steps=2, fp32=True, try_compile=True,
-                probe_seconds=2.0)
-TYPES = settings.TYPES
-DEFAULT_RUNS = [["configs/cpu_tiny.py"], ["configs/cpu_tiny.py", "--model=cpu_10m"]]
+BENCH_SETTINGS = dict(
+    steps=Setting(15, "timed training steps of each variant", ">= 1"),
+    turn_steps=Setting(5, "the variants take turns of this many steps", ">= 1"),
+    untimed_steps=Setting(2, "steps before the timing (a compiled model compiles there)", ">= 0"),
+    fp32=Setting(True, "also time float32 when the dtype is another, with both loss curves"),
+    try_compile=Setting(True, "also time the model compiled"),
+    probe_seconds=Setting(2.0, "seconds of each matmul probe of the CPU's peak", "> 0"),
+)
+SETTINGS = {**settings.SETTINGS, **BENCH_SETTINGS}
+DEFAULT_CONFIG = "configs/cpu_tiny.py"
+DEFAULT_RUNS = [[DEFAULT_CONFIG], [DEFAULT_CONFIG, "--model=cpu_10m"]]
 PARTS = ("data", "forward_backward", "optimizer", "logging")
 
 
@@ -138,9 +148,7 @@ def loss_agreement(losses, reference):
 def bench(cfg):
     """Every figure of the report, as a dict (see format_report)."""
     settings.check_config(cfg, world_size=1)
-    for key in ("steps", "turn_steps"):
-        if cfg[key] < 1:
-            raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
+    check_values(cfg, BENCH_SETTINGS)
     device = setup_device(cfg["device"])
     data = Dataset(cfg["data_dir"])
     mconf = settings.model_config(cfg, data.vocab_size)
@@ -258,10 +266,20 @@ def format_report(r):
     return "\n".join(lines)
 
 
+def bench_settings(config_files):
+    """SETTINGS with the values the bench uses: configs/cpu_tiny.py's when no config file is named."""
+    if config_files:
+        return SETTINGS
+    table = with_defaults(SETTINGS, **config_file(DEFAULT_CONFIG))
+    table["model"] = replace(table["model"], help="cpu_tiny, then cpu_10m")
+    return table
+
+
 def main(argv):
-    runs = [argv] if any(not a.startswith("--") for a in argv) else [run + argv for run in DEFAULT_RUNS]
-    for run_argv in runs:
-        print(format_report(bench(parse_args(run_argv, DEFAULTS, TYPES))), flush=True)
+    files = [a for a in argv if not a.startswith("--")]
+    table = bench_settings(files)  # --help shows these
+    for run_argv in [argv] if files else [run + argv for run in DEFAULT_RUNS]:
+        print(format_report(bench(parse_args(run_argv, table))), flush=True)
 
 
 if __name__ == "__main__":

@@ -283,10 +283,13 @@ def load_latest(out_dir, required=("model", "step")):
 
 
 def prune(out_dir, keep_last, keep_steps=()):
-    """Delete rolling checkpoints beyond the newest `keep_last`, and folders a killed write left; steps in
-    `keep_steps` are permanent. Rank 0 calls it between saves, when no folder is being written."""
+    """Delete rolling checkpoints beyond the newest `keep_last` (None: none deleted; at least 1, the newest, which a
+    resume needs), and folders a killed write left; steps in `keep_steps` are permanent. Rank 0 calls it between
+    saves, when no folder is being written."""
+    if keep_last is not None and keep_last < 1:
+        raise ValueError(f"keep_last={keep_last}: a resume needs the newest checkpoint (None keeps every one)")
     rolling = [(step, path) for step, path in list_checkpoints(out_dir) if step not in set(keep_steps)]
-    for _, path in rolling[:-keep_last] if keep_last > 0 else []:
+    for _, path in rolling[:-keep_last] if keep_last else []:
         remove(path)
     for partial in Path(out_dir).glob(".ckpt_*.partial"):
         shutil.rmtree(partial, ignore_errors=True)
@@ -294,16 +297,23 @@ def prune(out_dir, keep_last, keep_steps=()):
 
 # ---- conversion (the root's checkpoint.py): one file of full tensors <-> a folder ----
 
+def _new_path(out, what):
+    """`out` as a Path, refused if something is there already: a conversion never replaces a file or folder."""
+    out = Path(out)
+    if out.exists():
+        raise CheckpointError(f"--out={out} exists: give a new {what}")
+    return out
+
+
 def to_file(folder, out):
     """A folder checkpoint as one torch.save file of full tensors (what earlier versions wrote)."""
+    out = _new_path(out, "file")
     return save_file(load(folder, required=("step",)), out)
 
 
 def to_dcp(file, out):
     """A single-file checkpoint as a folder (full tensors, written by this one process)."""
-    out = Path(out)
-    if out.exists():
-        raise CheckpointError(f"--out={out} exists: give a new folder")
+    out = _new_path(out, "folder")
     if not _NAME.match(out.name) or out.suffix:
         raise CheckpointError(f"--out={out}: a folder checkpoint is named ckpt_<step> (e.g. ckpt_0000200)")
     state = load(file, required=("step",))

@@ -13,20 +13,10 @@ import importlib.util
 
 import torch
 
-from lab.config import ConfigError
-
 ATTENTION = ("auto", "flash", "cudnn", "efficient", "math")
 FUSED_LOSSES = ("none", "liger", "cce")
 PACKAGES = {"liger": "liger_kernel", "cce": "cut_cross_entropy", "float8": "torchao"}
 FLOAT8_CAPABILITY = (8, 9)  # float8 tensor cores: Ada (L4, L40S) and Hopper (H100, H200) and newer
-
-
-def check(cfg):
-    """A ConfigError naming a lever setting no run knows."""
-    if cfg["attention"] not in ATTENTION:
-        raise ConfigError(f"attention must be one of {', '.join(ATTENTION)}, got '{cfg['attention']}'")
-    if cfg["fused_loss"] not in FUSED_LOSSES:
-        raise ConfigError(f"fused_loss must be one of {', '.join(FUSED_LOSSES)}, got '{cfg['fused_loss']}'")
 
 
 def missing(lever, package, device):

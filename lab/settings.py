@@ -1,7 +1,8 @@
 """
 The settings of a training run and what they mean before anything is built, for train.py and every script that
-starts or plans runs: every setting with its default (DEFAULTS, TYPES), the model a config names, its batch split over processes and micro-batches, the settings that cannot work, the precision
-it computes in, the data order's seed; and how a script reports bad input (run_script).
+starts or plans runs: every setting defined once (SETTINGS: default, help, what is allowed; DEFAULTS and TYPES derive
+from it), the model a config names, its batch split over processes and micro-batches, the settings that cannot work,
+the precision it computes in, the data order's seed; and how a script reports bad input (run_script).
 
     from lab.settings import check_config, micro_batching, model_config
     check_config(cfg, world_size=1)                      # a ConfigError naming the first setting that cannot work
@@ -12,60 +13,107 @@ it computes in, the data order's seed; and how a script reports bad input (run_s
 import torch
 
 from lab import checkpoint, kernels, parallel, perf, precision, tracking
-from lab.config import ConfigError
+from lab.config import ConfigError, Setting, check_values, defaults_of, types_of
 from lab.data import DataError
 from model import PRESETS, GPTConfig, padded_vocab_size
-from schedules import ScheduleError, schedule_args, validate_schedule
+from schedules import SCHEDULES, ScheduleError, schedule_args, validate_schedule
 
 SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "ffw_size", "n_kv_head", "tie_embeddings")
 COMPILE_MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduce-overhead")  # torch.compile's
+INT_OR_NONE = (int, type(None))
+SEED = "[0, 2**64)"  # torch.manual_seed's range; numpy's generators take any seed >= 0
+# under torchrun, a collective that waits longer fails (a process died or hangs). It must outlast the longest
+# legitimate wait, bounded in docs/training.md ("No process waits forever"): the 8B checkpoint (89 GB) through one
+# node's filesystem client at 50 MB/s or more, and a cold first-step compile (minutes), which every process runs
+DIST_TIMEOUT_S = 1800
 
-DEFAULTS = dict(
+# Every setting of a run, defined once: default, help, what is allowed (lab/config.py's Setting). train.py --help
+# prints them; docs/training.md lists them (a test checks that it lists every key).
+SETTINGS = dict(
     # I/O
-    out_dir="out/run", data_dir="data/stdlib-bytes",
-    init_from="scratch",  # 'scratch', 'resume' (out_dir's latest checkpoint) or the path of a checkpoint
-    overwrite=False,  # allow starting from scratch in an out_dir that already holds a run
-    allow_data_change=False,  # a branch may read another data stream (data_dir, data order, batch_size, seq_len)
-    dry_run=False,  # print the plan (processes, micro-batches, memory, time) and train nothing
-    seed=1337,  # the model's initialization, and the data order unless data_seed is set
-    data_seed=None,  # the data order alone (None: seed): runs that differ only in the order of the same data
-    device="auto", compile=False,
+    out_dir=Setting("out/run", "the run's folder: config.json, metrics.jsonl, ckpt_<step>/"),
+    data_dir=Setting("data/stdlib-bytes", "a folder prepare_data.py wrote, or nanoGPT's train.bin/val.bin (with its meta.pkl: "
+                                           "a char-level vocabulary), checked before the run reads it"),
+    init_from=Setting("scratch", "scratch, resume (out_dir's latest checkpoint) or a checkpoint to branch from"),
+    overwrite=Setting(False, "start from scratch in an out_dir that holds a run (its checkpoints and logs are "
+                             "deleted)"),
+    allow_data_change=Setting(False, "a branch may read another data stream (data_dir, seed, data order, batch_size, "
+                                     "seq_len) than its trunk"),
+    dry_run=Setting(False, "print the plan (processes, micro-batches, memory, time) and train nothing"),
+    seed=Setting(1337, "the model's initialization, and the data order unless data_seed is set", SEED),
+    data_seed=Setting(None, "the data order alone (None: seed)", SEED, INT_OR_NONE),
+    device=Setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"),
+    compile=Setting(False, "torch.compile the model"),
     # 'auto': what the device computes natively and fast (lab/precision.py: bf16 on GPUs that have it and on CPUs whose
     # bf16 matmuls are fast, fp16 on older GPUs, fp32 elsewhere), or float32 / bfloat16 / float16 as asked
-    dtype="auto",
-    # under torchrun, a collective that waits longer fails (a process died or hangs). It must outlast the longest
-    # legitimate wait, bounded in docs/training.md ("No process waits forever"): the 8B checkpoint (89 GB) through one
-    # node's filesystem client at 50 MB/s or more, and a cold first-step compile (minutes), which every process runs
-    dist_timeout_s=1800,
-    parallelism="ddp",  # under torchrun: 'ddp' (a full replica per process) or 'fsdp' (FSDP2: sharded)
-    activation_checkpointing=False,  # recompute each block in backward instead of keeping its activations
+    dtype=Setting("auto", "the precision: auto is what the device computes fast (lab/precision.py)", precision.DTYPES),
+    dist_timeout_s=Setting(DIST_TIMEOUT_S, "under torchrun, a collective that waits longer fails every process",
+                           "> 0", (int, float)),
+    parallelism=Setting("ddp", "under torchrun: a full replica per process (ddp), or FSDP2's shards (fsdp)",
+                        ("ddp", "fsdp")),
+    activation_checkpointing=Setting(False, "recompute each block in backward instead of keeping its activations"),
     # model: a preset from model.PRESETS; the shape keys, when set, override the preset's values
-    model="cpu_tiny", n_layer=None, n_head=None, n_embd=None, ffw_size=None, n_kv_head=None, tie_embeddings=None,
-    # batch: batch_size sequences per optimizer step in total, whatever the number of processes;
-    # micro_batch_size: at most this many sequences per forward of one process (None: its share in one forward;
-    # 'auto': on a GPU the most that its memory holds by lab/plan.py's estimate)
-    batch_size=32, seq_len=256, micro_batch_size=None,
+    model=Setting("cpu_tiny", "a preset of model.PRESETS", tuple(PRESETS)),
+    n_layer=Setting(None, "layers (None: the preset's)", ">= 1", INT_OR_NONE),
+    n_head=Setting(None, "attention heads (None: the preset's)", ">= 1", INT_OR_NONE),
+    n_embd=Setting(None, "the width (None: the preset's)", ">= 1", INT_OR_NONE),
+    ffw_size=Setting(None, "SwiGLU's hidden size (None: the preset's)", ">= 1", INT_OR_NONE),
+    n_kv_head=Setting(None, "key/value heads of grouped-query attention (None: the preset's)", ">= 1", INT_OR_NONE),
+    tie_embeddings=Setting(None, "the output head tied to the embedding (None: the preset's)",
+                           types=(bool, type(None))),
+    # batch: batch_size sequences per optimizer step in total, whatever the number of processes
+    batch_size=Setting(32, "sequences per optimizer step, all processes and micro-steps together", ">= 1"),
+    seq_len=Setting(256, "tokens per sequence", ">= 1"),
+    micro_batch_size=Setting(None, "at most this many sequences per forward of one process (None: its share in one "
+                                   "forward; auto: on a GPU the most its memory holds by lab/plan.py's estimate)",
+                             ">= 1", (int, type(None), str)),
     # optimizer and schedule
-    max_steps=200, lr=2e-3, schedule="wsd", warmup_steps=20, cycle_steps=None,
-    cooldown_frac=0.2, cooldown_steps=None, cooldown_shape="1-sqrt", final_lr_frac=None,
-    optimizer="adamw", beta1=0.9, beta2=0.95, weight_decay=0.1, grad_clip=1.0,
+    max_steps=Setting(200, "optimizer steps of the run (the schedule's N)", ">= 1"),
+    lr=Setting(2e-3, "the peak learning rate", "> 0"),
+    schedule=Setting("wsd", "the LR schedule (schedules.py)", SCHEDULES),
+    warmup_steps=Setting(20, "steps of linear warmup", ">= 0"),
+    cycle_steps=Setting(None, "cosine: the length of its cycle (None: max_steps)", ">= 1", INT_OR_NONE),
+    cooldown_frac=Setting(0.2, "wsd: the cooldown's share of max_steps", "(0, 1]"),
+    cooldown_steps=Setting(None, "wsd: the cooldown's steps (None: cooldown_frac of max_steps)", ">= 1", INT_OR_NONE),
+    cooldown_shape=Setting("1-sqrt", "wsd: the cooldown's shape: linear, 1-sqrt, cosine, square, mirror_cosine or "
+                                     "1-x^A"),
+    final_lr_frac=Setting(None, "the LR at the end, a fraction of the peak (None: 0.1 for cosine, else 0)", "[0, 1]",
+                          (float, type(None))),
+    optimizer=Setting("adamw", "the optimizer (adamw_schedulefree needs schedule=constant)",
+                      ("adamw", "adamw_schedulefree")),
+    beta1=Setting(0.9, "Adam's beta1", "[0, 1)"),
+    beta2=Setting(0.95, "Adam's beta2", "[0, 1)"),
+    weight_decay=Setting(0.1, "AdamW's decoupled weight decay, on the 2-D weight matrices only", ">= 0"),
+    grad_clip=Setting(1.0, "clip the global gradient norm at this (0: off)", ">= 0"),
     # evaluation, logging, checkpoints
-    eval_interval=50, eval_tokens=65536, eval_batch_size=32, log_interval=10,
-    ckpt_interval=100, keep_last_ckpts=2, keep_ckpt_steps=[],
+    eval_interval=Setting(50, "evaluate every this many steps (and at step 0, the cooldown's start, the end)", ">= 1"),
+    eval_tokens=Setting(65536, "the fixed validation set's size in tokens", ">= 1"),
+    eval_batch_size=Setting(32, "sequences per evaluation forward", ">= 1"),
+    log_interval=Setting(10, "a metrics.jsonl record and a printed line every this many steps", ">= 1"),
+    ckpt_interval=Setting(100, "a checkpoint every this many steps (and at the end)", ">= 1"),
+    keep_last_ckpts=Setting(2, "the newest checkpoints kept, older ones deleted (None: keep every checkpoint)",
+                            ">= 1", INT_OR_NONE),
+    keep_ckpt_steps=Setting([], "steps whose checkpoints are never deleted (branch points)", ">= 1", items=int),
     # weight averaging (swa.py): logged as val_loss_swa / val_loss_ema at every evaluation
-    swa=False, swa_interval=5, swa_window=500, ema=False, ema_decay=0.999, ema_interval=1,
-    peak_tflops=None,  # device peak for MFU; None: GPU table, or a matmul probe on CPU
-    # GPU speed levers, each measured on and off by bench/gpu.py (docs/performance.md): torch.compile's mode (default,
-    # max-autotune, max-autotune-no-cudagraphs, reduce-overhead), SDPA's back-end (auto, flash, cudnn, efficient,
-    # math) and lab/kernels.py's: a fused linear cross-entropy (none, liger, cce), Liger's kernels, float8 matmuls
-    compile_mode="default", attention="auto", fused_loss="none", liger_kernels=False, float8=False,
-    fused_optimizer=True,  # AdamW's fused CUDA kernel (False: its foreach kernels)
-    **tracking.KEYS,  # wandb_log, wandb_project, wandb_run_name: metrics.jsonl's records to Weights & Biases too
+    swa=Setting(False, "keep a stochastic weight average; logs val_loss_swa"),
+    swa_interval=Setting(5, "fold the weights into the SWA average every this many steps", ">= 1"),
+    swa_window=Setting(500, "the SWA average restarts every this many steps (a multiple of swa_interval)", ">= 1"),
+    ema=Setting(False, "keep an exponential moving average; logs val_loss_ema"),
+    ema_decay=Setting(0.999, "ema = decay * ema + (1 - decay) * weights", "[0, 1)"),
+    ema_interval=Setting(1, "update the EMA every this many steps", ">= 1"),
+    peak_tflops=Setting(None, "the device's peak for MFU (None: a table of GPUs, or on a CPU a matmul probe)", "> 0",
+                        (float, type(None))),
+    # GPU speed levers, each measured on and off by bench/gpu.py (docs/performance.md)
+    compile_mode=Setting("default", "torch.compile's mode", COMPILE_MODES),
+    attention=Setting("auto", "SDPA's back-end on CUDA", kernels.ATTENTION),
+    fused_loss=Setting("none", "the head and the cross-entropy fused in chunks (liger, cce: requirements-gpu.txt)",
+                       kernels.FUSED_LOSSES),
+    liger_kernels=Setting(False, "Liger-kernel's RMSNorm, SwiGLU and rotary kernels"),
+    float8=Setting(False, "torchao's float8 matmuls in the blocks' linear layers"),
+    fused_optimizer=Setting(True, "AdamW's fused CUDA kernel (False: its foreach kernels)"),
+    **tracking.SETTINGS,  # wandb_log, wandb_project, wandb_run_name: metrics.jsonl's records to Weights & Biases too
 )
-TYPES = {k: (int, type(None)) for k in (*SHAPE_KEYS, "cooldown_steps", "cycle_steps", "data_seed")}
-TYPES["micro_batch_size"] = (int, type(None), str)
-TYPES.update(tie_embeddings=(bool, type(None)), final_lr_frac=(float, type(None)), peak_tflops=(float, type(None)),
-             dist_timeout_s=(int, float), **tracking.TYPES)
+DEFAULTS, TYPES = defaults_of(SETTINGS), types_of(SETTINGS)
 
 # Errors that mean "bad input or a run that cannot go on": one line for the user, no traceback.
 USER_ERRORS = (ConfigError, DataError, ScheduleError, checkpoint.CheckpointError, FloatingPointError)
@@ -107,26 +155,16 @@ def micro_batching(cfg, world_size):
 
 
 def check_config(cfg, world_size):
-    """Settings that cannot work, found before anything is written."""
-    for key in ("batch_size", "seq_len", "max_steps", "eval_interval", "log_interval", "ckpt_interval",
-                "eval_tokens", "eval_batch_size", "dist_timeout_s"):
-        if cfg[key] < 1:
-            raise ConfigError(f"{key} must be at least 1, got {cfg[key]}")
+    """Settings that cannot work, found before anything is written: each value against what SETTINGS allows, then
+    the settings that cannot work together."""
+    check_values(cfg, SETTINGS)
     micro_batching(cfg, world_size)
-    precision.check_dtype(cfg["dtype"])
-    if cfg["parallelism"] not in ("ddp", "fsdp"):
-        raise ConfigError(f"parallelism must be ddp or fsdp, got '{cfg['parallelism']}'")
     if cfg["parallelism"] == "fsdp" and cfg["dtype"] == "float16":  # its loss scaling would need a sharded scaler
         raise ConfigError("parallelism=fsdp runs in bfloat16 or float32, not float16 (what dtype=auto means on a GPU "
                           "without bf16): pass dtype=float32")
-    if cfg["optimizer"] not in ("adamw", "adamw_schedulefree"):
-        raise ConfigError(f"optimizer must be adamw or adamw_schedulefree, got '{cfg['optimizer']}'")
     if cfg["optimizer"] == "adamw_schedulefree" and cfg["schedule"] != "constant":
         raise ConfigError(f"optimizer=adamw_schedulefree replaces the LR schedule: set schedule=constant, "
                           f"not '{cfg['schedule']}'")
-    if cfg["compile_mode"] not in COMPILE_MODES:
-        raise ConfigError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got '{cfg['compile_mode']}'")
-    kernels.check(cfg)
     validate_schedule(**schedule_args(cfg))
 
 

@@ -1,5 +1,5 @@
 """
-The experiment suites, one per claim of the paper (C1-C9 of ../shared/PAPER.md), as plans: functions of a scale
+The experiment suites, one per claim of the paper (C1-C9: docs/results.md), as plans: functions of a scale
 returning their runs (name, settings, and for a cooldown branch its trunk and branch step), trunks first.
 sweep.py runs them; `python sweep.py all --plan` prints them with their estimated time.
 
@@ -44,7 +44,7 @@ linear, 1-sqrt and 1-x^0.3 to 600, 2400 and 4800 steps; c7 at 2400 steps, schedu
 The quick scale keeps the cpu settings with 100 / 200 / 400 steps, 2 LRs, 2 shapes, 2 fractions, 3 sizes, one
 seed (a smoke test of every suite).
 The paper scale uses configs/paper.py (SlimPajama, seq 512, batch 200, warmup 300), the 124M model for c1-c7,
-and for c8 the eight sizes 33M-360M with their token budgets and LRs from PAPER.md.
+and for c8 the eight sizes 33M-360M with their token budgets and LRs from the paper.
 """
 
 from dataclasses import dataclass, replace
@@ -96,7 +96,7 @@ CPU_COMMON = dict(data_dir="data/stdlib-bytes", dtype="auto", batch_size=16, seq
                   keep_last_ckpts=1, swa_interval=5, swa_window=100)
 CPU_SIZES = ("cpu_130k", "cpu_250k", "cpu_500k", "cpu_tiny")
 SHAPES = ("linear", "1-sqrt", "cosine", "square", "1-x^0.3", "1-x^0.7")
-# PAPER.md: token budgets (billions) per size, and peak LRs (cosine, constant): 2e-3/1e-3 up to 93M, then halved
+# the paper's token budgets (billions) per size, and peak LRs (cosine, constant): 2e-3/1e-3 up to 93M, then halved
 PAPER_BUDGETS = {"33m": (0.3, 0.7, 1.0), "53m": (0.4, 0.8, 1.2), "60m": (0.8, 1.3, 1.8), "93m": (1.0, 1.8, 2.6),
                  "124m": (1.5, 2.6, 3.6), "151m": (2.6, 3.8, 5.1), "210m": (3.8, 5.1, 6.4), "360m": (5.1, 7.7, 10.2)}
 PAPER_COMMON = config_file(REPO / "configs" / "paper.py")  # its settings over train.py's defaults (sweep.py)

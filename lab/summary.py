@@ -1,5 +1,5 @@
 """
-The numbers behind each claim (C1-C9 of ../shared/PAPER.md) and the seed-to-seed noise, from the logs of
+The numbers behind each claim (C1-C9: docs/results.md) and the seed-to-seed noise, from the logs of
 finished runs: the rows of figures/summary.md, which plot.py writes.
 
     python plot.py                       # figures and figures/summary.md (this module's table)

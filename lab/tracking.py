@@ -24,14 +24,13 @@ logs it mirrors. Either way out_dir/wandb_id says which wandb run a resume conti
 import os
 from pathlib import Path
 
-from lab.config import ConfigError, write_atomically
+from lab.config import ConfigError, Setting, write_atomically
 
-KEYS = dict(
-    wandb_log=False,  # send metrics to Weights & Biases (pip install wandb); metrics.jsonl is written either way
-    wandb_project="lr-schedules",
-    wandb_run_name=None,  # None: the out_dir's name
+SETTINGS = dict(
+    wandb_log=Setting(False, "also send metrics.jsonl's records to Weights & Biases (pip install wandb)"),
+    wandb_project=Setting("lr-schedules", "the wandb project"),
+    wandb_run_name=Setting(None, "the wandb run's name (None: out_dir's name)", types=(str, type(None))),
 )
-TYPES = dict(wandb_run_name=(str, type(None)))
 ID_FILE = "wandb_id"
 
 
@@ -94,7 +93,7 @@ def wandb_config(run_info):
 
 
 def start(cfg, run_info, out_dir, master, resuming):
-    """The tracker of this process. cfg: the resolved config (with KEYS); run_info: what train.py writes to
+    """The tracker of this process. cfg: the resolved config (with SETTINGS' keys); run_info: what train.py writes to
     config.json (dict with 'config'; may be None where master is False); out_dir: the run's folder, already made;
     master: rank 0; resuming: init_from=resume, which continues the wandb run whose id out_dir holds."""
     if not cfg["wandb_log"] or not master:

@@ -62,7 +62,9 @@ def test_a_branch_that_died_before_its_first_checkpoint_starts_again(tmp_path, t
     train.main([*common, "--schedule=constant", "--max_steps=12", "--keep_ckpt_steps=[8]", f"--out_dir={trunk}"])
     dead = tmp_path / "trunk-to12-cd4"  # what a branch leaves when killed before its first checkpoint
     dead.mkdir()
-    (dead / "config.json").write_text((trunk / "config.json").read_text())
+    started = dict(json.loads((trunk / "config.json").read_text()),
+                   history=[dict(event="branch", step=8, **{"from": str(trunk / "ckpt_0000008")})])
+    (dead / "config.json").write_text(json.dumps(started))
     (dead / "metrics.jsonl").write_text(json.dumps(dict(step=8, val_loss=9.9)) + "\n")
     capsys.readouterr()
     branch.main([*common, f"--trunk={trunk}", "--lengths=[12]", "--cooldown_steps_list=[4]"])
@@ -71,6 +73,20 @@ def test_a_branch_that_died_before_its_first_checkpoint_starts_again(tmp_path, t
     first = json.loads((dead / "metrics.jsonl").read_text().splitlines()[0])
     assert first["step"] == 8 and first["origin"]["step"] == 8 and first["val_loss"] != 9.9
     assert json.loads((dead / "config.json").read_text())["config"]["schedule"] == "wsd"
+
+
+def test_a_run_of_yours_where_a_branch_goes_is_refused_not_overwritten(tmp_path, tiny_data):
+    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--log_interval=1", "--schedule=constant"]
+    trunk, yours = tmp_path / "trunk", tmp_path / "trunk-to12-cd4"
+    train.main([*common, "--max_steps=12", "--keep_ckpt_steps=[8]", f"--out_dir={trunk}"])
+    train.main([*common, "--max_steps=4", "--ckpt_interval=100", f"--out_dir={yours}"])  # no checkpoint: stopped early
+    (yours / "ckpt_0000004").rename(tmp_path / "elsewhere")
+    before = {p.name: p.read_bytes() for p in yours.iterdir()}
+    with pytest.raises(ConfigError, match=rf"^{yours} holds a run that did not start from {trunk / 'ckpt_0000008'} "
+                                          r"\(it started from scratch\): move it away, or give the branches another "
+                                          r"trunk name$"):
+        branch.main([*common, f"--trunk={trunk}", "--lengths=[12]", "--cooldown_steps_list=[4]"])
+    assert {p.name: p.read_bytes() for p in yours.iterdir()} == before
 
 
 def test_launch_settings_finish_resume_or_start(tmp_path):
@@ -84,12 +100,11 @@ def test_launch_settings_finish_resume_or_start(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--lengths=['300']"], "the branch of length '300' with a cooldown of fraction 0.2: max_steps must be a whole "
-                            "number of steps, got '300'"),
-    (["--lengths=[300]", "--cooldown_fracs=['a']"], "the branch of length 300 with a cooldown of fraction 'a': "
-                                                    "cooldown_frac must be a number, got 'a'"),
-    (["--lengths=[300]", "--cooldown_steps_list=[0]"], "the branch of length 300 with a cooldown of 0 steps: "
-                                                      "cooldown_steps=0: the wsd cooldown needs at least 1 step"),
+    (["--lengths=['300']"], "lengths=['300']: each item must be int >= 1"),
+    (["--lengths=[300]", "--cooldown_fracs=['a']"], "cooldown_fracs=['a']: each item must be float in (0, 1]"),
+    (["--lengths=[300]", "--cooldown_steps_list=[0]"], "cooldown_steps_list=[0]: each item must be int >= 1"),
+    (["--lengths=[300]", "--cooldown_steps_list=[400]"], "the branch of length 300 with a cooldown of 400 steps: "
+                                                        "cooldown_steps=400: the cooldown is longer than the run"),
     (["--lengths=[300]", "--cooldown_fracs=[]"], "give the cooldowns, e.g. --cooldown_fracs=[0.2]"),
     # the second branch's cooldown would start at step 15, inside the warmup: found before the first one trains
     (["--lengths=[100,30]", "--cooldown_fracs=[0.5]", "--warmup_steps=20"],
@@ -107,8 +122,7 @@ def test_bad_lengths_are_one_line_errors_from_the_command_line(tmp_path):
     result = subprocess.run([sys.executable, "branch.py", f"--trunk={tmp_path}/trunk", "--lengths=['300']", "--plan"],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == ("error: the branch of length '300' with a cooldown of fraction 0.2: max_steps must be a "
-                             "whole number of steps, got '300'\n")
+    assert result.stderr == "error: lengths=['300']: each item must be int >= 1\n"
 
 
 def test_branches_under_torchrun_with_three_processes_equal_one_process(tmp_path, tiny_data):

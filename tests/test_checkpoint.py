@@ -32,6 +32,12 @@ def test_conversion_round_trip_and_an_old_single_file_resumes_exactly(tmp_path, 
     assert original["optimizer"]["state"][0]["exp_avg"].equal(again["optimizer"]["state"][0]["exp_avg"])
     bad = run("--to_file=nowhere", "--out=x.pt")
     assert bad.returncode == 1 and bad.stderr.strip() == "error: checkpoint nowhere does not exist"
+    (tmp_path / "kept.pt").write_text("yours")  # a file, or a folder, already there is never replaced
+    for args in ([f"--to_file={full / 'ckpt_0000003'}", f"--out={tmp_path / 'kept.pt'}"],
+                 [f"--to_dcp={old / 'ckpt_0000003.pt'}", f"--out={tmp_path / 'back' / 'ckpt_0000003'}"]):
+        refused, what = run(*args), "file" if "to_file" in args[0] else "folder"
+        assert refused.returncode == 1 and refused.stderr.strip().endswith(f"exists: give a new {what}")
+    assert (tmp_path / "kept.pt").read_text() == "yours"
 
     train.main([*common, f"--out_dir={old}", "--init_from=resume"])
     later = lambda out: [r for r in metrics(out) if r["step"] > 3]

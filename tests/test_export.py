@@ -120,7 +120,8 @@ def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     assert "corrupt or unreadable" in one_error_line(capsys, [f"--ckpt={tmp_path}/notes.pt", f"--out={tmp_path}/a"])
     assert "not a checkpoint" in one_error_line(capsys, [f"--ckpt={tmp_path}/dict.pt", f"--out={tmp_path}/a"])
     assert "is not empty" in one_error_line(capsys, [f"--ckpt={tmp_path}/dict.pt", f"--out={tmp_path}"])
-    assert "dtype must be" in one_error_line(capsys, ["--ckpt=x", "--out=y", "--dtype=float16"])
+    assert "dtype='float16': must be one of float32, bfloat16" in one_error_line(capsys, ["--ckpt=x", "--out=y",
+                                                                                          "--dtype=float16"])
     config = GPTConfig(vocab_size=64, block_size=8, n_layer=1, n_head=2, n_embd=16, ffw_size=32)
     _, path = save_run(tmp_path / "run", config, "bytes")
     state = checkpoint.load(path)

@@ -11,6 +11,7 @@ import torch
 import gpu_check
 import train
 from helpers import TINY_MODEL, close, metrics, torchrun
+from lab.config import ConfigError
 
 
 def test_the_gpu_check_reports_speed_memory_and_an_exact_resume(tmp_path, tiny_data, capsys, monkeypatch):
@@ -28,7 +29,35 @@ def test_the_gpu_check_reports_speed_memory_and_an_exact_resume(tmp_path, tiny_d
     assert re.fullmatch(r"val_loss: [\d.]+, [\d.]+, [\d.]+ \(steps 0, 6, 10\)", lines[4])
     assert lines[5] == "resume from step 6: largest train_loss gap to the uninterrupted run 0.00e+00"
     assert measured["resume_gap"] == 0 and measured["dtype"] == "bfloat16" and len(measured["val_loss"]) == 3
-    assert (tmp_path / "check_resumed" / "ckpt_0000010").exists()
+    assert sorted(p.name for p in (tmp_path / "check").iterdir()) == [".written_by_gpu_check.json", "full", "resumed"]
+    assert (tmp_path / "check" / "resumed" / "ckpt_0000010").exists()
+
+
+def test_the_gpu_check_writes_only_a_folder_of_its_own(tmp_path, tiny_data, capsys):
+    """A run of yours as out_dir is refused, nothing of it touched; gpu_check.py's own settings are not given."""
+    train.main([*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'mine'}", "--max_steps=2",
+                "--schedule=constant", "--warmup_steps=1", "--ckpt_interval=2", "--eval_interval=2"])
+    before = {p.relative_to(tmp_path): p.stat().st_mtime_ns for p in (tmp_path / "mine").rglob("*")}
+    with pytest.raises(ConfigError, match=rf"^{tmp_path / 'mine'} holds ckpt_0000002, config.json, metrics.jsonl, "
+                                          r"which gpu_check.py did not write: give it a folder of its own"):
+        gpu_check.main(["configs/cpu_tiny.py", *TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'mine'}",
+                        "--steps=2", "--resume_steps=1"])
+    assert {p.relative_to(tmp_path): p.stat().st_mtime_ns for p in (tmp_path / "mine").rglob("*")} == before
+    with pytest.raises(ConfigError, match=r"^gpu_check.py sets max_steps itself \(steps \+ resume_steps\): give "
+                                          r"--steps and --resume_steps$"):
+        gpu_check.check_config(["configs/cpu_tiny.py", "--max_steps=100"])
+
+
+def test_the_gpu_check_help_shows_the_values_it_uses(capsys):
+    with pytest.raises(SystemExit) as exited:
+        gpu_check.main(["--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    lines = {line.split()[0]: line.split(None, 2)[1:] for line in out.splitlines() if line.startswith("  --")}
+    assert lines["--data_dir"][0] == "'data/stdlib-gpt2'" and lines["--out_dir"][0] == "'out/gpu_check'"
+    assert lines["--schedule"][0] == "'constant'" and lines["--model"][0] == "'124m'"  # configs/124m_cooldown.py's
+    assert lines["--max_steps"] == ["60", "gpu_check.py sets it: steps + resume_steps (>= 1)"]
+    assert lines["--steps"][0] == "50" and lines["--resume_steps"][0] == "10"
 
 
 # ---- the GPU path: run where CUDA is, skipped elsewhere (CI has no GPU); bench/gpu.py runs them first ----

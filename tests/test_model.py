@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from model import GPT, GPTConfig, PRESETS, apply_rotary, flops_per_token, padded_vocab_size
+from model import GPT, GPTConfig, PRESETS, apply_rotary, describe_presets, flops_per_token, padded_vocab_size
 
 PAPER_SIZES = {'33m': 33e6, '53m': 53e6, '60m': 60e6, '93m': 93e6, '124m': 124e6,
                '151m': 151e6, '166m': 166e6, '210m': 210e6, '360m': 360e6}
@@ -302,3 +302,11 @@ def test_activation_checkpointing_recomputes_the_same_gradients():
     assert plain_loss == recomputed_loss
     assert all(torch.allclose(a, b, atol=1e-6, rtol=0) for a, b in zip(plain, recomputed))
     assert recomputed_saved < plain_saved / 2  # the blocks keep only their inputs
+
+
+def test_python_model_py_lists_every_preset_with_its_parameters():
+    lines = describe_presets()
+    assert [line.split(":")[0].strip() for line in lines] == list(PRESETS)
+    tiny = GPT(GPTConfig(vocab_size=padded_vocab_size(257), block_size=256, **PRESETS["cpu_tiny"]))  # built for real
+    assert f"{tiny.num_params() / 1e6:9.2f}M parameters" in lines[list(PRESETS).index("cpu_tiny")]
+    assert "123.59M parameters" in lines[list(PRESETS).index("124m")] and lines[0].endswith("vocabulary 50304")

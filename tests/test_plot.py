@@ -1,23 +1,31 @@
 """plot.py on synthetic logs shaped like train.py's: every figure written (seeds and several results folders
-included), missing suites skipped with a note, bad input reported in one line."""
+included), missing suites skipped with a note, the figures beside their results, nothing replaced or deleted that
+plot.py did not write, runs of other data refused, bad input reported in one line."""
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import plot
 from helpers import REPO
-from lab import summary
+from lab import owned, summary
 from lab.config import ConfigError
+from lab.suites import SHAPES
 from synthetic_runs import write_run, write_suites
+
+MANIFEST = owned.manifest(".", "plot.py").name  # the names of the files plot.py wrote in a folder
+
 
 def test_every_figure_and_the_summary_from_synthetic_runs(tmp_path, capsys):
     write_suites(tmp_path / "results", seeds=(1337, 1338))
     rows = plot.main([str(tmp_path / "results"), f"--out={tmp_path / 'figures'}"])
     expected = {f"{name}.{ext}" for name, _, _ in plot.FIGURES for ext in ("png", "pdf")} | {"summary.md"}
-    assert {p.name for p in (tmp_path / "figures").iterdir()} == expected
+    assert {p.name for p in (tmp_path / "figures").iterdir()} == expected | {MANIFEST}
     assert len(expected) == 2 * 13 + 1
+    assert set(json.loads((tmp_path / "figures" / MANIFEST).read_text())) == expected
     for name, _, _ in plot.FIGURES:
         assert (tmp_path / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (tmp_path / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
@@ -66,7 +74,9 @@ def test_runs_of_other_data_are_refused_and_runs_of_unknown_data_counted(tmp_pat
 
 
 def test_figure_colours_and_shades():
-    assert plot.color("wsd/1-x^0.7") == plot.color("other") != plot.color("wsd/linear")
+    shapes = [plot.color(f"wsd/{shape}") for shape in SHAPES]  # every shape of the suites: a colour of its own
+    assert len(set(shapes)) == len(SHAPES) and plot.color("other") not in shapes
+    assert plot.color("wsd/1-x^0.9") == plot.color("other")  # a shape no suite runs
     assert plot.color("cosine", shade=1.0) == (1.0, 1.0, 1.0)
     assert plot.shade_of(400, [200, 400]) == 0.0 < plot.shade_of(200, [200, 400])
 
@@ -76,7 +86,7 @@ def test_missing_suites_and_runs_are_skipped_with_a_note(tmp_path, capsys):
     (tmp_path / "results" / "c6_swa" / "unfinished").mkdir(parents=True)  # no logs: a run still going
     rows = plot.main([str(tmp_path / "results"), f"--out={tmp_path / 'figures'}"])
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
-        "c1_cosine_lengths.pdf", "c1_cosine_lengths.png", "schedules.pdf", "schedules.png", "summary.md"]
+        MANIFEST, "c1_cosine_lengths.pdf", "c1_cosine_lengths.png", "schedules.pdf", "schedules.png", "summary.md"]
     out = capsys.readouterr().out
     assert "has no config.json and metrics.jsonl: skipped" in out
     for name, suite, _ in plot.FIGURES[2:]:
@@ -86,17 +96,43 @@ def test_missing_suites_and_runs_are_skipped_with_a_note(tmp_path, capsys):
     assert rows[0][1].startswith("final ppl, cosine cycle C / run N: C=200/N=200 ")
 
 
-def test_figures_of_a_suite_without_runs_are_deleted(tmp_path, capsys):
+def test_only_figures_plot_py_wrote_are_replaced_or_deleted(tmp_path, capsys):
     figures = tmp_path / "figures"
-    figures.mkdir()
-    for name in ("c6_swa.png", "c6_swa.pdf", "c8_envelopes.png", "notes.txt"):  # an earlier invocation's, and ours
-        (figures / name).write_text("old")
-    write_suites(tmp_path / "results", suites=("c1_cosine_lengths",))
+    write_suites(tmp_path / "results", suites=("c1_cosine_lengths", "c9_merge"))
+    plot.main([str(tmp_path / "results"), f"--out={figures}"])
+    assert (figures / "c9_merge.png").is_file()
+    (figures / "notes.txt").write_text("yours")
+    shutil.rmtree(tmp_path / "results" / "c9_merge")  # the suite is gone: its figures from the call before are too
     plot.main([str(tmp_path / "results"), f"--out={figures}"])
     assert sorted(p.name for p in figures.iterdir()) == [
-        "c1_cosine_lengths.pdf", "c1_cosine_lengths.png", "notes.txt", "schedules.pdf", "schedules.png", "summary.md"]
-    assert (figures / "notes.txt").read_text() == "old"
-    assert "note: no runs in c6_swa's suites: c6_swa skipped" in capsys.readouterr().out
+        MANIFEST, "c1_cosine_lengths.pdf", "c1_cosine_lengths.png", "notes.txt", "schedules.pdf", "schedules.png",
+        "summary.md"]
+    assert (figures / "notes.txt").read_text() == "yours"
+    assert "note: no runs in c9_merge/: c9_merge skipped" in capsys.readouterr().out
+    # a file of a figure's name that plot.py did not write: refused, nothing written or deleted
+    (figures / "c6_swa.png").write_text("yours")
+    before = {p.name: p.read_bytes() for p in figures.iterdir()}
+    with pytest.raises(ConfigError, match=rf"^{figures} already has c6_swa.png, which plot.py did not write: give it a "
+                                          rf"folder of its own"):
+        plot.main([str(tmp_path / "results"), f"--out={figures}"])
+    assert {p.name: p.read_bytes() for p in figures.iterdir()} == before
+
+
+def test_the_figures_follow_their_results_and_an_empty_folder_leaves_the_repository_unchanged(tmp_path, capsys):
+    def snapshot():
+        return {p: (p.stat().st_size, p.stat().st_mtime_ns) for folder in ("figures", "results", "results_long")
+                for p in (REPO / folder).rglob("*")} | {p: None for p in REPO.iterdir()}
+    before = snapshot()
+    (tmp_path / "empty").mkdir()
+    plot.main([str(tmp_path / "empty")])
+    assert snapshot() == before
+    assert sorted(p.name for p in (tmp_path / "empty" / "figures").iterdir()) == [
+        MANIFEST, "schedules.pdf", "schedules.png", "summary.md"]  # the schedules alone: no runs
+    assert (tmp_path / "empty" / "figures" / "summary.md").read_text() == summary.markdown_table([])
+    write_suites(tmp_path / "results", suites=("c1_cosine_lengths",))
+    with pytest.raises(ConfigError, match="^2 results folders: say where their figures go with --out=DIR$"):
+        plot.main([str(tmp_path / "results"), str(tmp_path / "empty")])
+    assert plot.output_folder([], None) == Path("figures")  # the repository's own results: its figures/
 
 
 def test_a_result_being_published_is_not_a_run(tmp_path, capsys):

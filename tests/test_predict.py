@@ -157,7 +157,7 @@ def test_a_prediction_lists_every_evaluation_and_ends_with_the_final_loss(tmp_pa
     assert expected == pytest.approx(truth, rel=1e-3)  # the law that made the runs, recovered
     assert lines[-6:-1] == [f"  step {s}: {v:.4f}" for s, v in zip((100, 200, 300, 400, 500), expected)]
     assert lines[-1] == f"final val_loss: {expected[-1]:.4f}"
-    with pytest.raises(ConfigError, match="cooldown_frac must be in"):  # checked as train.py checks it
+    with pytest.raises(ConfigError, match=r"^cooldown_frac=1.5: must be in \(0, 1\]$"):  # checked as train.py checks it
         predict.main([f"--fit={tmp_path}", "--cooldown_frac=1.5"])
 
 

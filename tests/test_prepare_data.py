@@ -301,6 +301,21 @@ def test_interrupted_clear_leaves_neither_meta_nor_progress(tmp_path, monkeypatc
     assert sorted(path.name for path in tmp_path.iterdir()) == ["train_0000.bin", "train_0001.bin.tmp", "val_0000.bin"]
 
 
+def test_clear_deletes_only_the_files_prepare_data_py_writes(tmp_path, capsys):
+    ours = ("train_0000.bin", "val_0001.bin", "train_0002.bin.tmp", "progress.json", "meta.json", "meta.json.tmp")
+    yours = ("notes.tmp", "train.bin", "val.bin", "meta.pkl", "readme.txt")  # a nanoGPT folder's files among them
+    for name in ours + yours:
+        (tmp_path / name).write_text("x")
+    prepare_data.clear(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(yours)
+    (tmp_path / "train_0003.bin").write_text("yours")  # shards no progress.json describes: a fresh start refuses
+    with pytest.raises(SystemExit):
+        run(["--tokenizer=bytes", "--num_proc=1"], tmp_path)
+    assert capsys.readouterr().err.endswith("holds shards that no progress.json of this command describes: use --force "
+                                            "to replace them, or another --out_dir\n")
+    assert (tmp_path / "train_0003.bin").read_text() == "yours"
+
+
 def test_rerun_does_nothing_force_redoes_other_settings_refused(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "texts"
     folder.mkdir()
@@ -359,10 +374,10 @@ def bad_input_cases(tmp_path):
         (["--dataset=files", f"--files={tmp_path}/one.txt"], "single document"),
         (["--dataset=files", f"--files={tmp_path}/x.csv"], "use .txt, .jsonl, .json or .parquet"),
         (["--dataset=files", f"--files=['{tmp_path}/*.txt', '{tmp_path}/*.jsonl']"], "prepare one kind at a time"),
-        (["--val_frac=1.5"], "0 <= val_frac < 1"),
-        ([f"--seed={2**64}"], "0 <= seed < 2**64"),
-        (["--seed=-1"], "0 <= seed < 2**64"),
-        (["--shard_tokens=0"], "shard_tokens and num_proc must be at least 1"),
+        (["--val_frac=1.5"], "val_frac=1.5: must be in [0, 1)"),
+        ([f"--seed={2**64}"], f"seed={2**64}: must be in [0, 2**64)"),
+        (["--seed=-1"], "seed=-1: must be in [0, 2**64)"),
+        (["--shard_tokens=0"], "shard_tokens=0: must be >= 1"),
         (["--shard_tokns=5"], "unknown config key 'shard_tokns' (did you mean 'shard_tokens'?)"),
         (["--dataset=fineweb", "--sample=10BT"], "--sample=10BT: fineweb has the samples sample-10BT"),
         (["--dataset=stdlib", "--sample=sample-100BT"], "--sample is for fineweb and fineweb-edu, not --dataset=stdlib"),

@@ -299,8 +299,12 @@ def test_offline_bad_inputs(tmp_path):
         main([f"--run={run}", "--start_step=300", "--device=cpu"])
     with pytest.raises(ConfigError, match=r"--out=.*missing/swa.pt: folder .*missing does not exist"):
         main([f"--run={run}", f"--out={tmp_path / 'missing' / 'swa.pt'}", "--device=cpu"])
-    with pytest.raises(ConfigError, match="dtype must be one of auto, float32, bfloat16, float16, got 'half'"):
+    with pytest.raises(ConfigError, match="dtype='half': must be one of auto, float32, bfloat16, float16"):
         main([f"--run={run}", "--device=cpu", "--dtype=half"])
+    (tmp_path / "kept.pt").write_text("yours")  # --out never replaces a file: a checkpoint, a weight file
+    with pytest.raises(ConfigError, match=r"^--out=.*kept.pt exists: give a new file$"):
+        main([f"--run={run}", f"--out={tmp_path / 'kept.pt'}", "--device=cpu"])
+    assert (tmp_path / "kept.pt").read_text() == "yours"
     (run / "config.json").write_text('{"config": ')  # cut short
     with pytest.raises(ConfigError, match=r"cannot read .*config.json"):
         main([f"--run={run}", "--device=cpu"])

@@ -104,7 +104,7 @@ def test_compile_is_the_scales_unless_given_and_is_not_what_a_run_is(tmp_path, c
 def test_bad_command_lines_are_one_line_errors():
     with pytest.raises(ConfigError, match="name one suite: c1_cosine_lengths, .* or all"):
         sweep.main(["c9_nothing", "--plan"])
-    with pytest.raises(ConfigError, match="scale must be one of cpu, long, quick, paper"):
+    with pytest.raises(ConfigError, match=r"^scale='gpu': must be one of cpu, long, quick, paper$"):
         sweep.main(["all", "--scale=gpu", "--plan"])
 
 
@@ -139,7 +139,9 @@ def test_mini_suite_writes_results_then_skips_them(mini, tmp_path, capsys):
     assert branch[0]["val_loss"] == next(r["val_loss"] for r in records(results / "constant" / "metrics.jsonl")
                                          if r["step"] == 12 and "val_loss" in r)
     assert records(results / "cosine_16" / "metrics.jsonl")[-1]["step"] == 16
-    capsys.readouterr()
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sweep: ")]
+    assert [line.split(" |")[0] for line in progress] == [f"sweep: {n}/3 runs done" for n in (0, 1, 2, 3)]
+    assert progress[-1].endswith("~00:00 left by the plan")  # before each run, and at the end
     mini()
     out = capsys.readouterr().out
     assert all(f"mini/{name}: done, skipped" in out for name in ("cosine_16", "constant", "constant-to16-cd4"))

@@ -137,13 +137,13 @@ def test_checkpoints_are_pruned_but_permanent_ones_kept(tmp_path, tiny_data):
     (["--lr=fast"], ConfigError, "config key 'lr' expects float, got 'fast'"),
     (["--compile=1"], ConfigError, "config key 'compile' expects bool"),
     (["configs/nope.py"], ConfigError, "config file 'configs/nope.py' does not exist"),
-    (["--model=7b"], ConfigError, "unknown model preset '7b'"),
+    (["--model=7b"], ConfigError, "model='7b': must be one of 33m, 53m, "),
     (["--n_head=3"], ConfigError, "n_embd 64 is not divisible by n_head 3"),
     (["--batch_size=6", "--micro_batch_size=4"], ConfigError,
      "micro_batch_size=4 does not divide the 6 sequences per process (batch_size=6 over 1 processes)"),
     (["--max_steps=10", "--cooldown_steps=20"], ScheduleError, "cooldown_steps=20"),
     (["--cooldown_shape=1-cube"], ScheduleError, "1-cube"),
-    (["--optimizer=sgd"], ConfigError, "optimizer must be adamw or adamw_schedulefree"),
+    (["--optimizer=sgd"], ConfigError, "optimizer='sgd': must be one of adamw, adamw_schedulefree"),
     (["--optimizer=adamw_schedulefree"], ConfigError, "set schedule=constant"),
     (["--init_from=missing.pt"], checkpoint.CheckpointError, "checkpoint missing.pt does not exist"),
     (["--init_from=resume"], checkpoint.CheckpointError, "holds no checkpoint"),
@@ -210,9 +210,10 @@ def test_sample_prints_text_from_a_run(tmp_path, tiny_data, capsys):
     assert len(ids) == 24
     assert text == bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
     # bad input: one clear line each, before any sampling
-    for args, message in ((["--top_k=0"], "top_k >= 1"), (["--temperature=-1"], "temperature >= 0"),
+    for args, message in ((["--top_k=0"], "top_k=0: must be >= 1 or None"),
+                          (["--temperature=-1"], "temperature=-1.0: must be >= 0"),
                           (["--device=cuda:64"], "device=cuda:64: "),  # no CUDA here, or fewer GPUs than 65
-                          (["--dtype=fp8"], "dtype must be one of auto, float32, bfloat16, float16, got 'fp8'")):
+                          (["--dtype=fp8"], "dtype='fp8': must be one of auto, float32, bfloat16, float16")):
         with pytest.raises(ConfigError, match=re.escape(message)):
             sample.main([f"--ckpt={out}", *args])
     (out / "config.json").write_text('{"tokenizer": "bytes2"}')

@@ -1,7 +1,7 @@
 """Runs of train.py and sweep.py, one after the other in one process group, with every process but rank 0 arriving
 LATE_S seconds late where a run prepares its out_dir, for tests/test_parallel.py. Rank 0 writes config.json moments
 after that point: a process that looked at out_dir for itself would find this very run's config.json and refuse to
-start (issue 20). Rank 0 prints `finished: <index>` after each run.
+start. Rank 0 prints `finished: <index>` after each run.
 
     LATE_S=0.5 torchrun --standalone --nproc_per_node=3 tests/torchrun_late.py RUNS.json
 

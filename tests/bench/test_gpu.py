@@ -59,3 +59,11 @@ def test_levers_and_the_ab_run_and_report_on_a_cpu(tmp_path, tiny_data, capsys):
     out = capsys.readouterr().out
     assert "levers fused_loss=liger: " in out and "fell back: fused_loss=liger needs a CUDA GPU" in out
     assert (tmp_path / "logs" / "baseline.log").is_file()
+
+
+def test_the_bench_writes_only_a_folder_of_its_own(tmp_path):
+    (tmp_path / "notes.txt").write_text("yours")
+    with pytest.raises(ConfigError, match=rf"^{tmp_path} holds notes.txt, which bench/gpu.py did not write: give it a "
+                                          r"folder of its own"):
+        gpu.main(["--device=cpu", f"--out={tmp_path}", "--parts=levers", "--levers=fused_optimizer=False"])
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"] and (tmp_path / "notes.txt").read_text() == "yours"

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from bench import nanogpt as bench_nanogpt
-from lab.config import ConfigError
+from lab.config import ConfigError, defaults_of
 
 # A stand-in for nanoGPT's train.py: checks what bench_nanogpt prepared, then reports 100 ms per iteration in
 # nanoGPT's own log format.
@@ -89,20 +89,23 @@ def test_bad_input_is_one_clear_error(tmp_path, tiny_data):
         bench_nanogpt.main([])
     with pytest.raises(ConfigError, match=r"is not a nanoGPT checkout \(no train.py, model.py, configurator.py\)"):
         bench_nanogpt.main([f"--nanogpt={tmp_path}", f"--data_dir={tiny_data}"])
-    with pytest.raises(ConfigError, match="isa must be one of native, avx2, got 'sse'"):
+    with pytest.raises(ConfigError, match="^isa='sse': must be one of native, avx2$"):
         bench_nanogpt.main([f"--nanogpt={tmp_path}", "--isa=sse"])
+    with pytest.raises(ConfigError, match="^skip=40 leaves none of the steps=40 to time$"):
+        bench_nanogpt.main([f"--nanogpt={tmp_path}", "--skip=40"])
 
 
 def test_on_a_gpu_nanogpts_own_bench_is_read_as_its_reference_was_measured():
-    """nanoGPT's bench.py at 50 x 512 on the H200 printed 49.2242 ms per iteration (../shared/measurements/h200/):
-    the 520,100 tokens/s that issue 26 compares against."""
+    """nanoGPT's bench.py at 50 x 512 on the H200 printed 49.2242 ms per iteration (results/perf/h200_ng_bench.log):
+    the 520,100 tokens/s that docs/performance.md compares against."""
     line = "time per iteration: 49.2242ms, MFU: 133.04%"
     assert bench_nanogpt.nanogpt_gpu_speed(f"0/20 loss: 9.4608\n{line}\n") == pytest.approx(520_069, abs=1)
     with pytest.raises(ConfigError, match="printed no 'time per iteration: X ms' line"):
         bench_nanogpt.nanogpt_gpu_speed("iter 0: loss 3.0\n")
-    with pytest.raises(ConfigError, match="^device must be cpu or cuda, got 'tpu'$"):
+    with pytest.raises(ConfigError, match="^device='tpu': must be one of cpu, cuda$"):
         bench_nanogpt.main(["--nanogpt=/x", "--device=tpu"])
-    command = bench_nanogpt.our_gpu_command(dict(bench_nanogpt.DEFAULTS, data_dir="data/stdlib-gpt2"), "out/x")
+    defaults = defaults_of(bench_nanogpt.SETTINGS)
+    command = bench_nanogpt.our_gpu_command(dict(defaults, data_dir="data/stdlib-gpt2"), "out/x")
     assert "configs/124m_cooldown.py" in command and "--batch_size=50" in command and "--micro_batch_size=50" in command
 
 

@@ -30,7 +30,7 @@ def test_report_of_a_tiny_run_is_complete_and_consistent(tiny_data):
     argv = TINY_MODEL + [f"--data_dir={tiny_data}", "--steps=3", "--turn_steps=2", "--untimed_steps=1",
                          "--probe_seconds=0.05", "--try_compile=False", "--log_interval=4",
                          "--dtype=bfloat16"]  # not auto: on a CPU without bf16 units auto is float32, with nothing to compare
-    r = bench.bench(parse_args(argv, bench.DEFAULTS, bench.TYPES))
+    r = bench.bench(parse_args(argv, bench.SETTINGS))
     assert r["tokens_per_step"] == 8 * 64 and r["steps"] == 3
     assert r["train_tokens_per_s"] == pytest.approx(r["tokens_per_step"] / (r["step_ms"] / 1e3))
     assert set(r["share"]) == set(bench.PARTS) and sum(r["share"].values()) == pytest.approx(1.0)
@@ -76,9 +76,18 @@ def test_schedule_free_steps_as_in_train_py(tmp_path, tiny_data):
     settings = TINY_MODEL + [f"--data_dir={tiny_data}", "--optimizer=adamw_schedulefree", "--schedule=constant",
                              "--log_interval=1"]
     r = bench.bench(parse_args(settings + ["--steps=4", "--turn_steps=4", "--untimed_steps=0", "--probe_seconds=0.05",
-                                           "--fp32=False", "--try_compile=False"], bench.DEFAULTS, bench.TYPES))
+                                           "--fp32=False", "--try_compile=False"], bench.SETTINGS))
     train.main(settings + [f"--out_dir={tmp_path / 'run'}", "--max_steps=4", "--eval_interval=100"])
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert r["losses"] == pytest.approx([rec["train_loss"] for rec in logged if "train_loss" in rec], abs=1e-6)
-    with pytest.raises(bench.ConfigError, match="turn_steps must be at least 1, got 0"):
-        bench.bench(parse_args(settings + ["--turn_steps=0"], bench.DEFAULTS, bench.TYPES))
+    with pytest.raises(bench.ConfigError, match=r"^turn_steps=0: must be >= 1$"):  # bench() checks a config it is given
+        bench.bench(dict(parse_args(settings, bench.SETTINGS), turn_steps=0))
+
+
+def test_help_shows_the_values_the_bench_uses(capsys):
+    with pytest.raises(SystemExit) as exited:
+        bench.main(["--help"])
+    lines = {line.split()[0]: line.split(None, 2)[1:] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("  --")}
+    assert exited.value.code == 0 and lines["--batch_size"][0] == "16"  # configs/cpu_tiny.py's, not train.py's 32
+    assert lines["--model"][1].startswith("cpu_tiny, then cpu_10m") and lines["--steps"][0] == "15"

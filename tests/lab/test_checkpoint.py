@@ -93,6 +93,12 @@ def test_prune_keeps_the_last_k_and_every_permanent_step_folders_and_old_files(t
     checkpoint.prune(tmp_path, keep_last=2, keep_steps=[5, 15])
     assert [s for s, _ in checkpoint.list_checkpoints(tmp_path)] == [5, 15, 20, 25]
     assert not (tmp_path / "ckpt_0000010").exists() and not (tmp_path / "ckpt_0000001.pt").exists()
+    checkpoint.prune(tmp_path, keep_last=None)  # None keeps every checkpoint
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path)] == [5, 15, 20, 25]
+    with pytest.raises(ValueError, match="keep_last=0: a resume needs the newest checkpoint"):
+        checkpoint.prune(tmp_path, keep_last=0)  # never all of them
+    checkpoint.prune(tmp_path, keep_last=1)
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path)] == [25]
 
 
 def test_fsdp_on_three_processes_resumes_under_ddp_on_two_and_on_one_process(tmp_path, tiny_data):

@@ -302,7 +302,7 @@ LATE = str(REPO / "tests" / "torchrun_late.py")
 
 def test_processes_arriving_late_start_resume_branch_overwrite_and_sweep_as_rank_0_decides(tmp_path, tiny_data):
     """Ranks 1 and 2 reach out_dir's preparation 0.5 s after rank 0, which writes this run's config.json meanwhile:
-    each used to look for itself and refuse the run as one that already existed (issue 20). Now rank 0 alone looks
+    each used to look for itself and refuse the run as one that already existed. Now rank 0 alone looks
     and every process follows it: a fresh start, a resume, a branch, --overwrite=True and a sweep (a trunk and its
     cooldown) run twice each in one torchrun launch, and a start that must be refused is, on every process."""
     common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--batch_size=6", "--dtype=float32", "--schedule=constant",

@@ -160,7 +160,7 @@ def test_compiled_activation_bytes_are_what_inductors_partitioner_saves(shape, d
 
 
 # Peak memory of 124M training steps, bf16 autocast, measured on one NVIDIA H200 with torch.cuda.max_memory_allocated
-# (../shared/measurements/h200/, gpu_check.py at 8d8a497): (micro-batch, compiled, GB).
+# (results/perf/h200_gpu_check.log and h200_memory_points.txt, gpu_check.py at 8d8a497): (micro-batch, compiled, GB).
 H200_PEAKS = [(50, True, 20.1), (100, True, 37.8), (200, True, 72.7), (50, False, 29.5)]
 
 

@@ -227,7 +227,7 @@ def test_a_missing_folder_names_the_command_that_prepares_it(tmp_path, monkeypat
         raise Stop(config)
     monkeypatch.setattr(prepare_data, "open_corpus", stop)
     with pytest.raises(Stop):
-        prepare_data.prepare(prepare_data.parse_args(command[2:], prepare_data.DEFAULTS, prepare_data.TYPES))
+        prepare_data.prepare(prepare_data.parse_args(command[2:], prepare_data.SETTINGS))
     made = {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")}
     assert made == {data_dir, *(p.as_posix() for p in PurePosixPath(data_dir).parents if p != PurePosixPath("."))}
 

@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from lab import tracking
-from lab.config import ConfigError
+from lab.config import ConfigError, defaults_of
 
-CFG = dict(tracking.KEYS, lr=2e-3, device="auto", max_steps=20, keep_ckpt_steps=[10])
+CFG = dict(defaults_of(tracking.SETTINGS), lr=2e-3, device="auto", max_steps=20, keep_ckpt_steps=[10])
 RUN_INFO = dict(config=CFG, device="cpu", params=984448, model_config=dict(n_layer=5), origin=None)
 RECORDS = [dict(step=0, tokens=0, val_loss=5.5, val_ppl=244.7, elapsed_s=0.0),
            dict(step=10, tokens=81920, lr=2e-3, train_loss=4.25, tokens_per_s=3.1e4, mfu=None, elapsed_s=2.5),
