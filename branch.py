@@ -25,20 +25,10 @@ import sys
 import train
 from lab import checkpoint, parallel, settings
 from lab.config import ConfigError, parse_args
-from lab.rundir import plan_branches
+from lab.rundir import plan_branches, start_or_resume
 from schedules import schedule_args
 
 BRANCH_DEFAULTS = dict(trunk="", lengths=[], cooldown_fracs=[0.2], cooldown_steps_list=[], plan=False)
-
-
-def launch_settings(out_dir, max_steps, source):
-    """How to (re)launch the run in out_dir: None when it reached max_steps, resume when it has a checkpoint,
-    else start from `source` ('scratch' or a checkpoint path), overwriting what out_dir may hold: without a
-    checkpoint that is at most a config.json and logs of a start that died, nothing worth keeping."""
-    saved = [step for step, _ in checkpoint.list_checkpoints(out_dir)]
-    if max_steps in saved:
-        return None
-    return dict(init_from="resume") if saved else dict(init_from=str(source), overwrite=True)
 
 
 def main(argv):
@@ -60,7 +50,7 @@ def main(argv):
     owned = parallel.init(procs, parallel.setup_device(cfg["device"], procs), cfg["dist_timeout_s"])
     available = parallel.decided_by_master(lambda: branch_points(cfg["trunk"], points), procs)
     for length, steps, start, out_dir in branches:
-        launch = parallel.decided_by_master(lambda: launch_settings(out_dir, length, available[start]), procs)
+        launch = parallel.decided_by_master(lambda: start_or_resume(out_dir, length, available[start]), procs)
         if launch is None:
             say(f"{out_dir} already finished, skipped")
             continue

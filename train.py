@@ -7,6 +7,7 @@ Train the paper's GPT with any of its learning-rate schedules, on one CPU, one G
     torchrun --standalone --nproc_per_node=8 train.py configs/124m_cooldown.py
     python train.py configs/124m_cooldown.py --dry_run=True           # the plan: batches, memory, time; trains nothing
     python train.py configs/cpu_tiny.py --init_from=resume            # continue out_dir's latest checkpoint
+    python train.py configs/cpu_tiny.py --init_from=auto              # continue it if there is one, else start
     python train.py configs/cpu_tiny.py --init_from=out/trunk/ckpt_0000300 --out_dir=out/branch
                                                                        # a cooldown branched off a checkpoint
 
@@ -94,6 +95,13 @@ def set_up(cfg):
     micro_batch, grad_accum = micro_batching(cfg, procs.world_size)
     device = parallel.setup_device(cfg["device"], procs)
     owned = parallel.init(procs, device, cfg["dist_timeout_s"])
+    launch = rundir.resolve_auto(cfg, procs)  # init_from=auto: resume or start, as out_dir holds a checkpoint or not
+    if launch is None:  # the run is finished: nothing is trained, nothing written
+        if procs.master:
+            print(f"{cfg['out_dir']} holds a finished run (step {cfg['max_steps']}): nothing to train", flush=True)
+        parallel.shutdown(owned)
+        return None
+    cfg = launch
     torch.manual_seed(cfg["seed"])
     data = Dataset(cfg["data_dir"])
     val = tuple(t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))
@@ -297,6 +305,8 @@ def log_evaluate_checkpoint(run, done, lr, stopping):
 def run_training(cfg, stop_signal):
     """set_up, then train_step and log_evaluate_checkpoint for each update until max_steps or a stop signal."""
     run = set_up(cfg)
+    if run is None:  # init_from=auto found the run finished
+        return True
     cfg = run.cfg
     if run.schedule_free:
         run.optimizer.train()
@@ -320,8 +330,8 @@ def finish(run):
     """The loss before and after the cooldown; every process ends together, rank 0's writes done."""
     cfg, history, start = run.cfg, run.val_history, cooldown_start(run.cfg)
     if run.logged_step < cfg["max_steps"] and run.procs.master:
-        print(f"stopped by a signal after step {run.logged_step}; checkpoint saved, continue with --init_from=resume",
-              flush=True)
+        print(f"stopped by a signal after step {run.logged_step}; checkpoint saved, continue with "
+              f"--init_from=resume or auto", flush=True)
     if run.procs.master and start in history and cfg["max_steps"] in history:
         print(f"val loss {history[start]:.4f} before the cooldown (step {start}), "
               f"{history[cfg['max_steps']]:.4f} after it (step {cfg['max_steps']})")

@@ -220,6 +220,43 @@ def starting_checkpoint(cfg, procs):
     return Path(path), hint
 
 
+def start_or_resume(out_dir, max_steps, source="scratch"):
+    """How the same command carries on the run of out_dir: None when the run is finished (a checkpoint at
+    max_steps), resume when out_dir holds a finished checkpoint, else a start from `source` ('scratch' or a
+    checkpoint to branch from) that replaces what out_dir holds: without a checkpoint, that is at most the
+    config.json and logs of a start that died before its first checkpoint. A checkpoint being written (or left
+    half-written by a kill) is no checkpoint here (checkpoint.list_checkpoints). Rank 0 decides it, for
+    init_from=auto (resolve_auto), branch.py and sweep.py."""
+    saved = [step for step, _ in checkpoint.list_checkpoints(out_dir)]
+    if max_steps in saved:
+        return None
+    return dict(init_from="resume") if saved else dict(init_from=str(source), overwrite=True)
+
+
+def resolve_auto(cfg, procs):
+    """cfg with init_from=auto replaced by what it means now (start_or_resume, decided by rank 0 for every
+    process), or None when the run is finished. What is resumed passes every check of a resume; what a start
+    replaces must be a start of this same run: a config.json of other settings is refused, as a resume refuses it.
+    overwrite=True asks to replace the run: auto then starts from scratch."""
+    if cfg["init_from"] != "auto":
+        return cfg
+    if cfg["overwrite"]:
+        return dict(cfg, init_from="scratch")
+
+    def decide():
+        launch = start_or_resume(cfg["out_dir"], cfg["max_steps"])
+        record = Path(cfg["out_dir"]) / "config.json"
+        if launch and launch["init_from"] == "scratch" and record.exists():
+            try:
+                check_changes(read_json(record).get("config", {}), cfg, 0, branch=False)
+            except ConfigError as e:
+                raise ConfigError(f"init_from=auto: {cfg['out_dir']} holds no checkpoint but the config.json of a "
+                                  f"run that it would replace: {e}") from None
+        return launch
+    launch = parallel.decided_by_master(decide, procs)
+    return launch and dict(cfg, **launch)
+
+
 def starting_point(cfg, procs, mconf):
     """(checkpoint state, changed settings, checkpoint path, origin, step) where train.py's run starts: nothing for a
     new run (init_from=scratch), else the checkpoint of load_start, all checks passed."""

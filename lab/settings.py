@@ -23,7 +23,9 @@ COMPILE_MODES = ("default", "max-autotune", "max-autotune-no-cudagraphs", "reduc
 DEFAULTS = dict(
     # I/O
     out_dir="out/run", data_dir="data/stdlib-bytes",
-    init_from="scratch",  # 'scratch', 'resume' (out_dir's latest checkpoint) or the path of a checkpoint
+    # 'scratch', 'resume' (out_dir's latest checkpoint), 'auto' (resume if out_dir holds a checkpoint, else start:
+    # the command that started a run continues it, after a restart or a requeue) or the path of a checkpoint
+    init_from="scratch",
     overwrite=False,  # allow starting from scratch in an out_dir that already holds a run
     allow_data_change=False,  # a branch may read another data stream (data_dir, data order, batch_size, seq_len)
     dry_run=False,  # print the plan (processes, micro-batches, memory, time) and train nothing

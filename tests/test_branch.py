@@ -73,16 +73,6 @@ def test_a_branch_that_died_before_its_first_checkpoint_starts_again(tmp_path, t
     assert json.loads((dead / "config.json").read_text())["config"]["schedule"] == "wsd"
 
 
-def test_launch_settings_finish_resume_or_start(tmp_path):
-    assert branch.launch_settings(tmp_path / "none", 12, "trunk/ckpt_0000008.pt") == dict(
-        init_from="trunk/ckpt_0000008.pt", overwrite=True)
-    assert branch.launch_settings(tmp_path, 12, "scratch") == dict(init_from="scratch", overwrite=True)
-    (tmp_path / "ckpt_0000010.pt").touch()
-    assert branch.launch_settings(tmp_path, 12, "scratch") == dict(init_from="resume")
-    (tmp_path / "ckpt_0000012.pt").touch()
-    assert branch.launch_settings(tmp_path, 12, "scratch") is None
-
-
 @pytest.mark.parametrize("args, message", [
     (["--lengths=['300']"], "the branch of length '300' with a cooldown of fraction 0.2: max_steps must be a whole "
                             "number of steps, got '300'"),
