@@ -124,6 +124,8 @@ def set_up(cfg):
     # FSDP replaces the parameters with their shards: the optimizer and the averages are made after wrapping
     wrapped = parallel.wrap(model, procs, device, cfg["compile"], cfg["parallelism"], ptdtype,
                             cfg["activation_checkpointing"], cfg["compile_mode"])
+    one_sequence = inputs_and_targets(torch.zeros(1, cfg["seq_len"] + 1, dtype=torch.long, device=device))
+    parallel.settle_buckets(wrapped, *one_sequence)  # DDP's final buckets from the first step: exact resumes
     optimizer = make_optimizer(cfg, model, device)
     if state:  # each process reads its own shards of the checkpoint, into the wrapped model
         state = rundir.restore_training_state(state, source, model, optimizer, scaler, device)

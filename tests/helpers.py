@@ -47,10 +47,12 @@ def metrics(out):
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def torchrun(nproc, *args, script=str(REPO / "train.py"), env=None, timeout=240):
-    """torchrun --standalone on this machine; the finished process (a hang fails the test, it does not block it)."""
+def torchrun(nproc, *args, script=str(REPO / "train.py"), env=None, timeout=240, restarts=0):
+    """torchrun --standalone on this machine, restarting the processes up to `restarts` times when one fails; the
+    finished process (a hang fails the test, it does not block it)."""
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                           script, *args], capture_output=True, text=True, env=env or ENV, timeout=timeout)
+                           f"--max-restarts={restarts}", script, *args], capture_output=True, text=True,
+                          env=env or ENV, timeout=timeout)
 
 
 def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa", "val_loss_ema"), rel=1e-4):
