@@ -1,9 +1,10 @@
 """
 Several processes (torchrun, or any launcher that sets RANK, LOCAL_RANK, WORLD_SIZE and MASTER_ADDR/PORT): the
-process group, this process's device, DDP or FSDP2 and torch.compile in the order PyTorch recommends, the state
-of a sharded model gathered for weight files and cut from full tensors on loading, and the few collectives the
-training loop needs, each with a bounded wait. train.py's loop calls these and nothing of
-torch.distributed itself, as torchtitan keeps its parallelisms apart from its loop.
+process group (a new one in each round of torchrun's restarts), this process's device, DDP or FSDP2 and
+torch.compile in the order PyTorch recommends, the state of a sharded model gathered for weight files and cut from
+full tensors on loading, and the few collectives the training loop needs, each with a bounded wait and, when it
+fails, one line that names it. train.py's loop calls these and nothing of torch.distributed itself, as torchtitan
+keeps its parallelisms apart from its loop.
 
     procs = Processes.from_env()
     device = setup_device("auto", procs)                # this process's GPU (LOCAL_RANK), checked
@@ -11,6 +12,7 @@ torch.distributed itself, as torchtitan keeps its parallelisms apart from its lo
     wrapped = wrap(model, procs, device, compile=True)  # DDP: wrapped.train for steps, wrapped.eval for evaluation
     # or FSDP2, sharded, in bf16 with fp32 master weights, recomputing each block in backward:
     wrapped = wrap(model, procs, device, True, "fsdp", torch.bfloat16, activation_checkpointing=True)
+    settle_buckets(wrapped, inputs, targets)            # DDP: its final gradient buckets before the first step
     stop = StopAgreement(procs)                         # each step: stop.step(got_signal) -> stop now?
     shutdown(owned)
 """
@@ -19,11 +21,8 @@ import datetime
 import inspect
 import os
 import signal
-import socket
 import sys
-import time
 import traceback
-import uuid
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils._pytree import tree_map
 
+from lab import rendezvous
 from lab.config import ConfigError, fail
 
 
@@ -108,65 +108,19 @@ def init(procs, device, timeout_s):
 
     On GPUs the group has two backends: NCCL for CUDA tensors (gradients, losses) and gloo for CPU tensors, so
     that the stop flag is agreed on the host without waiting for the GPU. Every collective gives up after
-    timeout_s seconds: a process that died or hangs makes the others fail, not wait forever.
+    timeout_s seconds: a process that died or hangs makes the others fail, not wait forever. Under torchrun the
+    group keeps its keys in torchrun's store under a name of this round of its restarts (lab/rendezvous.py).
     """
     if not procs.distributed or dist.is_initialized():
         return False
     backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
     timeout = datetime.timedelta(seconds=timeout_s)
     if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
-        dist.init_process_group(backend, store=round_store(procs, timeout), rank=procs.rank,
+        dist.init_process_group(backend, store=rendezvous.round_store(procs, timeout), rank=procs.rank,
                                 world_size=procs.world_size, timeout=timeout)
     else:  # a launcher without an agent (srun, by hand): rank 0 hosts the store at MASTER_ADDR:MASTER_PORT
         dist.init_process_group(backend, timeout=timeout)
     return True
-
-
-ROUND_KEY = "lab/round"  # in torchrun's store: where this round's rank 0 says which round it is
-_round_witness = []  # rank 0's witness store of its round, alive as long as the process
-
-
-def round_store(procs, timeout):
-    """The store of this round of torchrun's workers: torchrun's own store, under a name that no earlier round used.
-
-    Why: torchrun (PyTorch 2.13) gives every round of workers the same store, its agent's, and keeps it across the
-    restarts of --max-restarts. The keys by which the processes of the killed round found each other were still
-    there, so a restarted process read a dead process's address and gave up ('Gloo connectFullMesh failed ...
-    Connection refused'); the whole job failed instead of continuing. TORCHELASTIC_RESTART_COUNT cannot name the
-    round: each node counts its own restarts. So rank 0 names the round (a random token) and serves the name from
-    a small store of its own, the witness; the others read the witness's address from torchrun's store and take
-    the name only from a witness that answers. An address left by an earlier round answers nothing: torchrun ends
-    every process of a round before it starts the next, on every node."""
-    agent = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), timeout=timeout)
-    if procs.master:
-        witness = dist.TCPStore(os.environ["MASTER_ADDR"], 0, is_master=True, timeout=timeout, wait_for_workers=False)
-        token = uuid.uuid4().hex
-        witness.set(ROUND_KEY, token)
-        _round_witness.append(witness)
-        agent.set(ROUND_KEY, f"{os.environ['MASTER_ADDR']} {witness.port} {token}")
-    else:
-        token = round_token(agent, timeout)
-    return dist.PrefixStore(f"{ROUND_KEY}/{token}", agent)
-
-
-def round_token(agent, timeout, probe_s=5):
-    """The name of this round, from the witness that torchrun's store names once one answers with it (see
-    round_store); every probe_s seconds at most, until `timeout`."""
-    deadline = time.monotonic() + timeout.total_seconds()
-    while True:
-        try:
-            host, port, token = agent.get(ROUND_KEY).decode().split()
-            # a plain connection first: a witness that is gone refuses it at once, without c10d's logged retries
-            socket.create_connection((host, int(port)), timeout=probe_s).close()
-            witness = dist.TCPStore(host, int(port), timeout=datetime.timedelta(seconds=probe_s))
-            if witness.get(ROUND_KEY).decode() == token:
-                return token
-        except (OSError, dist.DistError):
-            pass  # not written yet, or by an earlier round: this round's rank 0 has not written its own yet
-        if time.monotonic() > deadline:
-            raise dist.DistStoreError(f"rank 0 of this round of torchrun's processes did not name it within "
-                                      f"{timeout.total_seconds():g} s")
-        time.sleep(0.1)
 
 
 def shutdown(owned):

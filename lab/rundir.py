@@ -1,10 +1,12 @@
 """
 A run's folder (out_dir): what may change when a run is resumed or branched, config.json with the run's history,
-the metrics log on resume, and the checkpoint a run starts from, chosen by rank 0 for every process and loaded
-into the model, the optimizer and the averages.
+the metrics log on resume, whether the same command starts, continues or has finished the run (init_from=auto),
+and the checkpoint a run starts from, chosen by rank 0 for every process and loaded into the model, the optimizer
+and the averages.
 
     changed = check_changes(previous_cfg, cfg, start_step, branch=False)   # ConfigError naming every refused key
     write_config(out_dir, run_info, event)                                  # config.json, with the history
+    cfg = resolve_auto(cfg, procs)            # init_from=auto as resume or scratch; None: the run is finished
 
 What a run *is*: its data stream (data_dir, seed, data_seed, batch_size, seq_len), its model, its precision, its optimizer
 and that optimizer's hyperparameters, its validation set, its weight averages, and the LR of every step it has

@@ -3,6 +3,7 @@ launched on this machine. (conftest.py puts the repository and this folder on sy
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,13 @@ def write_bytes_dataset(folder, text, val_tokens=4096):
 def metrics(out):
     """The records of out_dir's metrics.jsonl."""
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def free_port():
+    """A TCP port that nothing on this machine listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def torchrun(nproc, *args, script=str(REPO / "train.py"), env=None, timeout=240, restarts=0):

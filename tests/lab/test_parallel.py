@@ -1,14 +1,11 @@
 """lab/parallel.py and train.py under several processes (gloo on the CPU): evaluation with a process that gets no
 batch, MFU per device, stop signals agreed at every step, a failing or hanging process, torchrun's restarts after a
 killed or hung process, a node that cannot see the checkpoint, DDP then compile, the device of each process."""
-import datetime
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 
@@ -17,17 +14,11 @@ import torch
 import torch.distributed as dist
 
 import train
-from helpers import ENV, REPO, TINY_MODEL, close, metrics, torchrun
+from helpers import ENV, REPO, TINY_MODEL, close, free_port, metrics, torchrun
 from lab.config import ConfigError
 from lab import checkpoint, parallel
 
 FAULT = str(REPO / "tests" / "torchrun_fault.py")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch_by_hand(nproc, args, env):
@@ -143,7 +134,7 @@ def test_torchrun_restarts_after_killed_processes_and_the_run_ends_as_if_never_i
     written, the folder not published). Each time the others stop with one line, torchrun restarts every process and
     init_from=auto resumes the latest finished checkpoint: 4, 4 again, then 8, never the half-written 12. The steps
     after it are redone, nothing else, and the run's log equals an uninterrupted run's exactly. The restarted
-    rounds used to fail at once (torchrun's store kept the killed round's addresses: lab/parallel.round_store)."""
+    rounds used to fail at once (torchrun's store kept the killed round's addresses: lab/rendezvous.py)."""
     out = tmp_path / "run"
     result = torchrun(3, *RESTARTED, f"--data_dir={tiny_data}", f"--out_dir={out}", script=FAULT, restarts=3,
                       env=dict(ENV, FAULT="kill:1:4:0,kill:2:6:1,kill_saving:0:12:2"), timeout=400)
@@ -179,31 +170,6 @@ def test_a_hung_process_is_given_up_within_the_timeout_and_the_restarted_job_con
     assert untimed(out) == uninterrupted
     assert resumes(out) == [("start", 0, None), ("resume", 4, str(out / "ckpt_0000004"))]
     assert printed_steps(result.stdout) == {**{s: 1 for s in range(1, 17)}, 5: 2, 6: 2}
-
-
-def test_a_restarted_process_waits_for_the_name_of_its_own_round():
-    """round_token: torchrun's store still names the witness of a round whose processes are gone; a process of the
-    next round waits until this round's rank 0 names its own, and takes that. Without one it gives up in one line."""
-    timeout = datetime.timedelta(seconds=20)
-    agent = dist.TCPStore("127.0.0.1", 0, is_master=True, timeout=timeout, wait_for_workers=False)
-    agent.set(parallel.ROUND_KEY, f"127.0.0.1 {free_port()} 0ld")  # the killed round's witness: nothing listens
-
-    def rank_0_of_the_next_round():
-        time.sleep(1)
-        witness = dist.TCPStore("127.0.0.1", 0, is_master=True, timeout=timeout, wait_for_workers=False)
-        witness.set(parallel.ROUND_KEY, "n3w")
-        agent.set(parallel.ROUND_KEY, f"127.0.0.1 {witness.port} n3w")
-        time.sleep(3)  # it answers while the others read
-    rank_0 = threading.Thread(target=rank_0_of_the_next_round)
-    rank_0.start()
-    try:
-        assert parallel.round_token(agent, timeout) == "n3w"
-    finally:
-        rank_0.join()
-    agent.set(parallel.ROUND_KEY, f"127.0.0.1 {free_port()} 0ld")
-    with pytest.raises(dist.DistStoreError, match=r"^rank 0 of this round of torchrun's processes did not name it "
-                                                  r"within 1 s$"):
-        parallel.round_token(agent, datetime.timedelta(seconds=1))
 
 
 def test_a_failed_collective_is_named_with_the_code_that_ran_it(tmp_path):
