@@ -57,10 +57,18 @@ def free_port():
 
 def torchrun(nproc, *args, script=str(REPO / "train.py"), env=None, timeout=240, restarts=0):
     """torchrun --standalone on this machine, restarting the processes up to `restarts` times when one fails; the
-    finished process (a hang fails the test, it does not block it)."""
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                           f"--max-restarts={restarts}", script, *args], capture_output=True, text=True,
-                          env=env or ENV, timeout=timeout)
+    finished process. A hang fails the test, it does not block it: past `timeout`, torchrun is sent SIGTERM, on
+    which it ends its processes (each in a session of its own: killing torchrun alone would leave them behind)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               f"--max-restarts={restarts}", script, *args]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or ENV) as job:
+        try:
+            stdout, stderr = job.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            job.terminate()  # torchrun: SIGTERM to its processes, SIGKILL 30 s later to those still there
+            job.communicate(timeout=120)
+            raise
+    return subprocess.CompletedProcess(command, job.returncode, stdout, stderr)
 
 
 def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa", "val_loss_ema"), rel=1e-4):
