@@ -25,8 +25,8 @@ from pathlib import Path
 
 import train
 from lab import checkpoint, parallel, settings
-from lab.config import ConfigError, Setting, parse_args, read_json
-from lab.rundir import plan_branches
+from lab.config import ConfigError, Setting, parse_args
+from lab.rundir import plan_branches, start_or_resume
 from schedules import schedule_args
 
 BRANCH_SETTINGS = dict(
@@ -37,35 +37,6 @@ BRANCH_SETTINGS = dict(
     cooldown_steps_list=Setting([], "cooldowns in steps", ">= 1", items=int),
     plan=Setting(False, "print the branches and the checkpoints the trunk must keep, and train nothing"),
 )
-
-
-def launch_settings(out_dir, max_steps, source):
-    """How to (re)launch the run in out_dir: None when it reached max_steps, resume when it has a checkpoint,
-    else start from `source` ('scratch' or a checkpoint path), overwriting what out_dir may hold: without a
-    checkpoint that is at most a config.json and logs of a start of this same run that died, nothing worth keeping.
-    A run there that started from elsewhere (a run of yours) is refused, not overwritten."""
-    saved = [step for step, _ in checkpoint.list_checkpoints(out_dir)]
-    if max_steps in saved:
-        return None
-    if saved:
-        return dict(init_from="resume")
-    check_started_from(out_dir, source)
-    return dict(init_from=str(source), overwrite=True)
-
-
-def check_started_from(out_dir, source):
-    """ConfigError when out_dir holds a run whose first start was not from `source` ('scratch' or a checkpoint)."""
-    config_json = Path(out_dir) / "config.json"
-    if not config_json.is_file():
-        return
-    info = read_json(config_json)
-    history = info.get("history") if isinstance(info, dict) else None
-    started = history[0].get("from", "scratch") if history and isinstance(history[0], dict) else None
-    same = started == "scratch" if str(source) == "scratch" else (
-        started not in (None, "scratch") and Path(started).resolve() == Path(source).resolve())
-    if not same:
-        raise ConfigError(f"{out_dir} holds a run that did not start from {source} (it started from "
-                          f"{started or 'an unknown point'}): move it away, or give the branches another trunk name")
 
 
 def main(argv):
@@ -87,7 +58,7 @@ def main(argv):
     owned = parallel.init(procs, parallel.setup_device(cfg["device"], procs), cfg["dist_timeout_s"])
     available = parallel.decided_by_master(lambda: branch_points(cfg["trunk"], points), procs)
     for length, steps, start, out_dir in branches:
-        launch = parallel.decided_by_master(lambda: launch_settings(out_dir, length, available[start]), procs)
+        launch = parallel.decided_by_master(lambda: start_or_resume(out_dir, length, available[start]), procs)
         if launch is None:
             say(f"{out_dir} already finished, skipped")
             continue

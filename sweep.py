@@ -47,13 +47,13 @@ import torch
 
 import swa
 import train
-from branch import launch_settings
 from lab import checkpoint, parallel, settings
 from lab.config import ConfigError, Setting, parse_args, read_json
 from lab.data import Dataset, inputs_and_targets
 from lab.evaluation import autocast_for
 from lab.parallel import setup_device
 from lab.progress import SweepProgress
+from lab.rundir import start_or_resume
 from lab.runs import NOT_WHAT_IT_TRAINS, data_fingerprint
 from lab.shards import short
 from lab.suites import SCALES, SUITES, merge_windows
@@ -213,7 +213,7 @@ def decide(suite, run, cfg, results, out_root):
     if not run.trunk and not cfg["keep_ckpt_steps"] and not out_dir.exists() and (same := same_result(cfg, results)):
         return dict(same_as=str(same))
     source = checkpoint.path_for(Path(out_root) / suite / run.trunk, run.branch_step) if run.trunk else "scratch"
-    launch = launch_settings(out_dir, cfg["max_steps"], source)
+    launch = start_or_resume(out_dir, cfg["max_steps"], source)
     if launch and launch["init_from"] != "resume" and run.trunk and not source.exists():
         raise ConfigError(f"{suite}/{run.name} branches off {run.trunk} at step {run.branch_step}, but "
                           f"{source} does not exist: delete {Path(results) / suite / run.trunk} to re-run the trunk")

@@ -7,6 +7,7 @@ Train the paper's GPT with any of its learning-rate schedules, on one CPU, one G
     torchrun --standalone --nproc_per_node=8 train.py configs/124m_cooldown.py
     python train.py configs/124m_cooldown.py --dry_run=True           # the plan: batches, memory, time; trains nothing
     python train.py configs/cpu_tiny.py --init_from=resume            # continue out_dir's latest checkpoint
+    python train.py configs/cpu_tiny.py --init_from=auto              # continue it if there is one, else start
     python train.py configs/cpu_tiny.py --init_from=out/trunk/ckpt_0000300 --out_dir=out/branch
                                                                        # a cooldown branched off a checkpoint
 
@@ -96,6 +97,9 @@ def set_up(cfg):
     micro_batch, grad_accum = micro_batching(cfg, procs.world_size)
     device = parallel.setup_device(cfg["device"], procs)
     owned = parallel.init(procs, device, cfg["dist_timeout_s"])
+    cfg = rundir.resolve_auto(cfg, procs)  # init_from=auto: resume or start; None: a finished run (rank 0 says so)
+    if cfg is None:  # nothing is trained, nothing written
+        return parallel.shutdown(owned)
     torch.manual_seed(cfg["seed"])
     data = Dataset(cfg["data_dir"])
     val = tuple(t.to(device) for t in data.val_windows(cfg["eval_tokens"], cfg["seq_len"]))
@@ -118,6 +122,8 @@ def set_up(cfg):
     # FSDP replaces the parameters with their shards: the optimizer and the averages are made after wrapping
     wrapped = parallel.wrap(model, procs, device, cfg["compile"], cfg["parallelism"], ptdtype,
                             cfg["activation_checkpointing"], cfg["compile_mode"])
+    one_sequence = inputs_and_targets(torch.zeros(1, cfg["seq_len"] + 1, dtype=torch.long, device=device))
+    parallel.settle_buckets(wrapped, *one_sequence)  # DDP's final buckets from the first step: exact resumes
     optimizer = make_optimizer(cfg, model, device)
     if state:  # each process reads its own shards of the checkpoint, into the wrapped model
         state = rundir.restore_training_state(state, source, model, optimizer, scaler, device)
@@ -302,6 +308,8 @@ def log_evaluate_checkpoint(run, done, lr, stopping):
 def run_training(cfg, stop_signal):
     """set_up, then train_step and log_evaluate_checkpoint for each update until max_steps or a stop signal."""
     run = set_up(cfg)
+    if run is None:  # init_from=auto found the run finished
+        return True
     cfg = run.cfg
     if run.schedule_free:
         run.optimizer.train()
@@ -326,8 +334,8 @@ def finish(run):
     """The loss before and after the cooldown; every process ends together, rank 0's writes done."""
     cfg, history, start = run.cfg, run.val_history, cooldown_start(run.cfg)
     if run.logged_step < cfg["max_steps"] and run.procs.master:
-        print(f"stopped by a signal after step {run.logged_step}; checkpoint saved, continue with --init_from=resume",
-              flush=True)
+        print(f"stopped by a signal after step {run.logged_step}; checkpoint saved, continue with "
+              f"--init_from=resume or auto", flush=True)
     if run.procs.master and start in history and cfg["max_steps"] in history:
         print(f"val loss {history[start]:.4f} before the cooldown (step {start}), "
               f"{history[cfg['max_steps']]:.4f} after it (step {cfg['max_steps']})")

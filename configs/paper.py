@@ -7,6 +7,7 @@ warmup_steps = 300
 beta1, beta2 = 0.9, 0.95
 weight_decay = 0.1
 grad_clip = 1.0
+init_from = "auto"  # resume out_dir's latest checkpoint, else start: restarted or requeued, the command carries on
 dtype = "auto"  # bf16 where the device computes it fast (lab/precision.py), else fp32 (fp16 on GPUs without bf16)
 compile = True
 eval_interval = 1000

@@ -1,9 +1,10 @@
 """
 Several processes (torchrun, or any launcher that sets RANK, LOCAL_RANK, WORLD_SIZE and MASTER_ADDR/PORT): the
-process group, this process's device, DDP or FSDP2 and torch.compile in the order PyTorch recommends, the state
-of a sharded model gathered for weight files and cut from full tensors on loading, and the few collectives the
-training loop needs, each with a bounded wait. train.py's loop calls these and nothing of
-torch.distributed itself, as torchtitan keeps its parallelisms apart from its loop.
+process group (a new one in each round of torchrun's restarts), this process's device, DDP or FSDP2 and
+torch.compile in the order PyTorch recommends, the state of a sharded model gathered for weight files and cut from
+full tensors on loading, and the few collectives the training loop needs, each with a bounded wait and, when it
+fails, one line that names it. train.py's loop calls these and nothing of torch.distributed itself, as torchtitan
+keeps its parallelisms apart from its loop.
 
     procs = Processes.from_env()
     device = setup_device("auto", procs)                # this process's GPU (LOCAL_RANK), checked
@@ -11,6 +12,7 @@ torch.distributed itself, as torchtitan keeps its parallelisms apart from its lo
     wrapped = wrap(model, procs, device, compile=True)  # DDP: wrapped.train for steps, wrapped.eval for evaluation
     # or FSDP2, sharded, in bf16 with fp32 master weights, recomputing each block in backward:
     wrapped = wrap(model, procs, device, True, "fsdp", torch.bfloat16, activation_checkpointing=True)
+    settle_buckets(wrapped, inputs, targets)            # DDP: its final gradient buckets before the first step
     stop = StopAgreement(procs)                         # each step: stop.step(got_signal) -> stop now?
     shutdown(owned)
 """
@@ -20,6 +22,7 @@ import inspect
 import os
 import signal
 import sys
+import traceback
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -30,6 +33,7 @@ from torch.distributed.tensor import DTensor, distribute_tensor
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils._pytree import tree_map
 
+from lab import rendezvous
 from lab.config import ConfigError, fail
 
 
@@ -104,12 +108,18 @@ def init(procs, device, timeout_s):
 
     On GPUs the group has two backends: NCCL for CUDA tensors (gradients, losses) and gloo for CPU tensors, so
     that the stop flag is agreed on the host without waiting for the GPU. Every collective gives up after
-    timeout_s seconds: a process that died or hangs makes the others fail, not wait forever.
+    timeout_s seconds: a process that died or hangs makes the others fail, not wait forever. Under torchrun the
+    group keeps its keys in torchrun's store under a name of this round of its restarts (lab/rendezvous.py).
     """
     if not procs.distributed or dist.is_initialized():
         return False
     backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    timeout = datetime.timedelta(seconds=timeout_s)
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        dist.init_process_group(backend, store=rendezvous.round_store(procs, timeout), rank=procs.rank,
+                                world_size=procs.world_size, timeout=timeout)
+    else:  # a launcher without an agent (srun, by hand): rank 0 hosts the store at MASTER_ADDR:MASTER_PORT
+        dist.init_process_group(backend, timeout=timeout)
     return True
 
 
@@ -210,6 +220,23 @@ def wrap(model, procs, device, compile, parallelism="ddp", dtype=torch.float32, 
         # one process: the same compiled module serves both (it compiles a no-grad graph for evaluation)
         eval_model = torch.compile(model, mode=mode) if ddp is not None else train_model
     return Wrapped(train_model, eval_model, ddp)
+
+
+def settle_buckets(wrapped, inputs, targets):
+    """Under DDP, one backward of `inputs` (one sequence is enough) whose gradients are thrown away, so that DDP's
+    gradient buckets are final before the first step of every start, fresh or resumed.
+
+    Why: DDP reduces the gradients of its first backward in one bucket laid out in the parameters' order, and those
+    of every later backward in buckets rebuilt in the order that backward produced them. A ring all-reduce (gloo's,
+    NCCL's) adds the processes' values of an element in an order set by the element's place in its bucket; with 3
+    processes or more that order shows in the last bit ((a + b) + c is not a + (b + c)). The first step after a
+    resume was reduced in the first layout where the run it continues had used the rebuilt one: a resumed run, or
+    one restarted by torchrun, drifted from the run it continues by a rounding error from there on (measured:
+    1e-7 of a loss a few steps later, with 3 processes on the CPU). With 1 or 2 processes the order never mattered."""
+    if wrapped.ddp is None:
+        return
+    wrapped.ddp(inputs, targets)[1].backward()
+    wrapped.ddp.module.zero_grad(set_to_none=True)
 
 
 def gathered(state):
@@ -348,8 +375,40 @@ def collective_failure(error, procs):
         return None
     first = text.splitlines()[0] if text else type(error).__name__
     first = first.split("] ", 1)[-1] if first.startswith("[") else first  # drop gloo's source-file prefix
-    return (f"rank {procs.rank}: a collective with the other processes failed ({first}); another process "
-            f"failed or hung: its own error says why")
+    which = failed_collective(error.__traceback__)
+    return (f"rank {procs.rank}: a collective with the other processes failed{f': {which}' if which else ''} "
+            f"({first}); another process failed or hung: its own error says why")
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def failed_collective(trace):
+    """'<collective> in <file>:<function>[, called from <file>:<function>]' for the traceback of a failed
+    collective: the torch.distributed call that this repository's code made (all_reduce, barrier,
+    broadcast_object_list, ..., DCP's save), or the backward pass, whose gradient all-reduce (DDP) or reduce-scatter
+    (FSDP) runs inside it, or a wait (for an asynchronous collective started earlier); the repository's function
+    that waited, and, when that is one of this module's, the one that called it. None without one."""
+    frames = [(frame.f_code.co_filename, frame.f_code.co_qualname) for frame, _ in traceback.walk_tb(trace)]
+    ours = [i for i, (path, _) in enumerate(frames)
+            if path.startswith(REPO + os.sep) and "-packages" + os.sep not in path]  # not a virtualenv inside it
+    if not ours:
+        return None
+    named = lambda i: f"{os.path.relpath(frames[i][0], REPO)}:{frames[i][1]}"
+    callers = [i for i in ours if frames[i][0] != os.path.abspath(__file__)]
+    where = named(ours[-1]) + (f", called from {named(callers[-1])}" if callers and callers[-1] != ours[-1] else "")
+    below = frames[ours[-1] + 1:]
+    # the first public function of torch.distributed that the code called (not its logging wrappers)
+    called = [(path, function) for path, function in below
+              if f"torch{os.sep}distributed{os.sep}" in path and "<locals>" not in function]
+    if called:
+        path, function = called[0]
+        what = f"torch.distributed.{'checkpoint.' if f'{os.sep}checkpoint{os.sep}' in path else ''}{function}"
+    elif any(function == "backward" for _, function in below):
+        what = "the backward pass's gradient collective (DDP's all-reduce, FSDP's reduce-scatter)"
+    else:  # the wait for an asynchronous collective, or for the other processes in this repository's code
+        what = "a wait for the other processes"
+    return f"{what} in {where}"
 
 
 def leave(line):

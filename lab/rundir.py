@@ -1,11 +1,13 @@
 """
 A run's folder (out_dir): what may change when a run is resumed or branched, config.json with the run's history,
-the metrics log on resume, and the checkpoint a run starts from, chosen by rank 0 for every process and loaded
-into the model, the optimizer and the averages.
+the metrics log on resume, whether the same command starts, continues or has finished the run (init_from=auto),
+and the checkpoint a run starts from, chosen by rank 0 for every process and loaded into the model, the optimizer
+and the averages.
 
     changed = check_changes(previous_cfg, cfg, start_step, branch=False)   # ConfigError naming every refused key
     write_config(out_dir, run_info, event)                                  # config.json, with the history
     history_event("resume", step, changed, source, world_size, device)      # with the code: git commit, dirty
+    cfg = resolve_auto(cfg, procs)            # init_from=auto as resume or scratch; None: the run is finished
 
 What a run *is*: its data stream (its data, seed, data_seed, batch_size, seq_len; the data is known by its
 fingerprint, lab/shards.py, so data_dir may move, and by data_dir alone for a checkpoint older than fingerprints),
@@ -259,6 +261,64 @@ def starting_checkpoint(cfg, procs):
             f"process(es) of rank {', '.join(map(str, blind))} cannot see {path}, which rank 0 can: out_dir and "
             f"init_from must be on a filesystem that every node shares")
     return Path(path), hint
+
+
+def start_or_resume(out_dir, max_steps, source="scratch"):
+    """How the same command carries on the run of out_dir: None when the run is finished (a checkpoint at
+    max_steps), resume when out_dir holds a finished checkpoint, else a start from `source` ('scratch' or a
+    checkpoint to branch from) that replaces what out_dir holds: without a checkpoint, that is at most the
+    config.json and logs of a start that died before its first checkpoint. A checkpoint being written (or left
+    half-written by a kill) is no checkpoint here (checkpoint.list_checkpoints). Rank 0 decides it, for
+    init_from=auto (resolve_auto), branch.py and sweep.py."""
+    saved = [step for step, _ in checkpoint.list_checkpoints(out_dir)]
+    if max_steps in saved:
+        return None
+    if saved:
+        return dict(init_from="resume")
+    check_started_from(out_dir, source)
+    return dict(init_from=str(source), overwrite=True)
+
+
+def check_started_from(out_dir, source):
+    """ConfigError when out_dir holds a run whose first start was not from `source` ('scratch' or a checkpoint): a
+    run of yours there is refused, not overwritten."""
+    config_json = Path(out_dir) / "config.json"
+    if not config_json.is_file():
+        return
+    info = read_json(config_json)
+    history = info.get("history") if isinstance(info, dict) else None
+    started = history[0].get("from", "scratch") if history and isinstance(history[0], dict) else None
+    same = started == "scratch" if str(source) == "scratch" else (
+        started not in (None, "scratch") and Path(started).resolve() == Path(source).resolve())
+    if not same:
+        raise ConfigError(f"{out_dir} holds a run that did not start from {source} (it started from "
+                          f"{started or 'an unknown point'}): move it away, or give the branches another trunk name")
+
+
+def resolve_auto(cfg, procs):
+    """cfg with init_from=auto replaced by what it means now (start_or_resume, decided by rank 0 for every
+    process), or None when the run is finished (rank 0 prints that). What is resumed passes every check of a
+    resume; what a start replaces must be a start of this same run: a config.json of other settings is refused, as
+    a resume refuses it. overwrite=True asks to replace the run: auto then starts from scratch."""
+    if cfg["init_from"] != "auto":
+        return cfg
+    if cfg["overwrite"]:
+        return dict(cfg, init_from="scratch")
+
+    def decide():
+        launch = start_or_resume(cfg["out_dir"], cfg["max_steps"])
+        record = Path(cfg["out_dir"]) / "config.json"
+        if launch and launch["init_from"] == "scratch" and record.exists():
+            try:
+                check_changes(read_json(record).get("config", {}), cfg, 0, branch=False)
+            except ConfigError as e:
+                raise ConfigError(f"init_from=auto: {cfg['out_dir']} holds no checkpoint but the config.json of a "
+                                  f"run that it would replace: {e}") from None
+        return launch
+    launch = parallel.decided_by_master(decide, procs)
+    if launch is None and procs.master:
+        print(f"{cfg['out_dir']} holds a finished run (step {cfg['max_steps']}): nothing to train", flush=True)
+    return launch and dict(cfg, **launch)
 
 
 def starting_point(cfg, procs, mconf, fingerprint):

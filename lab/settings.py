@@ -34,7 +34,9 @@ SETTINGS = dict(
     out_dir=Setting("out/run", "the run's folder: config.json, metrics.jsonl, ckpt_<step>/"),
     data_dir=Setting("data/stdlib-bytes", "a folder prepare_data.py wrote, or nanoGPT's train.bin/val.bin (with its meta.pkl: "
                                            "a char-level vocabulary), checked before the run reads it"),
-    init_from=Setting("scratch", "scratch, resume (out_dir's latest checkpoint) or a checkpoint to branch from"),
+    init_from=Setting("scratch", "scratch, resume (out_dir's latest checkpoint), auto (resume if out_dir holds a "
+                                 "checkpoint, else start: the command that started a run continues it after a restart "
+                                 "or a requeue) or a checkpoint to branch from"),
     overwrite=Setting(False, "start from scratch in an out_dir that holds a run (its checkpoints and logs are "
                              "deleted)"),
     allow_data_change=Setting(False, "a branch may read another data stream (data_dir, seed, data order, batch_size, "

@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import pickle
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -80,10 +81,27 @@ def metrics(out):
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def torchrun(nproc, *args, script=str(REPO / "train.py"), env=None, timeout=240):
-    """torchrun --standalone on this machine; the finished process (a hang fails the test, it does not block it)."""
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                           script, *args], capture_output=True, text=True, env=env or ENV, timeout=timeout)
+def free_port():
+    """A TCP port that nothing on this machine listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(nproc, *args, script=str(REPO / "train.py"), env=None, timeout=240, restarts=0):
+    """torchrun --standalone on this machine, restarting the processes up to `restarts` times when one fails; the
+    finished process. A hang fails the test, it does not block it: past `timeout`, torchrun is sent SIGTERM, on
+    which it ends its processes (each in a session of its own: killing torchrun alone would leave them behind)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               f"--max-restarts={restarts}", script, *args]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or ENV) as job:
+        try:
+            stdout, stderr = job.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            job.terminate()  # torchrun: SIGTERM to its processes, SIGKILL 30 s later to those still there
+            job.communicate(timeout=120)
+            raise
+    return subprocess.CompletedProcess(command, job.returncode, stdout, stderr)
 
 
 def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa", "val_loss_ema"), rel=1e-4):

@@ -89,16 +89,6 @@ def test_a_run_of_yours_where_a_branch_goes_is_refused_not_overwritten(tmp_path,
     assert {p.name: p.read_bytes() for p in yours.iterdir()} == before
 
 
-def test_launch_settings_finish_resume_or_start(tmp_path):
-    assert branch.launch_settings(tmp_path / "none", 12, "trunk/ckpt_0000008.pt") == dict(
-        init_from="trunk/ckpt_0000008.pt", overwrite=True)
-    assert branch.launch_settings(tmp_path, 12, "scratch") == dict(init_from="scratch", overwrite=True)
-    (tmp_path / "ckpt_0000010.pt").touch()
-    assert branch.launch_settings(tmp_path, 12, "scratch") == dict(init_from="resume")
-    (tmp_path / "ckpt_0000012.pt").touch()
-    assert branch.launch_settings(tmp_path, 12, "scratch") is None
-
-
 @pytest.mark.parametrize("args, message", [
     (["--lengths=['300']"], "lengths=['300']: each item must be int >= 1"),
     (["--lengths=[300]", "--cooldown_fracs=['a']"], "cooldown_fracs=['a']: each item must be float in (0, 1]"),

@@ -3,7 +3,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -98,28 +97,31 @@ def test_cooldown_branch_off_constant_trunk_equals_single_wsd_run(tmp_path, tiny
     assert train_losses(branch) == {s: v for s, v in train_losses(single).items() if s > 18}
 
 
-def test_sigterm_checkpoints_and_resume_continues_exactly(tmp_path, tiny_data):
-    # A constant schedule does not depend on max_steps, so the stopped run can be resumed into a shorter one.
-    common = [*TINY_MODEL, f"--data_dir={tiny_data}", "--schedule=constant", "--log_interval=1",
-              "--eval_interval=100000", "--ckpt_interval=100000"]
-    stopped = tmp_path / "stopped"
-    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *common, "--max_steps=100000",
-                             f"--out_dir={stopped}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (stopped / "metrics.jsonl").exists() or len(metrics(stopped)) < 4:
-        assert time.time() < deadline and proc.poll() is None
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
-    (step, _), = checkpoint.list_checkpoints(stopped)
-    assert f"stopped by a signal after step {step}; checkpoint saved, continue with --init_from=resume" in stdout
-    assert metrics(stopped)[-1]["step"] == step
-    train.main([*common, f"--out_dir={stopped}", "--init_from=resume", f"--max_steps={step + 5}"])
-    reference = tmp_path / "reference"
-    train.main([*common, f"--out_dir={reference}", f"--max_steps={step + 5}"])
-    assert train_losses(stopped) == train_losses(reference)
-    assert [r["step"] for r in metrics(stopped)] == [r["step"] for r in metrics(reference)]
+def test_a_requeued_command_continues_its_run_exactly_and_leaves_a_finished_run_alone(tmp_path, tiny_data):
+    """What a scheduler's requeue does: SIGTERM, then the same command again. With init_from=auto the command that
+    started the run continues it, with the losses of a run that never stopped (bitwise); run once more after the
+    run finished, it says so and exits 0, training nothing and writing nothing."""
+    out = tmp_path / "run"
+    steps = ["--max_steps=12", "--log_interval=1", "--eval_interval=100", "--ckpt_interval=100"]
+    command = [*TINY_MODEL, f"--data_dir={tiny_data}", *steps, f"--out_dir={out}", "--init_from=auto"]
+    # the first run sends itself SIGTERM while it trains step 5 (tests/torchrun_fault.py), and stops after step 6
+    stopped = subprocess.run([sys.executable, str(REPO / "tests" / "torchrun_fault.py"), *command], capture_output=True,
+                             text=True, env=dict(os.environ, FAULT="sigterm:0:5"))
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped by a signal after step 6; checkpoint saved, continue with --init_from=resume or auto" in \
+        stopped.stdout
+    assert [step for step, _ in checkpoint.list_checkpoints(out)] == [6] and metrics(out)[-1]["step"] == 6
+    train.main(command)  # the requeued job
+    reference = run(tmp_path, "reference", tiny_data, *steps)
+    assert train_losses(out) == train_losses(reference)
+    assert [r | TIMING for r in metrics(out)] == [r | TIMING for r in metrics(reference)]
+    assert [(e["event"], e["step"]) for e in json.loads((out / "config.json").read_text())["history"]] == [
+        ("start", 0), ("resume", 6)]
+    files = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in out.rglob("*") if path.is_file()}
+    again = subprocess.run([sys.executable, str(REPO / "train.py"), *command], capture_output=True, text=True)
+    assert (again.returncode, again.stdout, again.stderr) == (
+        0, f"{out} holds a finished run (step 12): nothing to train\n", "")
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in out.rglob("*") if path.is_file()} == files
 
 
 def test_checkpoints_are_pruned_but_permanent_ones_kept(tmp_path, tiny_data):

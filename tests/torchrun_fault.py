@@ -1,10 +1,15 @@
-"""train.py with one fault on one process, for tests/test_parallel.py: FAULT=kind:rank:step.
+"""train.py with faults on some processes, for tests/lab/test_parallel.py: FAULT=kind:rank:step[:round], several
+separated by commas.
 
     FAULT=sigterm:2:5 torchrun --nproc_per_node=3 tests/torchrun_fault.py <train.py arguments>
+    FAULT=kill:1:4:0,kill:2:10:1 torchrun --nproc_per_node=3 --max-restarts=2 tests/torchrun_fault.py <arguments>
 
 kinds, each when that rank asks for the batch of that step (or, for blind, when it looks for the checkpoint):
-sigterm (the process sends itself SIGTERM), error (a DataError), hang (it sleeps for an hour), blind (it cannot see
-checkpoint files, as a node without the shared filesystem).
+sigterm (the process sends itself SIGTERM), error (a DataError), hang (it sleeps for an hour), kill (SIGKILL: gone
+without a word), stop (SIGSTOP: hung, its connections open), blind (it cannot see checkpoint files, as a node without
+the shared filesystem); and kill_saving: rank 0 killed while it writes the checkpoint of that step, every shard
+written, the folder not yet published. round: the fault strikes only in that round of torchrun's restarts
+(TORCHELASTIC_RESTART_COUNT), in every round without it.
 """
 import os
 import pathlib
@@ -15,27 +20,52 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import train  # noqa: E402
-from lab import data, settings  # noqa: E402
+from lab import checkpoint, data, settings  # noqa: E402
 
-kind, fault_rank, fault_step = os.environ["FAULT"].split(":")
-if int(os.environ.get("RANK", 0)) == int(fault_rank):
-    if kind == "blind":
-        is_file = pathlib.Path.is_file
-        # neither an old single file nor a folder's state.pt: this process sees no checkpoint
-        pathlib.Path.is_file = lambda path: "ckpt_" not in str(path) and is_file(path)
-    else:
-        batch = data.Dataset.train_batch
 
-        def faulty_batch(self, step, *args, **kwargs):
-            if step == int(fault_step):
-                if kind == "sigterm":
-                    os.kill(os.getpid(), signal.SIGTERM)
-                elif kind == "error":
-                    raise data.DataError(f"injected fault at step {step}")
-                elif kind == "hang":
-                    time.sleep(3600)
-            return batch(self, step, *args, **kwargs)
+def faults_here():
+    """{step: kind} of the faults of this process in this round."""
+    rank, round_ = os.environ.get("RANK", "0"), os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    found = {}
+    for fault in os.environ["FAULT"].split(","):
+        kind, fault_rank, step, *when = fault.split(":")
+        if fault_rank == rank and when in ([], [round_]):
+            found[int(step)] = kind
+    return found
 
-        data.Dataset.train_batch = faulty_batch
 
+def strike(kind, step):
+    if kind == "sigterm":
+        os.kill(os.getpid(), signal.SIGTERM)
+    elif kind == "error":
+        raise data.DataError(f"injected fault at step {step}")
+    elif kind == "hang":
+        time.sleep(3600)
+    elif kind in ("kill", "kill_saving"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif kind == "stop":
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
+faults = faults_here()
+if "blind" in faults.values():
+    is_file = pathlib.Path.is_file
+    # neither an old single file nor a folder's state.pt: this process sees no checkpoint
+    pathlib.Path.is_file = lambda path: "ckpt_" not in str(path) and is_file(path)
+batch, save_file = data.Dataset.train_batch, checkpoint.save_file
+
+
+def faulty_batch(self, step, *args, **kwargs):
+    if faults.get(step) not in (None, "blind", "kill_saving"):
+        strike(faults[step], step)
+    return batch(self, step, *args, **kwargs)
+
+
+def faulty_save_file(state, path):  # rank 0 writes a checkpoint's state.pt last, once every shard is written
+    if faults.get(state.get("step")) == "kill_saving" and path.name == checkpoint.STATE_FILE:
+        strike("kill_saving", state["step"])
+    return save_file(state, path)
+
+
+data.Dataset.train_batch, checkpoint.save_file = faulty_batch, faulty_save_file
 settings.run_script(train.main, sys.argv[1:])

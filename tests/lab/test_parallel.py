@@ -1,29 +1,24 @@
 """lab/parallel.py and train.py under several processes (gloo on the CPU): evaluation with a process that gets no
-batch, MFU per device, stop signals agreed at every step, a failing or hanging process, a node that cannot see the
-checkpoint, DDP then compile, the device of each process."""
+batch, MFU per device, stop signals agreed at every step, a failing or hanging process, torchrun's restarts after a
+killed or hung process, a node that cannot see the checkpoint, DDP then compile, the device of each process."""
 import json
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 import torch
 import torch.distributed as dist
 
 import train
-from helpers import ENV, REPO, TINY_MODEL, close, metrics, torchrun
+from helpers import ENV, REPO, TINY_MODEL, close, free_port, metrics, torchrun
 from lab.config import ConfigError
 from lab import checkpoint, parallel
 
 FAULT = str(REPO / "tests" / "torchrun_fault.py")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def launch_by_hand(nproc, args, env):
@@ -90,7 +85,7 @@ def test_a_failing_or_hanging_process_ends_the_others_within_the_timeout(tmp_pat
             assert procs[rank].returncode == 1, stderr[-2000:]
             assert "Traceback" not in stderr
             line, = [l for l in stderr.splitlines() if l.startswith("error:")]
-            assert line.startswith(f"error: rank {rank}: a collective with the other processes failed (")
+            assert line.startswith(f"error: rank {rank}: a collective with the other processes failed: ")
             assert line.endswith("another process failed or hung: its own error says why")
         assert time.time() - started < 60
         if kind == "error":
@@ -100,6 +95,98 @@ def test_a_failing_or_hanging_process_ends_the_others_within_the_timeout(tmp_pat
         for proc in procs:
             proc.kill()
             proc.communicate()
+
+
+# a run of 16 steps, a checkpoint every 4; --init_from=auto: the command that starts it continues it
+RESTARTED = [*TINY_MODEL, "--batch_size=6", "--max_steps=16", "--log_interval=1", "--ckpt_interval=4",
+             "--eval_interval=8", "--peak_tflops=1.0", "--init_from=auto"]  # a given peak: no probe at each start
+TIMING = ("tokens_per_s", "mfu", "elapsed_s")
+COLLECTIVE_FAILED = re.compile(r"error: rank \d: a collective with the other processes failed: .+ in \S+:\S+.* "
+                               r"\(.+\); another process failed or hung: its own error says why")
+
+
+def untimed(out):
+    return [{k: v for k, v in record.items() if k not in TIMING} for record in metrics(out)]
+
+
+def printed_steps(stdout):
+    """{step: how many times rank 0 printed its record}."""
+    return Counter(int(m.group(1)) for m in re.finditer(r"^step (\d+)/16: ", stdout, re.MULTILINE))
+
+
+def resumes(out):
+    return [(e["event"], e["step"], e.get("from")) for e in json.loads((out / "config.json").read_text())["history"]]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data, tmp_path_factory):
+    """The records of RESTARTED run by 3 processes without a fault."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
+    result = torchrun(3, *RESTARTED, f"--data_dir={tiny_data}", f"--out_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return untimed(out)
+
+
+def test_torchrun_restarts_after_killed_processes_and_the_run_ends_as_if_never_interrupted(tmp_path, tiny_data,
+                                                                                          uninterrupted):
+    """torchrun --max-restarts=3, the same command each round: rank 1 killed (SIGKILL) right after the checkpoint of
+    step 4, rank 2 killed two steps after it, rank 0 killed while it writes the checkpoint of step 12 (every shard
+    written, the folder not published). Each time the others stop with one line, torchrun restarts every process and
+    init_from=auto resumes the latest finished checkpoint: 4, 4 again, then 8, never the half-written 12. The steps
+    after it are redone, nothing else, and the run's log equals an uninterrupted run's exactly. The restarted
+    rounds used to fail at once (torchrun's store kept the killed round's addresses: lab/rendezvous.py)."""
+    out = tmp_path / "run"
+    result = torchrun(3, *RESTARTED, f"--data_dir={tiny_data}", f"--out_dir={out}", script=FAULT, restarts=3,
+                      env=dict(ENV, FAULT="kill:1:4:0,kill:2:6:1,kill_saving:0:12:2"), timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert untimed(out) == uninterrupted
+    assert resumes(out) == [("start", 0, None), ("resume", 4, str(out / "ckpt_0000004")),
+                            ("resume", 4, str(out / "ckpt_0000004")), ("resume", 8, str(out / "ckpt_0000008"))]
+    assert printed_steps(result.stdout) == {**{s: 1 for s in range(1, 17)}, 5: 2, 6: 2, 9: 2, 10: 2, 11: 2, 12: 2}
+    assert sorted(p.name for p in out.iterdir() if "ckpt" in p.name) == ["ckpt_0000012", "ckpt_0000016"]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) >= 3 and all(COLLECTIVE_FAILED.fullmatch(line) for line in errors), errors
+    assert f'File "{REPO}' not in result.stderr  # no traceback of the processes'
+
+
+def test_a_hung_process_is_given_up_within_the_timeout_and_the_restarted_job_continues(tmp_path, tiny_data,
+                                                                                       uninterrupted):
+    """Rank 1 stops (SIGSTOP) asking for the batch of step 6: ranks 0 and 2 give up after dist_timeout_s (10 s
+    here), each with one line naming the collective, the step's gradient all-reduce; torchrun kills the stopped
+    process (SIGKILL, after 30 s of SIGTERM that a stopped process cannot act on) and restarts the job, which resumes
+    step 4 and ends like an uninterrupted run."""
+    out = tmp_path / "run"
+    result = torchrun(3, *RESTARTED, f"--data_dir={tiny_data}", f"--out_dir={out}", "--dist_timeout_s=10",
+                      script=FAULT, restarts=1, env=dict(ENV, FAULT="stop:1:6:0"), timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    errors = {int(line.split()[2][:-1]): line for line in result.stderr.splitlines() if line.startswith("error:")}
+    assert sorted(errors) == [0, 2], errors
+    for line in errors.values():
+        assert COLLECTIVE_FAILED.fullmatch(line), line
+        assert ": the backward pass's gradient collective (DDP's all-reduce, FSDP's reduce-scatter) in " \
+               "train.py:train_step (" in line
+    # the first to give up waited dist_timeout_s; the other may have seen it leave first
+    assert any("Timed out waiting 10000ms" in line for line in errors.values()), errors
+    assert untimed(out) == uninterrupted
+    assert resumes(out) == [("start", 0, None), ("resume", 4, str(out / "ckpt_0000004"))]
+    assert printed_steps(result.stdout) == {**{s: 1 for s in range(1, 17)}, 5: 2, 6: 2}
+
+
+def test_a_failed_collective_is_named_with_the_code_that_ran_it(tmp_path):
+    """failed_collective, on the traceback of a real failure (gloo cannot average booleans)."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        def log_the_losses():
+            parallel.mean_over_processes(torch.tensor([True]))
+        with pytest.raises(RuntimeError) as info:
+            log_the_losses()
+        assert parallel.failed_collective(info.value.__traceback__) == (
+            "torch.distributed.all_reduce in lab/parallel.py:mean_over_processes, called from "
+            "tests/lab/test_parallel.py:test_a_failed_collective_is_named_with_the_code_that_ran_it.<locals>."
+            "log_the_losses")
+    finally:
+        dist.destroy_process_group()
+    assert parallel.failed_collective(None) is None
 
 
 def test_a_process_that_cannot_see_the_checkpoint_says_so_on_every_process(tmp_path, tiny_data):
@@ -225,7 +312,7 @@ def test_collective_failures_are_told_from_other_errors():
     procs = parallel.Processes(rank=2, world_size=3, distributed=True)
     gloo = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
                         "[127.0.0.1]:1234. This is typically caused by a remote worker crashing.")
-    line = parallel.collective_failure(gloo, procs)
+    line = parallel.collective_failure(gloo, procs)  # raised without a traceback: no collective to name
     assert line.startswith("rank 2: a collective with the other processes failed (Connection closed by peer "
                            "[127.0.0.1]:1234. This is typically")
     assert parallel.collective_failure(RuntimeError("shape mismatch"), procs) is None

@@ -1,4 +1,5 @@
-"""lab/rundir.py: what a resume or a branch may change, config.json's history, the metrics log on resume."""
+"""lab/rundir.py: what a resume or a branch may change, config.json's history, the metrics log on resume, how the
+same command starts, continues or leaves alone the run of its out_dir (init_from=auto, branch.py, sweep.py)."""
 import json
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ import torch
 
 import train
 from helpers import TINY_MODEL, fingerprint_of
-from lab import rundir, settings
+from lab import parallel, rundir, settings
 from lab.config import ConfigError
 
 
@@ -178,3 +179,38 @@ def test_optimizer_state_follows_this_runs_device_not_the_checkpoints():
     assert torch.equal(optimizer.state[model.weight]["exp_avg"], trained.state[model.weight]["exp_avg"])
     assert saved["param_groups"][0]["fused"] is True  # the caller's dict is left as it was
     optimizer.step()  # and it runs
+
+
+def test_start_or_resume_finishes_resumes_or_starts(tmp_path):
+    assert rundir.start_or_resume(tmp_path / "none", 12, "trunk/ckpt_0000008.pt") == dict(
+        init_from="trunk/ckpt_0000008.pt", overwrite=True)
+    assert rundir.start_or_resume(tmp_path, 12) == dict(init_from="scratch", overwrite=True)
+    (tmp_path / ".ckpt_0000010.partial").mkdir()  # a checkpoint being written, or left half-written by a kill
+    (tmp_path / "ckpt_0000011").mkdir()  # a folder without its state.pt: not finished either
+    assert rundir.start_or_resume(tmp_path, 12) == dict(init_from="scratch", overwrite=True)
+    (tmp_path / "ckpt_0000010.pt").touch()
+    assert rundir.start_or_resume(tmp_path, 12) == dict(init_from="resume")
+    (tmp_path / "ckpt_0000012.pt").touch()
+    assert rundir.start_or_resume(tmp_path, 12) is None
+
+
+def test_auto_resumes_a_checkpoint_starts_over_a_start_that_died_and_refuses_another_runs_folder(tmp_path):
+    out = tmp_path / "run"
+    cfg = dict(settings.DEFAULTS, out_dir=str(out), max_steps=12, init_from="auto")
+    alone = parallel.Processes()
+    assert rundir.resolve_auto(dict(cfg, init_from="resume"), alone) == dict(cfg, init_from="resume")
+    assert rundir.resolve_auto(cfg, alone) == dict(cfg, init_from="scratch", overwrite=True)  # nothing there yet
+    out.mkdir()
+    # a start killed before its first checkpoint leaves its config.json: the same run starts over
+    (out / "config.json").write_text(json.dumps(dict(config=dict(cfg, init_from="scratch", dtype="float32"))))
+    assert rundir.resolve_auto(cfg, alone) == dict(cfg, init_from="scratch", overwrite=True)
+    with pytest.raises(ConfigError) as info:  # another run's: kept
+        rundir.resolve_auto(dict(cfg, seed=7), alone)
+    assert str(info.value).startswith(f"init_from=auto: {out} holds no checkpoint but the config.json of a run that "
+                                      f"it would replace: cannot resume a run with other settings: seed=7 (the run's: "
+                                      f"1337); ")
+    (out / "ckpt_0000008.pt").touch()
+    assert rundir.resolve_auto(dict(cfg, seed=7), alone) == dict(cfg, seed=7, init_from="resume")  # checked as resumed
+    assert rundir.resolve_auto(dict(cfg, overwrite=True), alone) == dict(cfg, overwrite=True, init_from="scratch")
+    (out / "ckpt_0000012.pt").touch()
+    assert rundir.resolve_auto(cfg, alone) is None  # finished
