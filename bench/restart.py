@@ -34,12 +34,22 @@ import time
 from pathlib import Path
 
 from lab import checkpoint
-from lab.config import ConfigError, parse_args
+from lab.config import ConfigError, Setting, parse_args
 from lab.settings import run_script
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULTS = dict(model="124m", data_dir="data/stdlib-gpt2", device="cpu", dtype="float32", nproc=3, seq_len=128,
-                batch_size=3, ckpt_steps=3, kill_after=2, timeout_s=1200)
+SETTINGS = dict(
+    model=Setting("124m", "the model preset trained"),
+    data_dir=Setting("data/stdlib-gpt2", "a prepared dataset (GPT-2 tokens for the 124M shape)"),
+    device=Setting("cpu", "the processes' device"),
+    dtype=Setting("float32", "the precision (given: no CPU matmul probe at a start)"),
+    nproc=Setting(3, "torchrun's processes", ">= 2"),
+    seq_len=Setting(128, "tokens per sequence", ">= 1"),
+    batch_size=Setting(3, "sequences per step, all processes together", ">= 1"),
+    ckpt_steps=Setting(3, "the checkpoint interval: rank 1 is killed after the first checkpoint", ">= 1"),
+    kill_after=Setting(2, "steps after that checkpoint when rank 1 is killed", ">= 1"),
+    timeout_s=Setting(1200, "the whole job's time limit", "> 0", (int, float)),
+)
 INTERVALS = (25, 100, 250, 1000, 2500)  # steps between checkpoints, in the table
 MTBF_HOURS = (1, 24, 168)  # mean times between failures of the whole job: an hour, a day, a week
 
@@ -161,12 +171,10 @@ def report(cfg, figures, size_gb):
 
 
 def main(argv):
-    cfg = parse_args(argv, DEFAULTS)
+    cfg = parse_args(argv, SETTINGS)
     if not (REPO / cfg["data_dir"] / "meta.json").exists() and not (Path(cfg["data_dir"]) / "meta.json").exists():
         raise ConfigError(f"data_dir={cfg['data_dir']} holds no prepared dataset: python prepare_data.py "
                           f"--dataset=stdlib (GPT-2 tokens) or --tokenizer=bytes, then --data_dir=data/stdlib-bytes")
-    if cfg["kill_after"] < 1 or cfg["ckpt_steps"] < 1:
-        raise ConfigError("ckpt_steps and kill_after must be at least 1")
     out_dir = Path(tempfile.mkdtemp(prefix="bench_restart_")) / "run"
     try:
         out, err, times = run_and_kill(cfg, out_dir)

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from bench import restart
+from lab.config import defaults_of
 
 
 def test_interval_costs_are_the_write_share_the_expected_loss_and_youngs_interval():
@@ -19,7 +20,7 @@ def test_interval_costs_are_the_write_share_the_expected_loss_and_youngs_interva
 
 
 def test_the_timeline_of_a_killed_and_restarted_job():
-    cfg = dict(restart.DEFAULTS, ckpt_steps=3, kill_after=2, batch_size=3, seq_len=128)
+    cfg = dict(defaults_of(restart.SETTINGS), ckpt_steps=3, kill_after=2, batch_size=3, seq_len=128)
     out = [(0.0, "device cpu x3, ... steps 0->8, ..."), (10.0, "step 1/8: ..."), (12.0, "step 2/8: ..."),
            (14.0, "step 3/8: ..."), (21.0, "step 4/8: ..."), (23.0, "step 5/8: ..."),  # killed at 23.5
            (40.0, "device cpu x3, ... steps 3->8, ..."), (42.5, "step 4/8: ..."), (44.5, "step 5/8: ..."),

@@ -202,7 +202,8 @@ def test_auto_resumes_a_checkpoint_starts_over_a_start_that_died_and_refuses_ano
     assert rundir.resolve_auto(cfg, alone) == dict(cfg, init_from="scratch", overwrite=True)  # nothing there yet
     out.mkdir()
     # a start killed before its first checkpoint leaves its config.json: the same run starts over
-    (out / "config.json").write_text(json.dumps(dict(config=dict(cfg, init_from="scratch", dtype="float32"))))
+    (out / "config.json").write_text(json.dumps(dict(config=dict(cfg, init_from="scratch", dtype="float32"),
+                                                     history=[dict(event="start", step=0)])))
     assert rundir.resolve_auto(cfg, alone) == dict(cfg, init_from="scratch", overwrite=True)
     with pytest.raises(ConfigError) as info:  # another run's: kept
         rundir.resolve_auto(dict(cfg, seed=7), alone)
