@@ -335,19 +335,29 @@ def test_batch_splits_over_processes_then_micro_batches():
 
 
 def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatch):
-    """A checkpoint written after a log line used to count in the next window's time."""
-    save, clock, skew = checkpoint.save, time.perf_counter, [0.0]
+    """A checkpoint written after a log line used to count in the next window's time. On a fake clock each update
+    takes 1 s and each checkpoint 100 s: every window of 2 updates is 2 s, whatever the machine's speed."""
+    now, step, save = [0.0], train.train_step, checkpoint.save
 
-    def slow_save(*args):  # a checkpoint that takes 100 s by the loop's clock, without the wait
-        skew[0] += 100.0
+    def timed_step(*args):
+        now[0] += 1.0
+        return step(*args)
+
+    def slow_save(*args):
+        now[0] += 100.0
         return save(*args)
 
-    monkeypatch.setattr(time, "perf_counter", lambda: clock() + skew[0])
+    from lab import perf  # the CPU's peak, measured on the real clock otherwise
+    monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 4e11})
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(train, "train_step", timed_step)
     monkeypatch.setattr(checkpoint, "save", slow_save)
     out = run(tmp_path, "run", tiny_data, "--max_steps=8", "--log_interval=2", "--ckpt_interval=2",
               "--eval_interval=100")
-    for r in metrics(out)[2:]:  # each window of 2 steps follows a checkpoint; 2 tiny steps take ~0.05 s (3 s loaded)
-        assert r["tokens_per_s"] > 2 * 8 * 64 / 50, r
+    timed = metrics(out)[1:]
+    assert [r["step"] for r in timed] == [2, 4, 6, 8]
+    assert [r["tokens_per_s"] for r in timed] == [2 * 8 * 64 / 2.0] * 4  # 8 sequences of 64 tokens a step
+    assert [r["elapsed_s"] for r in timed] == [2.0, 104.0, 206.0, 308.0]  # the wall time: checkpoints included
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_data, capsys, monkeypatch):
