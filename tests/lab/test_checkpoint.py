@@ -1,10 +1,12 @@
 """lab/checkpoint.py: folders of DCP shards written atomically, listed, loaded safely with clear errors, pruned; old
 single files still load; resharding between FSDP, DDP and one process; each process reads only its own shards."""
+import io
 import json
 import pickle
 import shutil
 import subprocess
 import sys
+from pathlib import Path, PurePosixPath
 
 import pytest
 import torch
@@ -84,6 +86,57 @@ def test_loading_never_runs_code_from_the_checkpoint(tmp_path, capsys):
     with pytest.raises(checkpoint.CheckpointError, match="corrupt or unreadable"):
         checkpoint.load(path)
     assert "pwned" not in capsys.readouterr().out
+
+
+def call(module, name, *args):
+    """A pickle that asks the unpickler for module.name and calls it with args, as a crafted .metadata would."""
+    return f"c{module}\n{name}\n".encode() + pickle.dumps(args, protocol=0)[:-1] + b"R."
+
+
+METADATA = "torch.distributed.checkpoint.metadata"
+# a payload through each name the metadata unpickler allows, and past it (target: a file it must not write)
+PAYLOADS = {
+    "torch.save": lambda target: call("torch", "save", {"pwned": 1}, str(target)),  # any torch.* but dtypes, Size
+    "torch.Size, then builtins": lambda target: call("torch", "Size", [1])[:-1] + call("builtins", "exec", "1"),
+    "a dtype called": lambda target: call("torch", "float32", str(target)),
+    "the module's non-classes": lambda target: call(METADATA, "field"),
+    "torch through the module": lambda target: call(METADATA, "torch"),
+    "_get_layout past layouts": lambda target: call("torch.serialization", "_get_layout", "save"),
+    "PosixPath, then builtins.getattr": lambda target: call("pathlib", "PosixPath", str(target))[:-1] + call(
+        "builtins", "getattr", "x", "touch"),
+    "another pathlib name": lambda target: call("pathlib", "Path", str(target)),
+    "another filesystem name": lambda target: call("torch.distributed.checkpoint.filesystem", "FileSystemWriter",
+                                                   str(target)),
+}
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_a_crafted_metadata_file_runs_nothing_through_any_allowed_name(tmp_path, payload):
+    path = checkpoint.save(state(5), tmp_path, 5)
+    target = tmp_path / "written_by_the_payload"
+    (path / ".metadata").write_bytes(PAYLOADS[payload](target))
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt or unreadable"):
+        checkpoint.load(path)
+    assert not target.exists()
+
+
+def test_the_metadata_unpickler_builds_exactly_the_names_it_allows():
+    from lab.checkpoint import _MetadataUnpickler
+    from torch.distributed.checkpoint import filesystem, metadata
+
+    def unpickled(data):
+        return _MetadataUnpickler(io.BytesIO(data)).load()
+
+    assert unpickled(call("torch", "Size", [2, 3])) == torch.Size([2, 3])
+    assert unpickled(b"ctorch\nbfloat16\n.") is torch.bfloat16
+    assert unpickled(call("torch.serialization", "_get_layout", "torch.strided")) is torch.strided
+    assert unpickled(call("pathlib", "PosixPath", "/a")) == Path("/a")
+    assert unpickled(call("pathlib", "PurePosixPath", "/a")) == PurePosixPath("/a")
+    assert unpickled(call("torch.distributed.checkpoint.filesystem", "_StorageInfo", "f", 0, 8)) == \
+        filesystem._StorageInfo("f", 0, 8)
+    assert unpickled(call(METADATA, "StorageMeta")) == metadata.StorageMeta()
+    with pytest.raises(pickle.UnpicklingError, match="^builtins.print is not part of a DCP checkpoint's metadata$"):
+        unpickled(call("builtins", "print", "pwned"))
 
 
 def test_prune_keeps_the_last_k_and_every_permanent_step_folders_and_old_files(tmp_path):
