@@ -413,3 +413,24 @@ def test_data_seed_changes_the_data_order_and_nothing_else(tmp_path, tiny_data, 
     assert len({json.dumps(train_losses(out)) for out in runs.values()}) == 3
     initial = {name: metrics(out)[0]["val_loss"] for name, out in runs.items()}
     assert initial["seed"] == initial["order"] != initial["both"]
+
+
+def test_a_resumed_run_continues_the_random_stream(tmp_path, tiny_data, monkeypatch):
+    """Nothing in training draws random numbers today; a draw per step (as dropout would) makes the RNG's restore
+    observable: the resumed run's draws are the uninterrupted run's, and without the restore they are not."""
+    draws, step = [], train.train_step
+
+    def drawing_step(run_, index, loss_sum):
+        draws.append((index, torch.rand(1).item()))
+        return step(run_, index, loss_sum)
+
+    monkeypatch.setattr(train, "train_step", drawing_step)
+    full = run(tmp_path, "full", tiny_data, "--max_steps=8", "--ckpt_interval=4", "--schedule=constant")
+    uninterrupted = dict(draws)
+    draws.clear()
+    resumed = out_dir_holding(tmp_path / "resumed", full, 4)
+    run(tmp_path, "resumed", tiny_data, "--max_steps=8", "--init_from=resume", "--schedule=constant")
+    assert sorted(dict(draws)) == [4, 5, 6, 7] and dict(draws) == {s: uninterrupted[s] for s in range(4, 8)}
+    saved = checkpoint.load(checkpoint.path_for(resumed, 4))["rng"]
+    torch.set_rng_state(saved)  # the saved state is the one the draws continue from
+    assert torch.rand(1).item() == uninterrupted[4]
