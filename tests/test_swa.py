@@ -275,6 +275,11 @@ def test_offline_average_of_checkpoints(tmp_path, capsys):
     assert f"{losses['last']:.4f} of the last checkpoint (step 400)" in printed
     # the weight file is a checkpoint as far as sample.py is concerned
     assert checkpoint.load(out)["step"] == 400
+    # a start step on a checkpoint includes it: the run's first checkpoint counts as much as the others
+    first = main([f"--run={run}", "--start_step=100", "--end_step=200", f"--out={out}", "--device=cpu"])
+    saved = torch.load(out, weights_only=True)
+    assert first["steps"] == saved["average"]["steps"] == [100, 200] and first["coefficients"] == [0.5, 0.5]
+    assert_close(saved["model"], mean_of([models[100].state_dict(), models[200].state_dict()]))
 
 
 def test_offline_bad_inputs(tmp_path):
