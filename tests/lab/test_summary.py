@@ -69,7 +69,11 @@ def test_lr_rows_flag_an_optimum_on_the_grid_edge(tmp_path):
                         "1x cosine's; wsd/linear 0.001 of 0.0005, 0.001 (the grid's edge: the optimum may lie "
                         "beyond), 0.5x cosine's")
     assert c2[1].startswith("best final ppl: cosine ") and "(2 seeds); wsd/linear " in c2[1]
-    assert "wsd/linear better" in c2[1] or "cosine better" in c2[1] or "within noise" in c2[1]
+    # each at its best LR; the seeds' offsets are shared, so the two paired gaps are equal: a zero-width interval
+    ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c2_c3_lr_sweep"]}
+    gaps = [ppl[f"wsd0.002_{seed}"] / ppl[f"cos0.002_{seed}"] - 1 for seed in (1337, 1338)]
+    assert gaps[0] == pytest.approx(gaps[1], abs=1e-12) and gaps[0] < 0  # the synthetic law favours the cooldown
+    assert c2[1].endswith(f"; wsd/linear better ({gaps[0]:+.2%}, 95 % CI {gaps[0]:+.2%} to {gaps[0]:+.2%}, 2 seeds)")
 
 
 def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
@@ -81,7 +85,12 @@ def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
         write_run(tmp_path, "c7_schedulefree", f"wsd_{seed}", schedule="wsd", max_steps=400, lr=1e-3, seed=seed)
     (row,) = summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"])
     assert row[1].startswith("400 steps: schedule-free (0.9, 0.95) ") and " at lr 0.001 (2 seeds) (the grid's edge)" in row[1]
-    assert "at lr 0.004" not in row[1] and "; best schedule-free vs the cooldown: " in row[1]
+    assert "at lr 0.004" not in row[1]
+    ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c7_schedulefree"]}
+    gaps = [ppl[f"sf0.001_{seed}"] / ppl[f"wsd_{seed}"] - 1 for seed in (1337, 1338)]
+    assert gaps[0] == pytest.approx(gaps[1], abs=1e-12) and gaps[0] > 0  # the synthetic law favours the cooldown
+    assert row[1].endswith(f"; best schedule-free vs the cooldown: the cooldown better ({gaps[0]:+.2%}, 95 % CI "
+                           f"{gaps[0]:+.2%} to {gaps[0]:+.2%}, 2 seeds)")
 
 
 def test_c7_takes_c4s_1_sqrt_cooldown_at_a_length_where_it_has_none(tmp_path):
