@@ -43,13 +43,19 @@ def saved_for_backward(model, x, y, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32_flash", "bf16_math"])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_activation_bytes_match_what_the_forward_saves(shape, dtype):
+    """Byte for byte with multi-head attention; with grouped-query attention at most 5 % over, never under
+    (measured: 22,456,324 B estimated for 21,407,748 B saved in fp32, +4.9 %; 19,777,540 for 19,253,252 in bf16,
+    +2.7 %: in both, 2 x (n_embd - kv_dim) values per token and layer more than the forward saves)."""
     config, micro_batch, seq_len = SHAPES[shape]
     torch.manual_seed(0)
     model = GPT(config)
     x, y = (torch.randint(0, config.vocab_size, (micro_batch, seq_len)) for _ in range(2))
     measured = saved_for_backward(model, x, y, dtype)
     estimated = plan.activation_bytes(config, micro_batch, seq_len, dtype, plan.attention_kind("cpu", dtype))
-    assert abs(estimated - measured) <= 0.15 * measured, f"estimated {estimated:,} B, measured {measured:,} B"
+    if config.n_kv_head == config.n_head:
+        assert estimated == measured
+    else:
+        assert 0 <= estimated - measured <= 0.05 * measured, f"estimated {estimated:,} B, measured {measured:,} B"
 
 
 def test_autocast_weight_copies_cost_about_two_bytes_per_parameter():
