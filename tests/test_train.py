@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import train
-from helpers import REPO, TINY_MODEL
+from helpers import REPO, TINY_MODEL, fake_clock
 from lab import checkpoint, data, settings
 from lab.config import ConfigError
 from lab.data import DataError
@@ -337,20 +337,12 @@ def test_batch_splits_over_processes_then_micro_batches():
 def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatch):
     """A checkpoint written after a log line used to count in the next window's time. On a fake clock each update
     takes 1 s and each checkpoint 100 s: every window of 2 updates is 2 s, whatever the machine's speed."""
-    now, step, save = [0.0], train.train_step, checkpoint.save
-
-    def timed_step(*args):
-        now[0] += 1.0
-        return step(*args)
+    now, save = fake_clock(monkeypatch, 1.0), checkpoint.save
 
     def slow_save(*args):
         now[0] += 100.0
         return save(*args)
 
-    from lab import perf  # the CPU's peak, measured on the real clock otherwise
-    monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 4e11})
-    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
-    monkeypatch.setattr(train, "train_step", timed_step)
     monkeypatch.setattr(checkpoint, "save", slow_save)
     out = run(tmp_path, "run", tiny_data, "--max_steps=8", "--log_interval=2", "--ckpt_interval=2",
               "--eval_interval=100")
