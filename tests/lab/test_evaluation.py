@@ -1,6 +1,7 @@
 """lab/evaluation.py: the validation loss is the mean over every target token, whatever the batches (a short last
 one), the processes (each its share, one sum) and FSDP's lockstep (extra forwards not counted); autocast."""
-import pytest
+import warnings
+
 import torch
 
 from lab import parallel
@@ -66,9 +67,12 @@ def test_lockstep_runs_as_many_forwards_as_the_busiest_process_and_counts_only_i
     assert loss == 4.0  # windows 3, 4 and 5 alone
 
 
-def test_autocast_is_off_in_float32_and_bf16_otherwise():
+def test_autocast_is_off_in_float32_and_in_the_precision_asked_otherwise():
     assert not torch.is_autocast_enabled("cpu")
-    with autocast_for(torch.device("cpu"), torch.float32):
-        assert not torch.is_autocast_enabled("cpu")
-    with autocast_for(torch.device("cpu"), torch.bfloat16):
-        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch.autocast in float32 would warn that it disables itself
+        with autocast_for(torch.device("cpu"), torch.float32):
+            assert not torch.is_autocast_enabled("cpu")
+    for dtype in (torch.bfloat16, torch.float16):
+        with autocast_for(torch.device("cpu"), dtype):
+            assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == dtype
