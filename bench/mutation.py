@@ -87,6 +87,8 @@ EQUIVALENT = {
     **{f"lab.checkpoint.xǁSafeReaderǁread_metadata__mutmut_{n}": "the rank-local metadata path (DCP's fallback when "
        "the global .metadata fails): this repository's checkpoints have only the global one, so either read fails"
        for n in (2, 3, 4, 5)},
+    "lab.checkpoint.xǁSafeReaderǁread_metadata__mutmut_18": "getattr without its default: DCP's Metadata declares "
+                                                            "storage_meta with a default (None), so it is always found",
     **{f"lab.plan.x_logits_workspace_bytes__mutmut_{n}": "the forward's peak (6 bytes a score in bf16, 4 in fp32, "
        "8 at most in any of these) never exceeds the backward's 8: max() returns the backward's"
        for n in (5, 8, 9, 10, 11, 12, 14)},

@@ -53,6 +53,64 @@ def test_nanogpt_bin_of_bad_size_is_a_data_error(tmp_path, train, val, message):
         Dataset(tmp_path)
 
 
+def write_shards(folder, train, val, **meta):
+    """A dataset of the given shards (lists of token lists) in prepare_data.py's format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shards = {}
+    for split, arrays in (("train", train), ("val", val)):
+        shards[split] = []
+        for i, tokens in enumerate(arrays):
+            np.array(tokens, dtype="<u2").tofile(folder / f"{split}_{i:04d}.bin")
+            shards[split].append({"file": f"{split}_{i:04d}.bin", "tokens": len(tokens)})
+    (folder / "meta.json").write_text(json.dumps({"vocab_size": 257, "shards": shards, **meta}))
+    return folder
+
+
+def test_windows_never_straddle_train_shards_and_val_shards_are_one_stream(tmp_path):
+    """Train shards of 9 and 14 tokens hold 2 and 3 windows of 4 + 1 (a shard's last token is no window's start);
+    the val shards, 5 and 6 tokens, are read as one stream of 11: 2 windows of 4 + 1."""
+    train = [list(range(100, 109)), list(range(200, 214))]
+    data = Dataset(write_shards(tmp_path / "data", train, [list(range(5)), list(range(5, 11))]))
+    assert (data.train_tokens, data.val_tokens, data.vocab_size) == (23, 11, 257)
+    assert data.epochs(10, 1, 4) == 2.0  # 5 windows
+    windows = {(w := data.train_windows(step, 3, 1, 4)[0]): data.train_batch(step, 3, 1, 4)[0].tolist()
+               for step in range(5)}
+    assert windows == {0: list(range(100, 105)), 1: list(range(104, 109)), 2: list(range(200, 205)),
+                       3: list(range(204, 209)), 4: list(range(208, 213))}
+    x, y = data.val_windows(8, 4)
+    assert x.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]] and y.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda folder: (folder / "train_0001.bin").unlink(), r"^shard \S+train_0001.bin listed in meta.json is missing$"),
+    (lambda folder: (folder / "train_0001.bin").write_bytes(b"\0" * 30),
+     r"^shard \S+train_0001.bin has 30 bytes but meta.json says 14 tokens \(28 bytes\)$"),
+    (lambda folder: edit_meta(folder, lambda meta: {**meta, "dtype": "uint32"}),
+     r"meta.json: dtype 'uint32' is not supported, only uint16$"),
+    (lambda folder: edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "val": []}}),
+     r"^dataset \S+ has an empty train or val split$"),
+    (lambda folder: (folder / "meta.json").unlink(), r"^no prepared dataset in \S+ \(no meta.json\): run "
+                                                     r"`python prepare_data.py --dataset=stdlib --tokenizer=bytes`"),
+])
+def test_a_dataset_that_does_not_match_its_meta_is_one_line(tmp_path, change, message):
+    folder = write_shards(tmp_path / "data", [list(range(9)), list(range(14))], [list(range(11))])
+    change(folder)
+    with pytest.raises(DataError, match=message):
+        Dataset(folder)
+
+
+def test_windows_that_do_not_fit_are_one_line(tmp_path):
+    data = Dataset(write_shards(tmp_path / "data", [list(range(9))], [list(range(11))]))
+    with pytest.raises(DataError, match=r"^no train shard holds seq_len \+ 1 = 10 tokens$"):
+        data.train_batch(0, 1, 1, 9)
+    with pytest.raises(DataError, match=r"^eval_tokens=3 is less than one sequence of seq_len=4$"):
+        data.val_windows(3, 4)
+    with pytest.raises(DataError, match=r"^eval_tokens=12 needs 3 windows of seq_len \+ 1 = 5 validation tokens but "
+                                        r"the dataset has 11 tokens \(2 windows\): lower eval_tokens"):
+        data.val_windows(12, 4)
+    assert data.val_windows(8, 4)[0].shape == (2, 4)  # all of them
+
+
 def test_nanogpt_pair_is_read_as_gpt2_tokens(tmp_path):
     np.array([50256, 1, 2, 3], dtype="<u2").tofile(tmp_path / "train.bin")
     np.array([7, 50256], dtype="<u2").tofile(tmp_path / "val.bin")
