@@ -15,6 +15,20 @@ def finals(runs):
     return {(cfg(r)["max_steps"], cfg(r)["cooldown_shape"], cfg(r)["seed"]): final_ppl(r) for r in runs}
 
 
+def seed_spread(ppl, name, seeds=(1337, 1338)):
+    """'mean ± sd' of the final perplexities `ppl` of the runs <name>_<seed>."""
+    values = [ppl[f"{name}_{seed}"] for seed in seeds]
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def paired(ppl, first, second, seeds=(1337, 1338)):
+    """The paired gap first / second - 1 and its verdict's bracket: the seeds' offsets are shared by both settings,
+    so the gap is the same at every seed and its interval has zero width."""
+    gaps = [ppl[f"{first}_{seed}"] / ppl[f"{second}_{seed}"] - 1 for seed in seeds]
+    assert gaps[0] == pytest.approx(gaps[-1], abs=1e-12)
+    return gaps[0], f"({gaps[0]:+.2%}, 95 % CI {gaps[0]:+.2%} to {gaps[0]:+.2%}, {len(seeds)} seeds)"
+
+
 def test_every_claim_has_its_numbers(tmp_path):
     write_suites(tmp_path, seeds=(1337, 1338))
     rows = summary.summarize(scaling.load_runs(tmp_path))
@@ -81,17 +95,12 @@ def test_lr_rows_flag_an_optimum_on_the_grid_edge(tmp_path):
     assert c3 == ("C3", "best peak LR: cosine 0.002 of 0.001, 0.002 (the grid's edge: the optimum may lie beyond), "
                         "1x cosine's; wsd/linear 0.001 of 0.0005, 0.001 (the grid's edge: the optimum may lie "
                         "beyond), 0.5x cosine's")
-    # each at its best LR; the seeds' offsets are shared, so the two paired gaps are equal: a zero-width interval
+    # each at its best LR
     ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c2_c3_lr_sweep"]}
-    gaps = [ppl[f"wsd0.002_{seed}"] / ppl[f"cos0.002_{seed}"] - 1 for seed in (1337, 1338)]
-    assert gaps[0] == pytest.approx(gaps[1], abs=1e-12) and gaps[0] < 0  # the synthetic law favours the cooldown
-
-    def seeds(name):
-        values = [ppl[f"{name}_{seed}"] for seed in (1337, 1338)]
-        return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
-    assert c2 == ("C2", f"best final ppl: cosine {seeds('cos0.002')} at lr 0.002 (2 seeds); wsd/linear "
-                        f"{seeds('wsd0.002')} at lr 0.001 (2 seeds); wsd/linear better ({gaps[0]:+.2%}, 95 % CI "
-                        f"{gaps[0]:+.2%} to {gaps[0]:+.2%}, 2 seeds)")
+    gap, interval = paired(ppl, "wsd0.002", "cos0.002")
+    assert gap < 0  # the synthetic law favours the cooldown
+    assert c2 == ("C2", f"best final ppl: cosine {seed_spread(ppl, 'cos0.002')} at lr 0.002 (2 seeds); wsd/linear "
+                        f"{seed_spread(ppl, 'wsd0.002')} at lr 0.001 (2 seeds); wsd/linear better {interval}")
 
 
 def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
@@ -103,16 +112,12 @@ def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
         write_run(tmp_path, "c7_schedulefree", f"wsd_{seed}", schedule="wsd", max_steps=400, lr=1e-3, seed=seed)
     (row,) = summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"])
     ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c7_schedulefree"]}
-    gaps = [ppl[f"sf0.001_{seed}"] / ppl[f"wsd_{seed}"] - 1 for seed in (1337, 1338)]
-    assert gaps[0] == pytest.approx(gaps[1], abs=1e-12) and gaps[0] > 0  # the synthetic law favours the cooldown
-
-    def seeds(name):
-        values = [ppl[f"{name}_{seed}"] for seed in (1337, 1338)]
-        return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f} at lr 0.001 (2 seeds)"
+    gap, interval = paired(ppl, "sf0.001", "wsd")
+    assert gap > 0  # the synthetic law favours the cooldown
     # schedule-free's best LR is the lower end of its grid (0.001, 0.004); the cooldown has one LR: no edge
-    assert row == ("C7", f"400 steps: schedule-free (0.9, 0.95) {seeds('sf0.001')} (the grid's edge); wsd/1-sqrt "
-                         f"{seeds('wsd')}; best schedule-free vs the cooldown: the cooldown better ({gaps[0]:+.2%}, "
-                         f"95 % CI {gaps[0]:+.2%} to {gaps[0]:+.2%}, 2 seeds)")
+    assert row == ("C7", f"400 steps: schedule-free (0.9, 0.95) {seed_spread(ppl, 'sf0.001')} at lr 0.001 (2 seeds) "
+                         f"(the grid's edge); wsd/1-sqrt {seed_spread(ppl, 'wsd')} at lr 0.001 (2 seeds); best "
+                         f"schedule-free vs the cooldown: the cooldown better {interval}")
 
 
 def test_c7_takes_c4s_1_sqrt_cooldown_at_a_length_where_it_has_none(tmp_path):
