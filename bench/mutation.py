@@ -92,6 +92,7 @@ EQUIVALENT = {
     **{f"lab.plan.x_logits_workspace_bytes__mutmut_{n}": "the forward's peak (6 bytes a score in bf16, 4 in fp32, "
        "8 at most in any of these) never exceeds the backward's 8: max() returns the backward's"
        for n in (5, 8, 9, 10, 11, 12, 14)},
+    "lab.evaluation.x_evaluate__mutmut_53": "world_size >= 1: sum_over_processes is a no-op for one process",
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
     "lab.runs.x_verdict__mutmut_25": "mean < 0 or <= 0 to name the better: a mean of exactly 0 is always within "

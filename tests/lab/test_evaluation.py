@@ -2,6 +2,7 @@
 one), the processes (each its share, one sum) and FSDP's lockstep (extra forwards not counted); autocast."""
 import warnings
 
+import pytest
 import torch
 
 from lab import parallel
@@ -34,6 +35,19 @@ def test_the_loss_is_the_mean_over_tokens_not_over_batches():
     assert evaluate(model, x, y, 3, autocast_for(torch.device("cpu"), torch.float32)) == 3.0
     assert [batch for batch, _ in model.calls] == [[0, 1, 2], [3, 4, 5], [6]]
     assert not any(training for _, training in model.calls) and model.training  # eval mode, then back to train
+
+
+def test_the_sums_are_float64():
+    """Windows of loss 2**24 and of loss 1, 4 tokens each: float32 sums would round 2**26 + 4 to 2**26."""
+    y = torch.tensor([[2**24] * 4, [1] * 4])
+    assert evaluate(TokenMean(), y.clone(), y, 1, autocast_for(torch.device("cpu"), torch.float32)) == 2**23 + 0.5
+
+
+@pytest.mark.gpu
+def test_the_sums_stay_on_the_device_of_the_windows():
+    x, y = windows(7)
+    model = TokenMean().cuda()
+    assert evaluate(model, x.cuda(), y.cuda(), 3, autocast_for(torch.device("cuda"), torch.float32)) == 3.0
 
 
 def test_each_process_scores_its_share_and_one_sum_gives_the_mean(monkeypatch):
