@@ -148,19 +148,49 @@ def test_resume_continues_bitwise(tmp_path, resume_at):
     resumed_swa, resumed_ema = SWA(resumed_model, 2, 6), EMA(resumed_model, 0.9, 2)
     resumed_swa.load_state_dict(state["swa"])
     resumed_ema.load_state_dict(state["ema"])
+    # at once, before any update: the completed window the checkpoint held (none before step 6)
+    assert resumed_swa.completed_window() == (None if resume_at < 6 else ((resume_at // 6) - 1, 3))
+    if resume_at >= 6:
+        completed = resumed_swa.completed()  # with the tied head's alias besides the saved tensors
+        assert all(torch.equal(completed[k], v) for k, v in state["swa"]["completed"].items())
+    else:
+        assert resumed_swa.completed() is None
     run_swa(resumed_model, resumed_swa, range(resume_at + 1, 25), lambda s: resumed_ema.update(s, resumed_model))
     assert_states_equal(swa.state_dict(), resumed_swa.state_dict())
     assert_states_equal(ema.state_dict(), resumed_ema.state_dict())
 
 
 def test_resume_refuses_other_settings():
+    model, other = tiny_gpt(), torch.nn.Linear(3, 3)
+    keep = ": keep the setting or start without the average$"
+    for mine, saved, message in (
+            (SWA(model, 2, 10), SWA(model, 2, 6), "SWA average used window=6, this run window=10"),
+            (SWA(model, 3, 6), SWA(model, 2, 6), "SWA average used interval=2, this run interval=3"),
+            (EMA(model, 0.99, 1), EMA(model, 0.9, 1), "EMA average used decay=0.9, this run decay=0.99"),
+            (EMA(model, 0.9, 2), EMA(model, 0.9, 1), "EMA average used interval=1, this run interval=2")):
+        with pytest.raises(checkpoint.CheckpointError, match=f"^the checkpoint's {message}{keep}"):
+            mine.load_state_dict(saved.state_dict())
+    for mine, saved, what in ((SWA(model, 2, 6), SWA(other, 2, 6), "SWA"),
+                              (EMA(model, 0.9, 1), EMA(other, 0.9, 1), "EMA")):
+        with pytest.raises(checkpoint.CheckpointError, match=f"^the checkpoint's {what} average does not hold this "
+                                                             "model's tensors$"):
+            mine.load_state_dict(saved.state_dict())
+    completed = SWA(model, 1, 1)
+    completed.update(1, model)
+    state = completed.state_dict()
+    state["completed"] = SWA(other, 1, 1).state_dict()["current"]  # the running window right, the completed one not
+    with pytest.raises(checkpoint.CheckpointError, match="^the checkpoint's SWA average does not hold this model"):
+        SWA(model, 1, 1).load_state_dict(state)
+
+
+def test_a_window_holds_only_its_own_steps_even_when_updates_skip_its_end():
+    """Updates at steps 2 and 4 of window 0 (steps 1-6), none at its end, then 8, 10, 12: window 1 is the mean of
+    those three alone."""
     model = tiny_gpt()
-    with pytest.raises(checkpoint.CheckpointError, match="window=6"):
-        SWA(model, 2, 10).load_state_dict(SWA(model, 2, 6).state_dict())
-    with pytest.raises(checkpoint.CheckpointError, match="decay=0.9"):
-        EMA(model, 0.99, 1).load_state_dict(EMA(model, 0.9, 1).state_dict())
-    with pytest.raises(checkpoint.CheckpointError, match="tensors"):
-        SWA(model, 2, 6).load_state_dict(SWA(torch.nn.Linear(3, 3), 2, 6).state_dict())
+    swa = SWA(model, interval=2, window=6)
+    snaps = run_swa(model, swa, [2, 4, 8, 10, 12])
+    assert swa.completed_window() == (1, 3)
+    assert_close(swa.completed(), mean_of([snaps[8], snaps[10], snaps[12]]))
 
 
 def test_bad_settings():
@@ -168,6 +198,11 @@ def test_bad_settings():
         SWA(tiny_gpt(), interval=5, window=12)
     with pytest.raises(ConfigError, match="ema_decay"):
         EMA(tiny_gpt(), decay=1.0, interval=1)
+    model = tiny_gpt()
+    ema = EMA(model, decay=0.0, interval=1)  # allowed: the average is the latest weights
+    take_step(model, 1)
+    ema.update(1, model)
+    assert_states_equal(ema.average(), snapshot(model))
 
 
 def test_ema_equals_its_recurrence():
