@@ -92,6 +92,7 @@ EQUIVALENT = {
     **{f"lab.plan.x_logits_workspace_bytes__mutmut_{n}": "the forward's peak (6 bytes a score in bf16, 4 in fp32, "
        "8 at most in any of these) never exceeds the backward's 8: max() returns the backward's"
        for n in (5, 8, 9, 10, 11, 12, 14)},
+    "swa.x_average_checkpoints__mutmut_5": "default weights 2.0 each: normalised, share 2 / 2j is exactly 1 / j",
     "lab.evaluation.x_evaluate__mutmut_53": "world_size >= 1: sum_over_processes is a no-op for one process",
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
@@ -125,22 +126,27 @@ def project(name, target):
     return folder
 
 
-def run_module(name, target, children, survivors=False):
-    """mutmut run on the target's functions in its own folder; {mutant: status}, mutmut's output in run.log.
-    survivors: only the last run's survivors again, in its folder (its mutants; the tests copied afresh)."""
-    if survivors:
-        folder, mutants = OUT / name, list(json.loads((OUT / f"{name}.json").read_text())["survivors"])
-    else:
-        folder, mutants = project(name, target), mutant_globs(target)
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    with open(folder / "run.log", "a" if survivors else "w") as log:
-        subprocess.run([MUTMUT, "run", f"--max-children={children}", *mutants],
-                       cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+def statuses(folder, target):
+    """{mutant: mutmut's status} of the target's functions, from the run in `folder`."""
     from mutmut.stats import status_by_exit_code
     meta = json.loads((folder / "mutants" / f"{target.path}.meta").read_text())
     globs = mutant_globs(target)
     return {mutant: status_by_exit_code[code] for mutant, code in meta["exit_code_by_key"].items()
             if any(fnmatch.fnmatch(mutant, glob) for glob in globs)}
+
+
+def run_module(name, target, children, survivors=False):
+    """mutmut run on the target's functions in its own folder; {mutant: status}, mutmut's output in run.log.
+    survivors: only the last run's survivors (and any mutant it left unchecked) again, in its folder: its mutants,
+    the tests copied afresh."""
+    folder = OUT / name if survivors else project(name, target)
+    mutants = [m for m, status in statuses(folder, target).items() if status not in KILLED and m not in EQUIVALENT
+               ] if survivors else mutant_globs(target)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    with open(folder / "run.log", "a" if survivors else "w") as log:
+        subprocess.run([MUTMUT, "run", f"--max-children={children}", *mutants],
+                       cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    return statuses(folder, target)
 
 
 def diff(name, mutant):
@@ -163,7 +169,8 @@ def main(argv):
     parser.add_argument("--children", type=int, default=os.cpu_count(), help="mutants run at once")
     parser.add_argument("--list", action="store_true", help="print the modules, functions and tests; run nothing")
     parser.add_argument("--survivors", action="store_true",
-                        help="run only the last run's survivors again (after adding tests; the code unchanged)")
+                        help="run only the last run's survivors and unchecked mutants again (after adding tests; "
+                             "the code unchanged)")
     args = parser.parse_args(argv)
     for name in args.modules or TARGETS:
         target = TARGETS[name]
@@ -173,11 +180,13 @@ def main(argv):
         started = time.perf_counter()
         result = score(run_module(name, target, args.children, args.survivors))
         minutes = round((time.perf_counter() - started) / 60, 1)
-        if args.survivors:  # the whole module's run keeps its time; this run adds its own
-            result = {**json.loads((OUT / f"{name}.json").read_text()), **result}
+        previous = OUT / f"{name}.json"
+        if args.survivors and previous.is_file():  # the whole module's run keeps its time; this run adds its own
+            result = {**json.loads(previous.read_text()), **result}
         result["survivors_minutes" if args.survivors else "minutes"] = minutes
         (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
-        (OUT / f"{name}.diff").write_text("".join(diff(name, mutant) for mutant in result["survivors"]))
+        (OUT / f"{name}.diff").write_text("".join(diff(name, mutant) for mutant, status in result["survivors"].items()
+                                                  if status == "survived"))  # not "no tests": whole functions
         print(f"{name}: {result['killed']} / {result['non_equivalent']} killed "
               f"({result['killed'] / max(result['non_equivalent'], 1):.1%}), {len(result['equivalent'])} equivalent, "
               f"in {minutes} min; survivors (diffs in {OUT / name}.diff):", flush=True)

@@ -3,6 +3,7 @@ model, bitwise resume, EMA against its recurrence, swapped_weights, offline aver
 with a cooldown's coefficients (WSM) against hand-computed ones."""
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -183,6 +184,16 @@ def test_resume_refuses_other_settings():
         SWA(model, 1, 1).load_state_dict(state)
 
 
+def test_the_state_saved_before_the_first_update_and_after_a_window_is_empty():
+    model = tiny_gpt()
+    swa = SWA(model, interval=1, window=2)
+    empty = dict(interval=1, window=2, count=0, window_index=None, completed_info=None, completed=None)
+    assert {k: v for k, v in swa.state_dict().items() if k != "current"} == empty and swa.completed_window() is None
+    run_swa(model, swa, [1, 2])  # window 0 completes at step 2: nothing is running
+    state = swa.state_dict()
+    assert (state["count"], state["window_index"], state["completed_info"]) == (0, None, (0, 2))
+
+
 def test_a_window_holds_only_its_own_steps_even_when_updates_skip_its_end():
     """Updates at steps 2 and 4 of window 0 (steps 1-6), none at its end, then 8, 10, 12: window 1 is the mean of
     those three alone."""
@@ -198,6 +209,10 @@ def test_bad_settings():
         SWA(tiny_gpt(), interval=5, window=12)
     with pytest.raises(ConfigError, match="ema_decay"):
         EMA(tiny_gpt(), decay=1.0, interval=1)
+    for interval, window in ((0, 6), (2, 0), (4, 6)):
+        with pytest.raises(ConfigError, match=f"^swa_window={window} must be a positive multiple of "
+                                              f"swa_interval={interval}$"):
+            SWA(tiny_gpt(), interval=interval, window=window)
     model = tiny_gpt()
     ema = EMA(model, decay=0.0, interval=1)  # allowed: the average is the latest weights
     take_step(model, 1)
@@ -380,6 +395,10 @@ def test_uniform_merge_is_the_swa_windows_mean_bitwise(tmp_path):
     normalised = average_checkpoints(paths, [1 / 3] * 3)[0]  # the coefficients as printed: within rounding
     for k, v in uniform.items():
         torch.testing.assert_close(normalised[k], v, rtol=0, atol=1e-7)
+    for weights in ([1.0, -0.5, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0]):  # negative, no total, one short
+        with pytest.raises(ValueError, match="^" + re.escape(f"3 checkpoints need as many weights >= 0 with a positive "
+                                                             f"sum, got {weights}") + "$"):
+            average_checkpoints(paths, weights)
 
 
 def test_merged_weights_are_the_hand_weighted_sum(tmp_path, capsys):
