@@ -395,10 +395,22 @@ def test_uniform_merge_is_the_swa_windows_mean_bitwise(tmp_path):
     normalised = average_checkpoints(paths, [1 / 3] * 3)[0]  # the coefficients as printed: within rounding
     for k, v in uniform.items():
         torch.testing.assert_close(normalised[k], v, rtol=0, atol=1e-7)
+    zero_first = average_checkpoints(paths, [0.0, 1.0, 1.0])[0]  # a merge's c_0 of 0: the mean of the others
+    assert_close(zero_first, mean_of([checkpoint.load(path)["model"] for path in paths[1:]]))
     for weights in ([1.0, -0.5, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0]):  # negative, no total, one short
         with pytest.raises(ValueError, match="^" + re.escape(f"3 checkpoints need as many weights >= 0 with a positive "
                                                              f"sum, got {weights}") + "$"):
             average_checkpoints(paths, weights)
+
+
+def test_offline_averages_of_bf16_checkpoints_are_fp32_and_of_one_model_only(tmp_path):
+    paths = save_checkpoints(tiny_gpt(dtype=torch.bfloat16), tmp_path / "bf16", [1, 2])
+    assert {t.dtype for t in average_checkpoints(paths)[0].values()} == {torch.float32}
+    other = save_checkpoints(tiny_gpt(vocab_size=32), tmp_path / "other", [3])
+    first, second = (checkpoint.load(path)["model_config"] for path in (paths[0], other[0]))
+    with pytest.raises(checkpoint.CheckpointError, match="^" + re.escape(f"{other[0]} holds another model ({second}) "
+                                                                         f"than {paths[0]} ({first})") + "$"):
+        average_checkpoints([paths[0], other[0]])
 
 
 def test_merged_weights_are_the_hand_weighted_sum(tmp_path, capsys):
