@@ -103,6 +103,37 @@ def test_lr_rows_flag_an_optimum_on_the_grid_edge(tmp_path):
                         f"{seed_spread(ppl, 'wsd0.002')} at lr 0.001 (2 seeds); wsd/linear better {interval}")
 
 
+def test_one_seed_gets_no_verdict_and_an_optimum_inside_the_grid_no_warning(tmp_path):
+    for lr in (1e-3, 2e-3, 4e-3):  # cosine's synthetic optimum, 2e-3, and wsd's, 1e-3, inside their grids
+        write_run(tmp_path, "c2_c3_lr_sweep", f"cos{lr:g}", schedule="cosine", max_steps=200, lr=lr)
+        write_run(tmp_path, "c2_c3_lr_sweep", f"wsd{lr:g}", schedule="wsd", cooldown_shape="linear", max_steps=200,
+                  lr=lr / 2)
+    for shape in ("linear", "1-sqrt"):
+        write_run(tmp_path, "c4_cooldown_shapes", shape, schedule="wsd", cooldown_shape=shape, max_steps=200, lr=1e-3)
+    write_run(tmp_path, "c4_cooldown_shapes", "cosine", schedule="cosine", max_steps=200, lr=1e-3)  # no cooldown
+    suites = scaling.load_runs(tmp_path)
+    ppl = {r["name"]: final_ppl(r) for runs in suites.values() for r in runs}
+    assert summary.lr_rows(suites["c2_c3_lr_sweep"]) == [
+        ("C2", f"best final ppl: cosine {ppl['cos0.002']:.3f} at lr 0.002 (1 seed); wsd/linear {ppl['wsd0.002']:.3f} "
+               "at lr 0.001 (1 seed); one seed: no verdict"),
+        ("C3", "best peak LR: cosine 0.002 of 0.001, 0.002, 0.004, 1x cosine's; wsd/linear 0.001 of 0.0005, 0.001, "
+               "0.002, 0.5x cosine's")]
+    assert summary.shape_rows(suites["c4_cooldown_shapes"]) == [
+        ("C4", f"200 steps, 20% cooldown: linear {ppl['linear']:.3f} (1 seed), 1-sqrt {ppl['1-sqrt']:.3f} (1 seed); "
+               "linear vs 1-sqrt: one seed")]
+
+
+def test_cosine_better_names_cosine(tmp_path):
+    for seed in (1337, 1338):  # wsd only far from its optimum: 8e-3, three octaves above it
+        write_run(tmp_path, "c2_c3_lr_sweep", f"cos_{seed}", schedule="cosine", max_steps=200, lr=2e-3, seed=seed)
+        write_run(tmp_path, "c2_c3_lr_sweep", f"wsd_{seed}", schedule="wsd", cooldown_shape="linear", max_steps=200,
+                  lr=8e-3, seed=seed)
+    ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c2_c3_lr_sweep"]}
+    gap, interval = paired(ppl, "wsd", "cos")
+    c2, _ = summary.lr_rows(scaling.load_runs(tmp_path)["c2_c3_lr_sweep"])
+    assert gap > 0 and c2[1].endswith(f"at lr 0.008 (2 seeds); cosine better {interval}")
+
+
 def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
     for lr in (1e-3, 4e-3):
         for seed in (1337, 1338):
