@@ -316,12 +316,13 @@ def bound_by_hand(eta):
     return math.sqrt(t1 / (t2 + t3)), 2 * math.sqrt(t1 * (t2 + t3)), t1, t2 + t3
 
 
-def test_bound_predictions_are_the_formulas_by_hand():
-    n, w = 60, 6
+@pytest.mark.parametrize("w, settings", [(6, dict(warmup_steps=6)), (30, {})])  # 30: the cpu scale's, the default
+def test_bound_predictions_are_the_formulas_by_hand(w, settings):
+    n = 60
     bound = {shape: bound_by_hand([paper_multiplier(s, n, w, "wsd", shape) for s in range(n)])
              for shape in ("linear", "1-sqrt", "cosine", "square", "1-x^0.3", "1-x^0.7")}
     cosine_lr = bound_by_hand([paper_multiplier(s, n, w, "cosine") for s in range(n)])[0]
-    lines = bound_predictions(lengths=(n,), warmup_steps=w)
+    lines = bound_predictions(lengths=(n,), **settings)
     assert lines[0] == (f"60 steps: best peak LR of wsd / cosine: linear {bound['linear'][0] / cosine_lr:.3f}, "
                         f"1-sqrt {bound['1-sqrt'][0] / cosine_lr:.3f}")
     linear_lr, linear_rate = bound["linear"][:2]
