@@ -79,6 +79,8 @@ EQUIVALENT = {
     "schedules.x_wsd__mutmut_2": AT_THE_SEAM, "schedules.x_wsd__mutmut_9": AT_THE_SEAM,
     "schedules.x_validate_schedule__mutmut_12": "get_close_matches' n: the hint shows only the best match, close[0]",
     "schedules.x_validate_schedule__mutmut_14": "get_close_matches' n: the hint shows only the best match, close[0]",
+    "schedules.x__shape_from_name__mutmut_21": "get_close_matches' n: the hint shows only the best match, close[0]",
+    "schedules.x__shape_from_name__mutmut_23": "get_close_matches' n: the hint shows only the best match, close[0]",
     "schedules.x_last_iterate_bound__mutmut_5": "multipliers as given (ints stay ints): numpy's true division gives "
                                                 "the same floats while the sums are exact",
     "schedules.x_last_iterate_bound__mutmut_7": "multipliers as given (ints stay ints): numpy's true division gives "

@@ -194,12 +194,14 @@ BAD_SETTINGS = [
     (dict(schedule="lienar"), r"unknown schedule 'lienar' \(did you mean 'linear'\?\)"),
     (dict(schedule="step"), r"^unknown schedule 'step'; expected one of cosine, wsd, linear, constant$"),  # no hint
     (dict(schedule="wsd", cooldown_shape="1-sqr"), r"unknown cooldown_shape '1-sqr' \(did you mean '1-sqrt'\?\)"),
-    (dict(schedule="wsd", cooldown_shape="exp"), r"unknown cooldown_shape 'exp'; expected one of linear"),
+    (dict(schedule="wsd", cooldown_shape="exp"), r"^unknown cooldown_shape 'exp'; expected one of linear, 1-sqrt, "
+                                                 r"cosine, square, mirror_cosine, 1-x\^A with A > 0, e.g. '1-x\^0.7'$"),
     (dict(schedule="wsd", cooldown_shape="1-x^"), r"unknown cooldown_shape '1-x\^'"),
     (dict(schedule="wsd", cooldown_shape="1-x^abc"), r"exponent A in '1-x\^A' must be a positive number"),
     (dict(schedule="wsd", cooldown_shape="1-x^-1"), r"exponent A in '1-x\^A' must be a positive number"),
     (dict(schedule="wsd", cooldown_shape="1-x^0"), r"exponent A in '1-x\^A' must be a positive number"),
     (dict(schedule="wsd", cooldown_shape="1-x^nan"), r"exponent A in '1-x\^A' must be a positive number"),
+    (dict(schedule="wsd", cooldown_shape="1-x^inf"), r"exponent A in '1-x\^A' must be a positive number"),
     (dict(schedule="wsd", cooldown_shape=None), r"cooldown_shape must be a string"),
     (dict(schedule="wsd", cooldown_shape=["linear"]), r"cooldown_shape must be a string"),
     (dict(schedule="wsd", max_steps=0), r"max_steps must be >= 1, got 0"),
