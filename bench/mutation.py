@@ -95,6 +95,8 @@ EQUIVALENT = {
     **{f"lab.plan.x_logits_workspace_bytes__mutmut_{n}": "the forward's peak (6 bytes a score in bf16, 4 in fp32, "
        "8 at most in any of these) never exceeds the backward's 8: max() returns the backward's"
        for n in (5, 8, 9, 10, 11, 12, 14)},
+    "lab.data.xǁDatasetǁtrain_windows__mutmut_7": "np.arange's default integer is int64 (numpy 2, which the "
+                                                 "requirements ask for)",
     "swa.x_average_checkpoints__mutmut_5": "default weights 2.0 each: normalised, share 2 / 2j is exactly 1 / j",
     "lab.evaluation.x_evaluate__mutmut_53": "world_size >= 1: sum_over_processes is a no-op for one process",
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "

@@ -109,6 +109,21 @@ def test_windows_that_do_not_fit_are_one_line(tmp_path):
                                         r"the dataset has 11 tokens \(2 windows\): lower eval_tokens"):
         data.val_windows(12, 4)
     assert data.val_windows(8, 4)[0].shape == (2, 4)  # all of them
+    assert data.val_windows(4, 4)[0].shape == (1, 4)  # one is enough
+
+
+def test_the_validation_windows_are_distinct_int64_and_all_of_a_split_that_has_just_enough(tmp_path):
+    """20 windows of 4 + 1 in 81 val tokens (the last window ends on the last token): asked for all 20, the set is
+    each of them once (drawn without replacement), as int64 token ids."""
+    data = Dataset(write_shards(tmp_path / "data", [list(range(9))], [list(range(81))]))
+    x, y = data.val_windows(80, 4)
+    assert x.dtype == y.dtype == torch.int64
+    assert x[:, 0].tolist() == list(range(0, 80, 4)) and y[-1].tolist() == [77, 78, 79, 80]
+
+
+@pytest.mark.gpu
+def test_a_batch_for_a_gpu_is_in_pinned_memory(tiny_data):
+    assert Dataset(tiny_data).train_batch(0, 1, 4, 16, pin_memory=True).is_pinned()
 
 
 def test_nanogpt_pair_is_read_as_gpt2_tokens(tmp_path):
