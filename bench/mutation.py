@@ -97,6 +97,10 @@ EQUIVALENT = {
        for n in (5, 8, 9, 10, 11, 12, 14)},
     "lab.data.xǁDatasetǁtrain_windows__mutmut_7": "np.arange's default integer is int64 (numpy 2, which the "
                                                  "requirements ask for)",
+    **{f"lab.data.xǁDatasetǁ_shard_windows__mutmut_{n}": "np.array of Python ints is int64 without dtype=np.int64 "
+       "(numpy 2)" for n in (4, 6)},
+    "lab.data.xǁDatasetǁ_shard_windows__mutmut_7": "/ for //, then cast to int64: truncation equals floor division "
+                                                   "for counts >= 0",
     "swa.x_average_checkpoints__mutmut_5": "default weights 2.0 each: normalised, share 2 / 2j is exactly 1 / j",
     "lab.evaluation.x_evaluate__mutmut_53": "world_size >= 1: sum_over_processes is a no-op for one process",
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "

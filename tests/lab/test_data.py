@@ -85,6 +85,8 @@ def test_windows_never_straddle_train_shards_and_val_shards_are_one_stream(tmp_p
     (lambda folder: (folder / "train_0001.bin").unlink(), r"^shard \S+train_0001.bin listed in meta.json is missing$"),
     (lambda folder: (folder / "train_0001.bin").write_bytes(b"\0" * 30),
      r"^shard \S+train_0001.bin has 30 bytes but meta.json says 14 tokens \(28 bytes\)$"),
+    (lambda folder: (folder / "val_0000.bin").write_bytes(b"\0" * 20),
+     r"^shard \S+val_0000.bin has 20 bytes but meta.json says 11 tokens \(22 bytes\)$"),
     (lambda folder: edit_meta(folder, lambda meta: {**meta, "dtype": "uint32"}),
      r"meta.json: dtype 'uint32' is not supported, only uint16$"),
     (lambda folder: edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "val": []}}),
@@ -110,6 +112,8 @@ def test_windows_that_do_not_fit_are_one_line(tmp_path):
         data.val_windows(12, 4)
     assert data.val_windows(8, 4)[0].shape == (2, 4)  # all of them
     assert data.val_windows(4, 4)[0].shape == (1, 4)  # one is enough
+    one_token = Dataset(write_shards(tmp_path / "short", [[7], list(range(5))], [list(range(3))]))
+    assert one_token.epochs(4, 1, 1) == 1.0  # seq_len 1: 0 windows in the 1-token shard, 4 in the other
 
 
 def test_the_validation_windows_are_distinct_int64_and_all_of_a_split_that_has_just_enough(tmp_path):
@@ -131,7 +135,12 @@ def test_nanogpt_pair_is_read_as_gpt2_tokens(tmp_path):
     np.array([7, 50256], dtype="<u2").tofile(tmp_path / "val.bin")
     data = Dataset(tmp_path)
     assert data.vocab_size == 50257 and data.val_tokens == 2
+    assert data.meta == {"tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256}
     assert [s.tolist() for s in data.train] == [[50256, 1, 2, 3]] and [s.tolist() for s in data.val] == [[7, 50256]]
+    assert not data.train[0].flags.writeable  # the shards are mapped read-only
+    (tmp_path / "val.bin").unlink()  # train.bin alone is no dataset
+    with pytest.raises(DataError, match=r"^no prepared dataset in \S+ \(no meta.json\)"):
+        Dataset(tmp_path)
 
 
 def test_a_batch_is_one_contiguous_tensor_of_inputs_and_targets(tiny_data):
