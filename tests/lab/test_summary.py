@@ -151,6 +151,31 @@ def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
                          f"schedule-free vs the cooldown: the cooldown better {interval}")
 
 
+def test_c7_rows_name_the_best_betas_and_say_when_there_is_one_seed_or_no_cooldown(tmp_path):
+    def free(name, betas, lr, length, seed=1337):
+        write_run(tmp_path, "c7_schedulefree", name, optimizer="adamw_schedulefree", schedule="constant",
+                  beta1=betas[0], beta2=betas[1], max_steps=length, lr=lr, seed=seed)
+    for seed in (1337, 1338):  # 400 steps: betas a far from the optimum (4e-3), b at it; the cooldown far off
+        free(f"a_{seed}", (0.9, 0.95), 4e-3, 400, seed)
+        for lr in (1e-4, 3e-4, 1e-3):  # b's optimum at the top of its grid
+            free(f"b{lr:g}_{seed}", (0.95, 0.99), lr, 400, seed)
+        write_run(tmp_path, "c7_schedulefree", f"wsd_{seed}", schedule="wsd", max_steps=400, lr=8e-3, seed=seed)
+    free("c", (0.9, 0.95), 1e-3, 300)  # 300 steps, one seed of each
+    write_run(tmp_path, "c7_schedulefree", "wsd300", schedule="wsd", max_steps=300, lr=1e-3)
+    free("d", (0.9, 0.95), 1e-3, 200)  # 200 steps: no cooldown to compare with
+    ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c7_schedulefree"]}
+    gap, interval = paired(ppl, "b0.001", "wsd")
+    assert gap < 0  # the cooldown at 8e-3 is far from its optimum: schedule-free better
+    assert summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"]) == [
+        ("C7", f"200 steps: schedule-free (0.9, 0.95) {ppl['d']:.3f} at lr 0.001 (1 seed)"),
+        ("C7", f"300 steps: schedule-free (0.9, 0.95) {ppl['c']:.3f} at lr 0.001 (1 seed); wsd/1-sqrt "
+               f"{ppl['wsd300']:.3f} at lr 0.001 (1 seed); best schedule-free vs the cooldown: one seed"),
+        ("C7", f"400 steps: schedule-free (0.9, 0.95) {seed_spread(ppl, 'a')} at lr 0.004 (2 seeds); schedule-free "
+               f"(0.95, 0.99) {seed_spread(ppl, 'b0.001')} at lr 0.001 (2 seeds) (the grid's edge); wsd/1-sqrt "
+               f"{seed_spread(ppl, 'wsd')} at lr 0.008 (2 seeds); best schedule-free vs the cooldown: schedule-free "
+               f"better {interval}")]
+
+
 def test_c7_takes_c4s_1_sqrt_cooldown_at_a_length_where_it_has_none(tmp_path):
     for length, seed in itertools.product((200, 400), (1337, 1338)):
         write_run(tmp_path, "c7_schedulefree", f"sf{length}_{seed}", optimizer="adamw_schedulefree",
