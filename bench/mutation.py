@@ -95,8 +95,9 @@ EQUIVALENT = {
     **{f"lab.plan.x_logits_workspace_bytes__mutmut_{n}": "the forward's peak (6 bytes a score in bf16, 4 in fp32, "
        "8 at most in any of these) never exceeds the backward's 8: max() returns the backward's"
        for n in (5, 8, 9, 10, 11, 12, 14)},
-    "lab.data.xǁDatasetǁtrain_windows__mutmut_7": "np.arange's default integer is int64 (numpy 2, which the "
-                                                 "requirements ask for)",
+    **{f"lab.data.xǁDatasetǁtrain_windows__mutmut_{n}": "np.arange's default integer is int64 (numpy 2, which the "
+       "requirements ask for)" for n in (7, 10)},
+    "lab.data.xǁDatasetǁval_windows__mutmut_19": "replace=None: numpy's choice tests replace for truth, None is False",
     **{f"lab.data.xǁDatasetǁ_shard_windows__mutmut_{n}": "np.array of Python ints is int64 without dtype=np.int64 "
        "(numpy 2)" for n in (4, 6)},
     "lab.data.xǁDatasetǁ_shard_windows__mutmut_7": "/ for //, then cast to int64: truncation equals floor division "
