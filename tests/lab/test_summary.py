@@ -111,6 +111,8 @@ def test_one_seed_gets_no_verdict_and_an_optimum_inside_the_grid_no_warning(tmp_
     for shape in ("linear", "1-sqrt"):
         write_run(tmp_path, "c4_cooldown_shapes", shape, schedule="wsd", cooldown_shape=shape, max_steps=200, lr=1e-3)
     write_run(tmp_path, "c4_cooldown_shapes", "cosine", schedule="cosine", max_steps=200, lr=1e-3)  # no cooldown
+    write_run(tmp_path, "c4_cooldown_shapes", "alone", schedule="wsd", cooldown_shape="1-sqrt", max_steps=400,
+              lr=1e-3)  # one run at 400 steps
     suites = scaling.load_runs(tmp_path)
     ppl = {r["name"]: final_ppl(r) for runs in suites.values() for r in runs}
     assert summary.lr_rows(suites["c2_c3_lr_sweep"]) == [
@@ -120,7 +122,8 @@ def test_one_seed_gets_no_verdict_and_an_optimum_inside_the_grid_no_warning(tmp_
                "0.002, 0.5x cosine's")]
     assert summary.shape_rows(suites["c4_cooldown_shapes"]) == [
         ("C4", f"200 steps, 20% cooldown: linear {ppl['linear']:.3f} (1 seed), 1-sqrt {ppl['1-sqrt']:.3f} (1 seed); "
-               "linear vs 1-sqrt: one seed")]
+               "linear vs 1-sqrt: one seed"),
+        ("C4", f"400 steps, 20% cooldown: 1-sqrt {ppl['alone']:.3f} (1 seed)")]
 
 
 def test_cosine_better_names_cosine(tmp_path):
@@ -162,12 +165,13 @@ def test_c7_rows_name_the_best_betas_and_say_when_there_is_one_seed_or_no_cooldo
         write_run(tmp_path, "c7_schedulefree", f"wsd_{seed}", schedule="wsd", max_steps=400, lr=8e-3, seed=seed)
     free("c", (0.9, 0.95), 1e-3, 300)  # 300 steps, one seed of each
     write_run(tmp_path, "c7_schedulefree", "wsd300", schedule="wsd", max_steps=300, lr=1e-3)
-    free("d", (0.9, 0.95), 1e-3, 200)  # 200 steps: no cooldown to compare with
+    free("d", (0.9, 0.95), 1e-3, 200)  # 200 steps: no cooldown to compare with, one seed at two LRs
+    free("d4", (0.9, 0.95), 4e-3, 200)
     ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c7_schedulefree"]}
     gap, interval = paired(ppl, "b0.001", "wsd")
     assert gap < 0  # the cooldown at 8e-3 is far from its optimum: schedule-free better
     assert summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"]) == [
-        ("C7", f"200 steps: schedule-free (0.9, 0.95) {ppl['d']:.3f} at lr 0.001 (1 seed)"),
+        ("C7", f"200 steps: schedule-free (0.9, 0.95) {ppl['d']:.3f} at lr 0.001 (1 seed) (the grid's edge)"),
         ("C7", f"300 steps: schedule-free (0.9, 0.95) {ppl['c']:.3f} at lr 0.001 (1 seed); wsd/1-sqrt "
                f"{ppl['wsd300']:.3f} at lr 0.001 (1 seed); best schedule-free vs the cooldown: one seed"),
         ("C7", f"400 steps: schedule-free (0.9, 0.95) {seed_spread(ppl, 'a')} at lr 0.004 (2 seeds); schedule-free "
