@@ -104,6 +104,8 @@ EQUIVALENT = {
                                                    "for counts >= 0",
     "swa.x_average_checkpoints__mutmut_5": "default weights 2.0 each: normalised, share 2 / 2j is exactly 1 / j",
     "lab.evaluation.x_evaluate__mutmut_53": "world_size >= 1: sum_over_processes is a no-op for one process",
+    **{f"lab.plan.x_memory_estimate__mutmut_{n}": "parallelism's default misspelt: anything but 'fsdp' is DDP"
+       for n in (6, 7)},
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
     "lab.runs.x_verdict__mutmut_25": "mean < 0 or <= 0 to name the better: a mean of exactly 0 is always within "
