@@ -106,6 +106,8 @@ EQUIVALENT = {
     "lab.evaluation.x_evaluate__mutmut_53": "world_size >= 1: sum_over_processes is a no-op for one process",
     **{f"lab.plan.x_memory_estimate__mutmut_{n}": "parallelism's default misspelt: anything but 'fsdp' is DDP"
        for n in (6, 7)},
+    **{f"lab.plan.x_fuses_loss__mutmut_{n}": "parallelism's default misspelt: anything but 'fsdp' is DDP"
+       for n in (3, 4)},
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
     "lab.runs.x_verdict__mutmut_25": "mean < 0 or <= 0 to name the better: a mean of exactly 0 is always within "

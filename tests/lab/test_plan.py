@@ -153,7 +153,7 @@ def test_fsdp_compile_and_checkpointing_change_the_parts_they_change():
     # the loss 256 x 320 x 4 + 256 x 8 + 4: 496,644
     sharded = parts(compiled=True, world_size=2, parallelism="fsdp")
     assert sharded["activations"] == 1_220_608 + 496_644
-    assert sharded["logits_workspace"] == 8 * scores
+    assert sharded["logits_workspace"] == 8 * scores and sharded["fsdp_buffers"] == 2 * 115_008 + 4 * 47_232
     assert parts(compiled=True, parallelism="fsdp", world_size=1)["logits_workspace"] == 6 * scores  # fused
     # activation checkpointing turns compilation's count off: the eager count with checkpointing
     checkpointed = parts(compiled=True, activation_checkpointing=True)
@@ -174,7 +174,8 @@ def test_fsdp_buffers_by_hand_with_grouped_query_attention_and_an_untied_head():
 
 @pytest.mark.parametrize("kwargs, fused", [
     (dict(), True), (dict(activation_checkpointing=True), False), (dict(world_size=4), True),
-    (dict(world_size=4, parallelism="fsdp"), False), (dict(world_size=1, parallelism="fsdp"), True)])
+    (dict(world_size=4, parallelism="fsdp"), False), (dict(world_size=1, parallelism="fsdp"), True),
+    (dict(parallelism="fsdp"), True)])  # one process by default
 def test_the_loss_is_compiled_with_the_head_unless_fsdp_shards_or_checkpointing(kwargs, fused):
     assert plan.fuses_loss(True, **kwargs) is fused
     assert plan.fuses_loss(False, **kwargs) is False
