@@ -92,8 +92,7 @@ def parse_cooldown_shape(shape):
     return _parse_shape_name(shape)
 
 
-@functools.lru_cache(maxsize=None)  # parsed once per distinct name, so the per-step call costs a dict lookup
-def _parse_shape_name(shape):
+def _shape_from_name(shape):
     if shape in _NAMED_SHAPES:
         return _NAMED_SHAPES[shape]
     power = _POWER_SHAPE.fullmatch(shape)
@@ -110,6 +109,11 @@ def _parse_shape_name(shape):
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise ScheduleError(f"unknown cooldown_shape '{shape}'{hint}; expected one of {', '.join(COOLDOWN_SHAPES)} "
                         f"with A > 0, e.g. '1-x^0.7'")
+
+
+# parsed once per distinct name, so the per-step call costs a dict lookup (cached apart from the function: the
+# mutation run, mutmut, mutates undecorated functions only)
+_parse_shape_name = functools.lru_cache(maxsize=None)(_shape_from_name)
 
 
 def cooldown_multiplier(progress, shape, final_lr_frac):

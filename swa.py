@@ -82,7 +82,6 @@ def _model_floats(model):
     return names, aliases, [state[n].detach() for n in names]
 
 
-@torch.no_grad()
 def _fold(mean, weights, share):
     """mean <- mean + share * (w - mean), in fp32: with share = 1 / (count + 1), the uniform mean of `count` earlier
     values and `weights`; with share = c / (c_0 + ... + c), the weighted mean of coefficients c_0 .. c.
@@ -90,11 +89,12 @@ def _fold(mean, weights, share):
     A running mean (rather than a sum) keeps the average's magnitude, so its rounding error stays at
     about count * 2^-24 * max|w| however long the window, and it is directly usable as weights.
     """
-    weights = [w.float() for w in weights]  # no copy when already fp32
-    if share == 1.0:
-        copy_all(mean, weights)  # exact: a restarted window forgets the previous one entirely
-    else:
-        torch._foreach_lerp_(mean, weights, share)
+    with torch.no_grad():  # a block, not a decorator: the mutation run (mutmut) mutates undecorated functions only
+        weights = [w.float() for w in weights]  # no copy when already fp32
+        if share == 1.0:
+            copy_all(mean, weights)  # exact: a restarted window forgets the previous one entirely
+        else:
+            torch._foreach_lerp_(mean, weights, share)
 
 
 def _as_state(names, aliases, tensors):
@@ -190,12 +190,12 @@ class EMA:
         self._average = [t.detach().float().clone() for t in tensors]
         self.updates = 0
 
-    @torch.no_grad()
     def update(self, step, model):
         """Call after every optimizer step; `step` = finished updates."""
         if step % self.interval == 0:
-            weights = [w.float() for w in _model_floats(model)[2]]
-            torch._foreach_lerp_(self._average, weights, 1.0 - self.decay)  # decay * ema + (1 - decay) * w
+            with torch.no_grad():  # a block, not a decorator: see _fold
+                weights = [w.float() for w in _model_floats(model)[2]]
+                torch._foreach_lerp_(self._average, weights, 1.0 - self.decay)  # decay * ema + (1 - decay) * w
             self.updates += 1
 
     def average(self):

@@ -11,7 +11,8 @@ H200), each part in processes of its own so that one that fails does not stop th
 
 Parts (--parts, comma-separated, run in this order):
 - tests: `pytest -m gpu tests`: the GPU path's own tests (a compiled bf16 run, an exact resume, the memory plan, DDP
-  on every visible GPU, each lever against PyTorch's ops);
+  on every visible GPU, each lever against PyTorch's ops, and with --nanogpt, given to them as NANOGPT, ours
+  against nanoGPT);
 - check: gpu_check.py at the paper's 124M (compiled bf16, micro-batch 50 x 4): tokens/s, MFU by the Chinchilla and
   nanoGPT counts, peak memory against the plan, the resume's gap;
 - nanogpt: bench/nanogpt.py --device=cuda, one pair: ours against nanoGPT's bench.py at 50 x 512;
@@ -86,8 +87,11 @@ def train_command(cfg, out_dir, steps, *extra):
 def part_commands(cfg):
     """{part: [(name, command)]}: what each part of cfg['parts'] runs."""
     runs = Path(cfg["out"]) / "runs"
+    # the GPU tests' nanoGPT comparison (tests/bench/test_nanogpt.py) finds the checkout in NANOGPT, else skips
+    nanogpt = ["env", f"NANOGPT={cfg['nanogpt']}"] if cfg["nanogpt"] else []
     commands = dict(
-        tests=[("tests", [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", "tests"])],
+        tests=[("tests", [*nanogpt, sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
+                          "tests"])],
         check=[("check", [sys.executable, "gpu_check.py", f"--data_dir={cfg['data_dir']}", f"--device={cfg['device']}",
                           f"--out_dir={runs / 'gpu_check'}", f"--report_json={runs / 'gpu_check.json'}"])],
         nanogpt=[("nanogpt", [sys.executable, "-m", "bench.nanogpt", f"--nanogpt={cfg['nanogpt']}", "--device=cuda",

@@ -117,8 +117,11 @@ def inputs_and_targets(rows):
     return rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
 
 
-@lru_cache(maxsize=4)
-def epoch_order(seed, epoch, windows):
-    """The order in which epoch `epoch` visits the `windows` training windows: a permutation seeded by (seed,
-    epoch), computed once (a few ms per million windows) and kept for the steps of that epoch."""
+def _permutation(seed, epoch, windows):
     return np.random.default_rng([seed, epoch]).permutation(windows)
+
+
+# The order in which epoch `epoch` visits the `windows` training windows: a permutation seeded by (seed, epoch),
+# computed once (a few ms per million windows) and kept for the steps of that epoch. Cached apart from the function:
+# the mutation run (mutmut) mutates undecorated functions only.
+epoch_order = lru_cache(maxsize=4)(_permutation)

@@ -20,9 +20,10 @@ transient memory around the loss. Not counted: the CUDA context, cuBLAS/NCCL wor
 fragmentation (leave headroom for them), and the optimizer step's temporaries (they come after backward has
 freed the activations, so they do not add to the step's peak).
 
-The activation formula (activation_bytes) is exact, byte for byte, for the CPU cases tests/test_plan.py measures
+The activation formula (activation_bytes) is exact, byte for byte, for the CPU cases tests/lab/test_plan.py measures
 with torch.autograd.graph.saved_tensors_hooks: fp32 with SDPA's CPU flash kernel, and bf16 autocast with
-model.causal_attention's plain formula. It counts what really occupies memory: tensors that are parameters
+model.causal_attention's plain formula (with grouped-query attention it counts 2 x (n_embd - kv_dim) values per
+token and layer more than is saved: +4.9 % and +2.7 % at the test's shape). It counts what really occupies memory: tensors that are parameters
 (fp32 runs save the weights themselves) cost nothing extra, but the bf16 weight copies that autocast makes for
 each matmul and that the matmul saves for backward do: ~2 bytes per parameter. bf16 with flash attention (the
 GPU case) cannot be measured on a CPU: it is derived from the same ops with bf16 sizes. logits_workspace is an

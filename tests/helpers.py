@@ -111,3 +111,23 @@ def close(mine, theirs, keys=("train_loss", "val_loss", "val_loss_swa", "val_los
         for key in keys:
             if key in b:
                 assert a[key] == pytest.approx(b[key], rel=rel, abs=0), (a["step"], key)
+
+
+def fake_clock(monkeypatch, step_seconds):
+    """time.perf_counter on a clock that moves only when train.py takes a step (step_seconds each) or when the
+    caller moves it (the list returned: now[0] += seconds). The CPU's matmul probe, timed on that clock too, is
+    replaced by fixed speeds: 1e11 FLOP/s in fp32, 4e11 in bf16."""
+    import time
+
+    import train
+    from lab import perf
+    now, step = [0.0], train.train_step
+
+    def timed_step(*args):
+        now[0] += step_seconds
+        return step(*args)
+
+    monkeypatch.setattr(perf, "matmul_speeds", lambda shapes, seconds=0.3: {"float32": 1e11, "bfloat16": 4e11})
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(train, "train_step", timed_step)
+    return now

@@ -79,6 +79,7 @@ def test_forward_backward_shapes_and_initial_loss():
 
 
 def test_tied_embedding_and_init_std():
+    torch.manual_seed(0)
     model = GPT(small_config(n_layer=4, n_embd=256, ffw_size=512))
     assert model.lm_head.weight is model.tok_emb.weight
     assert model.tok_emb.weight.std().item() == pytest.approx(0.02, rel=0.05)
@@ -88,6 +89,10 @@ def test_tied_embedding_and_init_std():
         assert block.attn.proj.weight.std().item() == pytest.approx(residual_std, rel=0.05)
         assert block.mlp.w2.weight.std().item() == pytest.approx(residual_std, rel=0.05)
         assert torch.equal(block.attn_norm.weight, torch.ones(256))
+    # centred at 0: each matrix's mean within 4 standard errors (std / sqrt(numel)) of it
+    for name, weight in model.named_parameters():
+        if weight.dim() == 2:
+            assert abs(weight.mean().item()) < 4 * weight.std().item() / weight.numel() ** 0.5, name
 
 
 def test_checkpoint_holds_only_weights():
@@ -200,6 +205,7 @@ def test_flops_per_token_by_hand():
     forward = 65536 + 2 * (attention + mlp) + 65536
     assert embedding == 65536 and forward == 1051648
     assert flops['chinchilla'] == 3 * 1051648 // 16 == 197184
+    assert type(flops['chinchilla']) is int and type(flops['six_n']) is int  # whole counts: JSON writes no '.0'
     # longer sequences cost more per token only through attention
     assert flops_per_token(config, seq_len=32)['six_n'] == flops['six_n']
     assert flops_per_token(config, seq_len=32)['chinchilla'] > flops['chinchilla']

@@ -1,7 +1,9 @@
 """plot.py on synthetic logs shaped like train.py's: every figure written (seeds and several results folders
 included), missing suites skipped with a note, the figures beside their results, nothing replaced or deleted that
-plot.py did not write, runs of other data refused, bad input reported in one line."""
+plot.py did not write, runs of other data refused, each line's data the logged series it claims to draw, bad input
+reported in one line."""
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import plot
 from helpers import REPO
 from lab import owned, summary
 from lab.config import ConfigError
+from lab.runs import cfg, cooldown_frac, cycle, final_ppl, method
 from lab.suites import SHAPES
 from synthetic_runs import write_run, write_suites
 
@@ -159,3 +162,32 @@ def test_bad_input_is_one_line(tmp_path):
                             text=True)
     assert result.returncode == 1 and result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: results directory")
+
+
+def drawn(fig):
+    """{label: (x, y)} of every labelled line in the figure, read back from its axes."""
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for ax in fig.axes
+            for line in ax.get_lines() if not line.get_label().startswith("_")}
+
+
+def logged(run, key="val_loss"):
+    """(steps, perplexities) of the run's records of `key`, from its metrics as train.py logged them."""
+    points = [(r["step"], math.exp(r[key])) for r in run["metrics"] if r.get(key) is not None]
+    return [step for step, _ in points], pytest.approx([ppl for _, ppl in points], rel=1e-12)
+
+
+def test_each_line_of_a_figure_draws_the_logged_series_it_names(tmp_path):
+    write_suites(tmp_path, suites=("c1_cosine_lengths", "c5_cooldown_lengths", "c6_swa", "c9_merge"))
+    suites = plot.load_suites([tmp_path])
+    c1 = suites["c1_cosine_lengths"]
+    assert drawn(plot.fig_c1(c1)) == {f"cycle {cycle(r)}, run {cfg(r)['max_steps']} steps": logged(r) for r in c1}
+    c6 = summary.averaging_runs(suites)  # the trunk and its SWA, its cooldown, a cosine and its SWA
+    expected = {f"{method(r)}, {cfg(r)['max_steps']} steps": logged(r) for r in c6}
+    expected |= {f"{method(r)} + SWA": logged(r, "val_loss_swa") for r in c6 if cfg(r)["swa"]}
+    assert len(expected) == 5 and drawn(plot.fig_c6(c6)) == expected
+    c5 = suites["c5_cooldown_lengths"]
+    cooldowns = sorted((r for r in c5 if cfg(r)["schedule"] == "wsd"), key=cooldown_frac)
+    cosine = next(r for r in c5 if cfg(r)["schedule"] == "cosine")
+    assert drawn(plot.fig_c5(c5)) == {
+        "wsd/1-sqrt, 400 steps": ([cooldown_frac(r) for r in cooldowns], [final_ppl(r) for r in cooldowns]),
+        "cosine, 400 steps": ([0, 1], [final_ppl(cosine)] * 2)}

@@ -1,5 +1,6 @@
 """Tests for prepare_data.py and lab/corpora.py: token-exact output, the split, resuming, and every bad input's
 error."""
+import functools
 import http.server
 import json
 import os
@@ -21,7 +22,13 @@ from helpers import fingerprint_of
 from lab import corpora
 from prepare_data import choose_val_docs, main, split_keys
 
-GPT2 = tiktoken.get_encoding("gpt2")
+
+@functools.cache
+def gpt2():
+    """tiktoken's GPT-2 encoding, loaded by the tests that use it (it needs its files: a cache, or a download)."""
+    return tiktoken.get_encoding("gpt2")
+
+
 # Non-ASCII of every width, the special-token text (must stay plain text), an empty document, whitespace runs.
 TEXTS = ["Hello, world!", "naïve café — “quotes”", "日本語のテキスト。", "emoji 🎉🚀 and ZWJ 👩‍💻", "",
          "<|endoftext|> is just text here", "tabs\tand\n\nnewlines   ", "Ελληνικά και русский"]
@@ -61,10 +68,10 @@ def test_gpt2_output_is_tiktoken_encode_ordinary_plus_eot(tmp_path):
          "--val_min_tokens=0", "--num_proc=2", "--shard_tokens=500"], out)
     meta = json.loads((out / "meta.json").read_text())
     assert (meta["vocab_size"], meta["eot_token"], meta["format"]) == (50257, 50256, "uint16-shards-v1")
-    expected = [GPT2.encode_ordinary(text) for text in TEXTS]
-    assert GPT2.encode_ordinary(TEXTS[5])[0] != 50256  # the special token's text is not the special token
+    expected = [gpt2().encode_ordinary(text) for text in TEXTS]
+    assert gpt2().encode_ordinary(TEXTS[5])[0] != 50256  # the special token's text is not the special token
     docs = {split: split_documents(read_split(out, meta, split), 50256) for split in ("train", "val")}
-    val_texts = {GPT2.decode(doc) for doc in docs["val"]}
+    val_texts = {gpt2().decode(doc) for doc in docs["val"]}
     val = [i for i, text in enumerate(TEXTS) if text in val_texts]
     assert 10 <= len(val) <= 40  # ~20 % of 120
     assert docs["val"] == [expected[i] for i in val]  # in corpus order, exactly tiktoken's tokens
@@ -199,7 +206,7 @@ def test_fineweb_edu_sample_loads_through_the_hub_code_path(tmp_path, monkeypatc
         "fineweb-edu", "sample-100BT", "HuggingFaceFW/fineweb-edu", "train")
     assert source["rows"] == len(TEXTS) and source["text_field"] == "text" and meta["config"]["sample"] == "sample-100BT"
     documents = [doc for split in ("train", "val") for doc in split_documents(read_split(out, meta, split), 50256)]
-    assert sorted(documents) == sorted(GPT2.encode_ordinary(text) for text in TEXTS)  # only `text` is tokenized
+    assert sorted(documents) == sorted(gpt2().encode_ordinary(text) for text in TEXTS)  # only `text` is tokenized
     with pytest.raises(SystemExit):  # another sample is another dataset
         main(["--dataset=fineweb-edu", "--sample=sample-10BT", f"--out_dir={out}"])
     assert len(hub_calls) == 1

@@ -1,14 +1,14 @@
 """Tests for schedules.py: values at the phase boundaries, every cooldown shape against its formula
 (expected values written out independently here), one ScheduleError per kind of bad setting, and the convex
-last-iterate bound against its closed forms."""
+last-iterate bound against its closed forms and, with PAPER.md's schedules, against its sums written out."""
 import math
 
 import numpy as np
 import pytest
 
-from schedules import (ScheduleError, bound_predictions, cooldown_multiplier, cosine, last_iterate_bound, linear,
-                       lr_multiplier, parse_cooldown_shape, resolve_cooldown_steps, schedule_bound, validate_schedule,
-                       warmup, wsd)
+from schedules import (ScheduleError, bound_predictions, cooldown_multiplier, cooldown_start, cosine,
+                       last_iterate_bound, learning_rate, linear, lr_multiplier, parse_cooldown_shape,
+                       resolve_cooldown_steps, validate_schedule, warmup, wsd)
 
 N, W = 1000, 100  # a run of 1000 steps with 100 warmup steps
 WSD = dict(schedule="wsd", max_steps=N, warmup_steps=W, cooldown_frac=0.2)  # cooldown from step 800
@@ -149,8 +149,13 @@ def test_cosine_longer_cycle_is_stopped_early():
     np.testing.assert_allclose(curve(**settings), curve(**long_run)[: N + 1])
 
 
+def test_each_schedule_function_ends_at_its_default_final_value():
+    assert cosine(N, N, W) == pytest.approx(0.1) and linear(N, N, W) == 0.0 and wsd(N, N, W, 200, "linear") == 0.0
+
+
 def test_linear_and_constant():
     assert linear(550, N, W, 0.0) == pytest.approx(0.5)
+    assert lr_multiplier(N + 50, schedule="linear", max_steps=N, warmup_steps=W) == 0.0  # past the end: stays at f
     assert lr_multiplier(550, schedule="linear", max_steps=N, warmup_steps=W, final_lr_frac=0.2) == \
         pytest.approx(0.6)
     assert lr_multiplier(N, schedule="linear", max_steps=N, warmup_steps=W) == 0.0
@@ -186,13 +191,17 @@ def test_full_run_cooldown_without_warmup():
 
 BAD_SETTINGS = [
     (dict(schedule="cosin"), r"unknown schedule 'cosin' \(did you mean 'cosine'\?\)"),
+    (dict(schedule="lienar"), r"unknown schedule 'lienar' \(did you mean 'linear'\?\)"),
+    (dict(schedule="step"), r"^unknown schedule 'step'; expected one of cosine, wsd, linear, constant$"),  # no hint
     (dict(schedule="wsd", cooldown_shape="1-sqr"), r"unknown cooldown_shape '1-sqr' \(did you mean '1-sqrt'\?\)"),
-    (dict(schedule="wsd", cooldown_shape="exp"), r"unknown cooldown_shape 'exp'; expected one of linear"),
+    (dict(schedule="wsd", cooldown_shape="exp"), r"^unknown cooldown_shape 'exp'; expected one of linear, 1-sqrt, "
+                                                 r"cosine, square, mirror_cosine, 1-x\^A with A > 0, e.g. '1-x\^0.7'$"),
     (dict(schedule="wsd", cooldown_shape="1-x^"), r"unknown cooldown_shape '1-x\^'"),
     (dict(schedule="wsd", cooldown_shape="1-x^abc"), r"exponent A in '1-x\^A' must be a positive number"),
     (dict(schedule="wsd", cooldown_shape="1-x^-1"), r"exponent A in '1-x\^A' must be a positive number"),
     (dict(schedule="wsd", cooldown_shape="1-x^0"), r"exponent A in '1-x\^A' must be a positive number"),
     (dict(schedule="wsd", cooldown_shape="1-x^nan"), r"exponent A in '1-x\^A' must be a positive number"),
+    (dict(schedule="wsd", cooldown_shape="1-x^inf"), r"exponent A in '1-x\^A' must be a positive number"),
     (dict(schedule="wsd", cooldown_shape=None), r"cooldown_shape must be a string"),
     (dict(schedule="wsd", cooldown_shape=["linear"]), r"cooldown_shape must be a string"),
     (dict(schedule="wsd", max_steps=0), r"max_steps must be >= 1, got 0"),
@@ -202,6 +211,8 @@ BAD_SETTINGS = [
     (dict(schedule="cosine", cycle_steps=-1), r"cycle_steps must be non-negative, got -1"),
     (dict(schedule="constant", warmup_steps=1001), r"warmup_steps=1001 is longer than the run \(max_steps=1000\)"),
     (dict(schedule="cosine", warmup_steps=1000), r"warmup_steps=1000 equals max_steps=1000: no steps are left"),
+    (dict(schedule="linear", warmup_steps=1000), r"warmup_steps=1000 equals max_steps=1000: no steps are left for "
+                                                 r"the linear decay$"),
     (dict(schedule="cosine", warmup_steps=100, cycle_steps=100), r"cycle_steps=100 must be longer than warmup"),
     (dict(schedule="wsd", cooldown_steps=1200),
      r"cooldown_steps=1200: the cooldown is longer than the run \(max_steps=1000\)"),
@@ -215,6 +226,7 @@ BAD_SETTINGS = [
     (dict(schedule="wsd", final_lr_frac=1.5), r"final_lr_frac must be in \[0, 1\], got 1.5"),
     (dict(schedule="cosine", final_lr_frac=-0.1), r"final_lr_frac must be in \[0, 1\], got -0.1"),
     (dict(schedule="wsd", final_lr_frac="0.1"), r"final_lr_frac must be a number, got '0.1'"),
+    (dict(schedule="wsd", cooldown_frac="0.2"), r"^cooldown_frac must be a number, got '0.2'$"),
     (dict(schedule="wsd", cooldown_frac=0.0), r"cooldown_frac must be in \(0, 1\], got 0.0"),
     (dict(schedule="wsd", cooldown_frac=1.2), r"cooldown_frac must be in \(0, 1\], got 1.2"),
 ]
@@ -239,6 +251,9 @@ def test_invalid_step_and_progress():
 def test_schedule_error_is_a_value_error_and_valid_settings_pass():
     assert issubclass(ScheduleError, ValueError)
     validate_schedule(**WSD, cooldown_shape="1-x^0.7", final_lr_frac=0.1)
+    validate_schedule(schedule="cosine", max_steps=1)  # no warmup by default: the one step decays
+    validate_schedule(schedule="wsd", max_steps=10, cooldown_steps=1, final_lr_frac=1.0)  # the shortest cooldown
+    validate_schedule(schedule="wsd", max_steps=10, cooldown_frac=0.05)  # 0.5 steps round up to 1
     validate_schedule(schedule="cosine", max_steps=N, warmup_steps=W, cycle_steps=2 * N)
     assert parse_cooldown_shape("1-x^0.7") is parse_cooldown_shape("1-x^0.7")  # parsed once, then cached
 
@@ -282,17 +297,60 @@ def test_the_best_lr_minimises_the_bound():
     assert last_iterate_bound(multipliers, D=3.0, G=0.7)["lr"] == pytest.approx(2 * best["lr"], rel=1e-12)
 
 
-def test_bound_predictions_for_the_cpu_scale():
-    lines = bound_predictions(lengths=(300,))
-    cosine_lr = schedule_bound(schedule="cosine", max_steps=300, warmup_steps=30)["lr"]
-    linear = schedule_bound(schedule="wsd", max_steps=300, warmup_steps=30, cooldown_shape="linear")
-    assert lines[0] == f"300 steps: best peak LR of wsd / cosine: linear {linear['lr'] / cosine_lr:.3f}, 1-sqrt " + \
-        f"{schedule_bound(schedule='wsd', max_steps=300, warmup_steps=30, cooldown_shape='1-sqrt')['lr'] / cosine_lr:.3f}"
-    assert lines[1].startswith("300 steps: 20 % cooldowns by bound, best first (vs linear; at linear's LR): 1-sqrt -")
-    assert "linear +0.00% (+0.00%)" in lines[1] and lines[1].split(", ")[-1].startswith("square +")
+def paper_multiplier(step, n, w, schedule, shape="linear"):
+    """PAPER.md's formulas, written out again: warmup s/W + (1 - s/W)/100; cosine f + (1-f)·0.5·(1 + cos(π·t))
+    with f = 0.1; wsd 1 until its 20 % cooldown, then d(t) of the shape (f = 0)."""
+    if step < w:
+        return step / w + (1 - step / w) / 100
+    if schedule == "cosine":
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - w) / (n - w)))
+    start = n - round(0.2 * n)
+    t = max(step - start, 0) / (n - start)
+    return {"linear": 1 - t, "1-sqrt": 1 - math.sqrt(t), "cosine": 0.5 * (1 + math.cos(math.pi * t)),
+            "square": 1 - t * t, "1-x^0.3": 1 - t**0.3, "1-x^0.7": 1 - t**0.7}[shape]
 
 
-@pytest.mark.parametrize("multipliers", [[], [1.0, -0.1, 1.0], [1.0, 0.0], [1.0, math.nan]])
+def bound_by_hand(eta):
+    """(best lr, rate, t1, t2 + t3) of the bound as plain sums (D = G = 1): t1 = 1/(2 Σ η), t2 = Σ η² / (2 Σ η),
+    t3 = ½ Σ_{k<T} (η_k / Σ_{t>k} η_t) (Σ_{t≥k} η_t² / Σ_{t≥k} η_t)."""
+    t1, t2 = 1 / (2 * sum(eta)), sum(e * e for e in eta) / (2 * sum(eta))
+    t3 = 0.5 * sum(eta[k] / sum(eta[k + 1:]) * sum(e * e for e in eta[k:]) / sum(eta[k:]) for k in range(len(eta) - 1))
+    return math.sqrt(t1 / (t2 + t3)), 2 * math.sqrt(t1 * (t2 + t3)), t1, t2 + t3
+
+
+@pytest.mark.parametrize("w, settings", [(6, dict(warmup_steps=6)), (30, {})])  # 30: the cpu scale's, the default
+def test_bound_predictions_are_the_formulas_by_hand(w, settings):
+    n = 60
+    bound = {shape: bound_by_hand([paper_multiplier(s, n, w, "wsd", shape) for s in range(n)])
+             for shape in ("linear", "1-sqrt", "cosine", "square", "1-x^0.3", "1-x^0.7")}
+    cosine_lr = bound_by_hand([paper_multiplier(s, n, w, "cosine") for s in range(n)])[0]
+    lines = bound_predictions(lengths=(n,), **settings)
+    assert lines[0] == (f"60 steps: best peak LR of wsd / cosine: linear {bound['linear'][0] / cosine_lr:.3f}, "
+                        f"1-sqrt {bound['1-sqrt'][0] / cosine_lr:.3f}")
+    linear_lr, linear_rate = bound["linear"][:2]
+    ranked = sorted(bound, key=lambda shape: bound[shape][1])
+    assert ranked[0] == "1-sqrt"  # the bound ranks 1-sqrt first, as C4 measures
+    assert lines[1] == "60 steps: 20 % cooldowns by bound, best first (vs linear; at linear's LR): " + ", ".join(
+        f"{shape} {bound[shape][1] / linear_rate - 1:+.2%} "
+        f"({(bound[shape][2] / linear_lr + bound[shape][3] * linear_lr) / linear_rate - 1:+.2%})" for shape in ranked)
+
+
+def test_cooldown_start_and_the_learning_rate_of_a_config():
+    cfg = dict(WSD, schedule="wsd", cooldown_steps=None, cooldown_shape="1-sqrt", final_lr_frac=None,
+               cycle_steps=None, optimizer="adamw", lr=0.002)
+    assert cooldown_start(cfg) == 800 and cooldown_start(dict(cfg, cooldown_steps=50)) == 950
+    assert cooldown_start(dict(cfg, schedule="cosine")) is None
+    assert learning_rate(cfg, 50) == 0.002 * (0.5 + 0.5 / 100) and learning_rate(cfg, 850) == 0.002 * 0.5
+    assert learning_rate(dict(cfg, cooldown_frac=0.1), 850) == 0.002  # every setting is passed on: 850 < 900
+    assert learning_rate(dict(cfg, optimizer="adamw_schedulefree"), 850) == 0.002  # its own warmup, no schedule
+
+
+@pytest.mark.parametrize("multipliers", [[], [1.0, -0.1, 1.0], [1.0, 0.0], [1.0, 1.0, 0.0], [1.0, math.nan]])
 def test_bound_refuses_multipliers_it_cannot_bound(multipliers):
-    with pytest.raises(ScheduleError, match="finite multipliers >= 0 whose last is positive"):
+    with pytest.raises(ScheduleError, match="^the bound needs finite multipliers >= 0 whose last is positive$"):
         last_iterate_bound(multipliers)
+
+
+def test_a_zero_multiplier_before_the_last_is_bounded():
+    # eta = 1, 0, 1: sums 2 and 2; t3 = ½ (1/1 · 2/2 + 0/1 · 1/1) = ½
+    assert last_iterate_bound([1.0, 0.0, 1.0])["t3"] == 0.5

@@ -3,6 +3,7 @@ model, bitwise resume, EMA against its recurrence, swapped_weights, offline aver
 with a cooldown's coefficients (WSM) against hand-computed ones."""
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -148,19 +149,66 @@ def test_resume_continues_bitwise(tmp_path, resume_at):
     resumed_swa, resumed_ema = SWA(resumed_model, 2, 6), EMA(resumed_model, 0.9, 2)
     resumed_swa.load_state_dict(state["swa"])
     resumed_ema.load_state_dict(state["ema"])
+    # at once, before any update: the completed window the checkpoint held (none before step 6)
+    assert resumed_swa.completed_window() == (None if resume_at < 6 else ((resume_at // 6) - 1, 3))
+    if resume_at >= 6:
+        completed = resumed_swa.completed()  # with the tied head's alias besides the saved tensors
+        assert all(torch.equal(completed[k], v) for k, v in state["swa"]["completed"].items())
+    else:
+        assert resumed_swa.completed() is None
     run_swa(resumed_model, resumed_swa, range(resume_at + 1, 25), lambda s: resumed_ema.update(s, resumed_model))
     assert_states_equal(swa.state_dict(), resumed_swa.state_dict())
     assert_states_equal(ema.state_dict(), resumed_ema.state_dict())
 
 
 def test_resume_refuses_other_settings():
+    model, other = tiny_gpt(), torch.nn.Linear(3, 3)
+    keep = ": keep the setting or start without the average$"
+    for mine, saved, message in (
+            (SWA(model, 2, 10), SWA(model, 2, 6), "SWA average used window=6, this run window=10"),
+            (SWA(model, 3, 6), SWA(model, 2, 6), "SWA average used interval=2, this run interval=3"),
+            (EMA(model, 0.99, 1), EMA(model, 0.9, 1), "EMA average used decay=0.9, this run decay=0.99"),
+            (EMA(model, 0.9, 2), EMA(model, 0.9, 1), "EMA average used interval=1, this run interval=2")):
+        with pytest.raises(checkpoint.CheckpointError, match=f"^the checkpoint's {message}{keep}"):
+            mine.load_state_dict(saved.state_dict())
+    for mine, saved, what in ((SWA(model, 2, 6), SWA(other, 2, 6), "SWA"),
+                              (EMA(model, 0.9, 1), EMA(other, 0.9, 1), "EMA")):
+        with pytest.raises(checkpoint.CheckpointError, match=f"^the checkpoint's {what} average does not hold this "
+                                                             "model's tensors$"):
+            mine.load_state_dict(saved.state_dict())
+    completed = SWA(model, 1, 1)
+    completed.update(1, model)
+    state = completed.state_dict()
+    state["completed"] = SWA(other, 1, 1).state_dict()["current"]  # the running window right, the completed one not
+    with pytest.raises(checkpoint.CheckpointError, match="^the checkpoint's SWA average does not hold this model"):
+        SWA(model, 1, 1).load_state_dict(state)
+
+
+def test_the_state_saved_before_the_first_update_and_after_a_window_is_empty():
     model = tiny_gpt()
-    with pytest.raises(checkpoint.CheckpointError, match="window=6"):
-        SWA(model, 2, 10).load_state_dict(SWA(model, 2, 6).state_dict())
-    with pytest.raises(checkpoint.CheckpointError, match="decay=0.9"):
-        EMA(model, 0.99, 1).load_state_dict(EMA(model, 0.9, 1).state_dict())
-    with pytest.raises(checkpoint.CheckpointError, match="tensors"):
-        SWA(model, 2, 6).load_state_dict(SWA(torch.nn.Linear(3, 3), 2, 6).state_dict())
+    swa = SWA(model, interval=1, window=2)
+    empty = dict(interval=1, window=2, count=0, window_index=None, completed_info=None, completed=None)
+    assert {k: v for k, v in swa.state_dict().items() if k != "current"} == empty and swa.completed_window() is None
+    run_swa(model, swa, [1, 2])  # window 0 completes at step 2: nothing is running
+    state = swa.state_dict()
+    assert (state["count"], state["window_index"], state["completed_info"]) == (0, None, (0, 2))
+
+
+def test_an_swa_resumed_before_any_window_completed_has_no_average():
+    model = tiny_gpt()
+    resumed = SWA(model, interval=1, window=2)
+    resumed.load_state_dict(SWA(model, interval=1, window=2).state_dict())
+    assert resumed.completed() is None and resumed.completed_window() is None
+
+
+def test_a_window_holds_only_its_own_steps_even_when_updates_skip_its_end():
+    """Updates at steps 2 and 4 of window 0 (steps 1-6), none at its end, then 8, 10, 12: window 1 is the mean of
+    those three alone."""
+    model = tiny_gpt()
+    swa = SWA(model, interval=2, window=6)
+    snaps = run_swa(model, swa, [2, 4, 8, 10, 12])
+    assert swa.completed_window() == (1, 3)
+    assert_close(swa.completed(), mean_of([snaps[8], snaps[10], snaps[12]]))
 
 
 def test_bad_settings():
@@ -168,6 +216,15 @@ def test_bad_settings():
         SWA(tiny_gpt(), interval=5, window=12)
     with pytest.raises(ConfigError, match="ema_decay"):
         EMA(tiny_gpt(), decay=1.0, interval=1)
+    for interval, window in ((0, 6), (2, 0), (4, 6)):
+        with pytest.raises(ConfigError, match=f"^swa_window={window} must be a positive multiple of "
+                                              f"swa_interval={interval}$"):
+            SWA(tiny_gpt(), interval=interval, window=window)
+    model = tiny_gpt()
+    ema = EMA(model, decay=0.0, interval=1)  # allowed: the average is the latest weights
+    take_step(model, 1)
+    ema.update(1, model)
+    assert_states_equal(ema.average(), snapshot(model))
 
 
 def test_ema_equals_its_recurrence():
@@ -275,6 +332,11 @@ def test_offline_average_of_checkpoints(tmp_path, capsys):
     assert f"{losses['last']:.4f} of the last checkpoint (step 400)" in printed
     # the weight file is a checkpoint as far as sample.py is concerned
     assert checkpoint.load(out)["step"] == 400
+    # a start step on a checkpoint includes it: the run's first checkpoint counts as much as the others
+    first = main([f"--run={run}", "--start_step=100", "--end_step=200", f"--out={out}", "--device=cpu"])
+    saved = torch.load(out, weights_only=True)
+    assert first["steps"] == saved["average"]["steps"] == [100, 200] and first["coefficients"] == [0.5, 0.5]
+    assert_close(saved["model"], mean_of([models[100].state_dict(), models[200].state_dict()]))
 
 
 def test_offline_evaluation_reads_the_data_the_run_read(tmp_path):
@@ -360,6 +422,22 @@ def test_uniform_merge_is_the_swa_windows_mean_bitwise(tmp_path):
     normalised = average_checkpoints(paths, [1 / 3] * 3)[0]  # the coefficients as printed: within rounding
     for k, v in uniform.items():
         torch.testing.assert_close(normalised[k], v, rtol=0, atol=1e-7)
+    zero_first = average_checkpoints(paths, [0.0, 1.0, 1.0])[0]  # a merge's c_0 of 0: the mean of the others
+    assert_close(zero_first, mean_of([checkpoint.load(path)["model"] for path in paths[1:]]))
+    for weights in ([1.0, -0.5, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0]):  # negative, no total, one short
+        with pytest.raises(ValueError, match="^" + re.escape(f"3 checkpoints need as many weights >= 0 with a positive "
+                                                             f"sum, got {weights}") + "$"):
+            average_checkpoints(paths, weights)
+
+
+def test_offline_averages_of_bf16_checkpoints_are_fp32_and_of_one_model_only(tmp_path):
+    paths = save_checkpoints(tiny_gpt(dtype=torch.bfloat16), tmp_path / "bf16", [1, 2])
+    assert {t.dtype for t in average_checkpoints(paths)[0].values()} == {torch.float32}
+    other = save_checkpoints(tiny_gpt(vocab_size=32), tmp_path / "other", [3])
+    first, second = (checkpoint.load(path)["model_config"] for path in (paths[0], other[0]))
+    with pytest.raises(checkpoint.CheckpointError, match="^" + re.escape(f"{other[0]} holds another model ({second}) "
+                                                                         f"than {paths[0]} ({first})") + "$"):
+        average_checkpoints([paths[0], other[0]])
 
 
 def test_merged_weights_are_the_hand_weighted_sum(tmp_path, capsys):

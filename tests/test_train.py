@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import train
-from helpers import REPO, TINY_MODEL, fingerprint_of, write_char_folder
+from helpers import REPO, TINY_MODEL, fake_clock, fingerprint_of, write_char_folder
 from lab import checkpoint, data, settings
 from lab.config import ConfigError
 from lab.data import DataError
@@ -369,19 +369,21 @@ def test_batch_splits_over_processes_then_micro_batches():
 
 
 def test_tokens_per_s_leaves_out_checkpoint_time(tmp_path, tiny_data, monkeypatch):
-    """A checkpoint written after a log line used to count in the next window's time."""
-    save, clock, skew = checkpoint.save, time.perf_counter, [0.0]
+    """A checkpoint written after a log line used to count in the next window's time. On a fake clock each update
+    takes 1 s and each checkpoint 100 s: every window of 2 updates is 2 s, whatever the machine's speed."""
+    now, save = fake_clock(monkeypatch, 1.0), checkpoint.save
 
-    def slow_save(*args):  # a checkpoint that takes 100 s by the loop's clock, without the wait
-        skew[0] += 100.0
+    def slow_save(*args):
+        now[0] += 100.0
         return save(*args)
 
-    monkeypatch.setattr(time, "perf_counter", lambda: clock() + skew[0])
     monkeypatch.setattr(checkpoint, "save", slow_save)
     out = run(tmp_path, "run", tiny_data, "--max_steps=8", "--log_interval=2", "--ckpt_interval=2",
               "--eval_interval=100")
-    for r in metrics(out)[2:]:  # each window of 2 steps follows a checkpoint; 2 tiny steps take ~0.05 s (3 s loaded)
-        assert r["tokens_per_s"] > 2 * 8 * 64 / 50, r
+    timed = metrics(out)[1:]
+    assert [r["step"] for r in timed] == [2, 4, 6, 8]
+    assert [r["tokens_per_s"] for r in timed] == [2 * 8 * 64 / 2.0] * 4  # 8 sequences of 64 tokens a step
+    assert [r["elapsed_s"] for r in timed] == [2.0, 104.0, 206.0, 308.0]  # the wall time: checkpoints included
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing(tmp_path, tiny_data, capsys, monkeypatch):
@@ -438,3 +440,24 @@ def test_data_seed_changes_the_data_order_and_nothing_else(tmp_path, tiny_data, 
     assert len({json.dumps(train_losses(out)) for out in runs.values()}) == 3
     initial = {name: metrics(out)[0]["val_loss"] for name, out in runs.items()}
     assert initial["seed"] == initial["order"] != initial["both"]
+
+
+def test_a_resumed_run_continues_the_random_stream(tmp_path, tiny_data, monkeypatch):
+    """Nothing in training draws random numbers today; a draw per step (as dropout would) makes the RNG's restore
+    observable: the resumed run's draws are the uninterrupted run's, and without the restore they are not."""
+    draws, step = [], train.train_step
+
+    def drawing_step(run_, index, loss_sum):
+        draws.append((index, torch.rand(1).item()))
+        return step(run_, index, loss_sum)
+
+    monkeypatch.setattr(train, "train_step", drawing_step)
+    full = run(tmp_path, "full", tiny_data, "--max_steps=8", "--ckpt_interval=4", "--schedule=constant")
+    uninterrupted = dict(draws)
+    draws.clear()
+    resumed = out_dir_holding(tmp_path / "resumed", full, 4)
+    run(tmp_path, "resumed", tiny_data, "--max_steps=8", "--init_from=resume", "--schedule=constant")
+    assert sorted(dict(draws)) == [4, 5, 6, 7] and dict(draws) == {s: uninterrupted[s] for s in range(4, 8)}
+    saved = checkpoint.load(checkpoint.path_for(resumed, 4))["rng"]
+    torch.set_rng_state(saved)  # the saved state is the one the draws continue from
+    assert torch.rand(1).item() == uninterrupted[4]

@@ -2,6 +2,7 @@
 against a baseline of the same call, the A/B with another seed, results.json over two calls) run on a CPU with a
 tiny model."""
 import json
+import sys
 
 import pytest
 
@@ -16,6 +17,7 @@ def test_the_plan_names_every_command_and_runs_nothing(tmp_path, capsys):
     assert gpu.main(["--dry=True", "--nanogpt=/nanoGPT", f"--out={tmp_path}"]) == {}
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "planned: 9 commands, ~7.9 min on an H200 (parts tests, check, nanogpt, levers)"
+    assert lines[1].startswith("tests tests: env NANOGPT=/nanoGPT ")  # the GPU tests' nanoGPT comparison runs too
     assert lines[1].endswith("-m pytest -q -m gpu -p no:cacheprovider tests")
     assert " gpu_check.py --data_dir=data/stdlib-gpt2 --device=cuda " in lines[2]
     assert lines[3].endswith("-m bench.nanogpt --nanogpt=/nanoGPT --device=cuda --pairs=1 --steps=40 --skip=10")
@@ -29,7 +31,9 @@ def test_the_plan_names_every_command_and_runs_nothing(tmp_path, capsys):
 
 def test_without_a_nanogpt_checkout_that_part_is_skipped_and_bad_names_are_one_line(capsys):
     gpu.main(["--dry=True"])
-    assert capsys.readouterr().out.startswith("nanogpt: skipped, no --nanogpt=<a checkout of karpathy/nanoGPT>\n")
+    out = capsys.readouterr().out
+    assert out.startswith("nanogpt: skipped, no --nanogpt=<a checkout of karpathy/nanoGPT>\n")
+    assert f"tests tests: {sys.executable} -m pytest" in out  # no NANOGPT: the GPU tests skip that comparison
     with pytest.raises(ConfigError, match="^unknown part or lever 'speed': parts tests, check, nanogpt, levers, ab; "):
         gpu.main(["--parts=speed"])
     with pytest.raises(ConfigError, match="^unknown part or lever 'fp4=True'"):

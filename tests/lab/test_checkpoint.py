@@ -1,13 +1,16 @@
 """lab/checkpoint.py: folders of DCP shards written atomically, listed, loaded safely with clear errors, pruned; old
 single files still load; resharding between FSDP, DDP and one process; each process reads only its own shards."""
+import io
 import json
 import pickle
 import shutil
 import subprocess
 import sys
+from pathlib import Path, PurePosixPath
 
 import pytest
 import torch
+from torch.distributed.checkpoint import metadata as dcp_metadata
 
 import train
 from helpers import ENV, REPO, TINY_MODEL, close, metrics, torchrun
@@ -84,6 +87,113 @@ def test_loading_never_runs_code_from_the_checkpoint(tmp_path, capsys):
     with pytest.raises(checkpoint.CheckpointError, match="corrupt or unreadable"):
         checkpoint.load(path)
     assert "pwned" not in capsys.readouterr().out
+
+
+def call(module, name, *args):
+    """A pickle that asks the unpickler for module.name and calls it with args, as a crafted .metadata would."""
+    return f"c{module}\n{name}\n".encode() + pickle.dumps(args, protocol=0)[:-1] + b"R."
+
+
+METADATA = "torch.distributed.checkpoint.metadata"
+# a payload through each name the metadata unpickler allows, and past it (target: a file it must not write)
+PAYLOADS = {
+    "torch.save": lambda target: call("torch", "save", {"pwned": 1}, str(target)),  # any torch.* but dtypes, Size
+    "torch.Size, then builtins": lambda target: call("torch", "Size", [1])[:-1] + call("builtins", "exec", "1"),
+    "a dtype called": lambda target: call("torch", "float32", str(target)),
+    "the module's non-classes": lambda target: call(METADATA, "field"),
+    "torch through the module": lambda target: call(METADATA, "torch"),
+    "_get_layout past layouts": lambda target: call("torch.serialization", "_get_layout", "save"),
+    "PosixPath, then builtins.getattr": lambda target: call("pathlib", "PosixPath", str(target))[:-1] + call(
+        "builtins", "getattr", "x", "touch"),
+    "another pathlib name": lambda target: call("pathlib", "Path", str(target)),
+    "another filesystem name": lambda target: call("torch.distributed.checkpoint.filesystem", "FileSystemWriter",
+                                                   str(target)),
+}
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_a_crafted_metadata_file_runs_nothing_through_any_allowed_name(tmp_path, payload):
+    path = checkpoint.save(state(5), tmp_path, 5)
+    target = tmp_path / "written_by_the_payload"
+    (path / ".metadata").write_bytes(PAYLOADS[payload](target))
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt or unreadable"):
+        checkpoint.load(path)
+    assert not target.exists()
+
+
+def test_the_metadata_unpickler_builds_exactly_the_names_it_allows():
+    from lab.checkpoint import _MetadataUnpickler
+    from torch.distributed.checkpoint import filesystem, metadata
+
+    def unpickled(data):
+        return _MetadataUnpickler(io.BytesIO(data)).load()
+
+    assert unpickled(call("torch", "Size", [2, 3])) == torch.Size([2, 3])
+    assert unpickled(b"ctorch\nbfloat16\n.") is torch.bfloat16
+    assert unpickled(call("torch.serialization", "_get_layout", "torch.strided")) is torch.strided
+    assert unpickled(call("pathlib", "PosixPath", "/a")) == Path("/a")
+    assert unpickled(call("pathlib", "PurePosixPath", "/a")) == PurePosixPath("/a")
+    assert unpickled(call("torch.distributed.checkpoint.filesystem", "_StorageInfo", "f", 0, 8)) == \
+        filesystem._StorageInfo("f", 0, 8)
+    assert unpickled(call(METADATA, "StorageMeta")) == metadata.StorageMeta()
+    with pytest.raises(pickle.UnpicklingError, match="^builtins.print is not part of a DCP checkpoint's metadata$"):
+        unpickled(call("builtins", "print", "pwned"))
+
+
+@pytest.mark.parametrize("module, name", [("torch", "save"), ("torch", "load"), (METADATA, "field"),
+                                          (METADATA, "torch"), ("pathlib", "Path"), ("builtins", "getattr"),
+                                          ("torch.distributed.checkpoint.filesystem", "FileSystemWriter")])
+def test_the_metadata_unpickler_refuses_every_other_name_by_name(module, name):
+    from lab.checkpoint import _MetadataUnpickler
+    with pytest.raises(pickle.UnpicklingError, match=f"^{module}.{name} is not part of a DCP checkpoint's metadata$"):
+        _MetadataUnpickler(io.BytesIO(f"c{module}\n{name}\n.".encode())).load()
+
+
+def test_the_metadata_keeps_its_storage_meta_and_gets_this_loads_id(tmp_path):
+    """The reader returns the checkpoint's own StorageMeta with this load's id; metadata written without one (an
+    older DCP) gets a new one. A load records the bytes it read: here every shard's."""
+    path = checkpoint.save(state(5), tmp_path, 5)
+    saved = pickle.loads((path / ".metadata").read_bytes())  # trusted here: the test wrote it
+    reader = checkpoint.SafeReader(path)
+    read = reader.read_metadata()
+    assert read.storage_meta.save_id == saved.storage_meta.save_id and read.storage_meta.load_id == reader.load_id
+    del saved.storage_meta
+    (path / ".metadata").write_bytes(pickle.dumps(saved))
+    reader = checkpoint.SafeReader(path)
+    assert reader.read_metadata().storage_meta == dcp_metadata.StorageMeta(load_id=reader.load_id)
+    assert checkpoint.load(path)["step"] == 5
+    assert checkpoint.SafeReader.bytes_read == sum(info.length for info in saved.storage_data.values())
+
+
+def test_load_says_what_is_wrong_and_reads_tensors_only_when_asked(tmp_path, monkeypatch):
+    with pytest.raises(checkpoint.CheckpointError, match=f"^checkpoint {tmp_path / 'none'} does not exist$"):
+        checkpoint.load(tmp_path / "none")
+    torch.save({"model": Payload(), "step": 1}, tmp_path / "evil.pt")
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # torch.load's default would then unpickle code
+    with pytest.raises(checkpoint.CheckpointError, match=f"^checkpoint {tmp_path / 'evil.pt'} is corrupt or "
+                                                          r"unreadable \(UnpicklingError\)$"):
+        checkpoint.load(tmp_path / "evil.pt")
+    for other in ({"model": {}}, ["model", "step"]):  # no step; a list that holds both names
+        torch.save(other, tmp_path / "other.pt")
+        with pytest.raises(checkpoint.CheckpointError, match="^.*other.pt is not a checkpoint of this repository"):
+            checkpoint.load(tmp_path / "other.pt")
+    torch.save({"model": {}, "step": 3}, tmp_path / "weights.pt")
+    with pytest.raises(checkpoint.CheckpointError, match=f"^{tmp_path / 'weights.pt'} holds no optimizer, rng: a "
+                                                          "weight file, not a training checkpoint; see the other$"):
+        checkpoint.load(tmp_path / "weights.pt", "; see the other", required=("model", "optimizer", "step", "rng"))
+    path = checkpoint.save(state(5), tmp_path, 5)
+    assert checkpoint.load(path, tensors=False)["model"] == {"w": {"__dcp__": "model.w", "shape": [3],
+                                                                    "dtype": "float32"}}  # references
+    assert torch.equal(checkpoint.load(path)["model"]["w"], torch.full((3,), 5.0))
+
+
+def test_a_checkpoint_written_on_a_gpu_loads_on_a_cpu(tmp_path, monkeypatch):
+    """Its tensors are tagged for CUDA (a location tag forged here); torch.load alone would refuse them."""
+    import torch.serialization
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save({"model": {"w": torch.ones(2)}, "step": 1}, tmp_path / "gpu.pt")
+    assert torch.equal(checkpoint.load(tmp_path / "gpu.pt")["model"]["w"], torch.ones(2))
 
 
 def test_prune_keeps_the_last_k_and_every_permanent_step_folders_and_old_files(tmp_path):

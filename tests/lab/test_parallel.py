@@ -73,12 +73,12 @@ def test_a_signal_on_one_process_stops_every_process_one_step_later(tmp_path, ti
 
 @pytest.mark.parametrize("kind", ["error", "hang"])
 def test_a_failing_or_hanging_process_ends_the_others_within_the_timeout(tmp_path, tiny_data, kind):
-    """Rank 1 fails (or hangs) at step 3, with no launcher to kill the others: they end within dist_timeout_s
-    (5 s here) with one clear line each, not a traceback, and not after waiting forever."""
+    """Rank 1 fails (or hangs) at step 3, with no launcher to kill the others: they end with one clear line each,
+    not a traceback, and not after waiting forever. Their line names the failed collective: the 5 s dist_timeout_s
+    ended the wait (the default, 1800 s, would run past the 90 s that communicate allows: a failure here)."""
     procs = launch_by_hand(3, [*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'run'}",
                                "--batch_size=6", "--max_steps=50", "--log_interval=1", "--dist_timeout_s=5"],
                            dict(ENV, FAULT=f"{kind}:1:3"))
-    started = time.time()
     try:
         for rank in (0, 2):
             _, stderr = procs[rank].communicate(timeout=90)
@@ -87,7 +87,6 @@ def test_a_failing_or_hanging_process_ends_the_others_within_the_timeout(tmp_pat
             line, = [l for l in stderr.splitlines() if l.startswith("error:")]
             assert line.startswith(f"error: rank {rank}: a collective with the other processes failed: ")
             assert line.endswith("another process failed or hung: its own error says why")
-        assert time.time() - started < 60
         if kind == "error":
             _, stderr = procs[1].communicate(timeout=30)
             assert procs[1].returncode == 1 and "error: injected fault at step 3" in stderr

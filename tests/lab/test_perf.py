@@ -1,4 +1,7 @@
 """lab/perf.py: the GPU table matches device names exactly, an unknown GPU has no peak, the CPU probe."""
+import itertools
+import time
+
 import pytest
 import torch
 
@@ -25,12 +28,17 @@ def test_unknown_peaks_say_what_to_pass():
                                                       "peak_tflops=<dense bf16 TFLOP/s per device>")
 
 
-def test_cpu_probes_measure_both_precisions_without_moving_the_random_state():
+def test_cpu_probes_measure_both_precisions_without_moving_the_random_state(monkeypatch):
+    """On a fake clock that moves one tick (1/64 s) per reading, each timed matmul takes one tick."""
+    ticks = itertools.count()
+    monkeypatch.setattr(time, "perf_counter", lambda: next(ticks) / 64)
+    small, large = (64, 64, 64), (128, 64, 64)  # 2 * 64**3 and twice as many FLOPs
     state = torch.get_rng_state()
-    speeds = perf.matmul_speeds([(64, 64, 64), (128, 64, 32)], seconds=0.05)
-    assert set(speeds) == {"float32", "bfloat16"}
-    # a positive rate below any CPU's peak: 16 test processes on 16 cores emulating bf16 read well under 1 GFLOP/s
-    assert all(1e6 < v < 1e14 for v in speeds.values()), speeds
+    # 1 s per dtype: both shapes are timed (half a second each), and the faster one counts
+    assert perf.matmul_speeds([small, large], seconds=1.0) == dict(float32=2 * 128 * 64 * 64 * 64,
+                                                                   bfloat16=2 * 128 * 64 * 64 * 64)
+    # 0.05 s per dtype: the first shape uses it up (its loop runs past its deadline), the second is never timed
+    assert perf.matmul_speeds([small, large], seconds=0.05) == dict(float32=2 * 64**3 * 64, bfloat16=2 * 64**3 * 64)
     assert torch.equal(torch.get_rng_state(), state)  # a run's initialization does not depend on the probe
 
 

@@ -43,13 +43,19 @@ def saved_for_backward(model, x, y, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32_flash", "bf16_math"])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_activation_bytes_match_what_the_forward_saves(shape, dtype):
+    """Byte for byte with multi-head attention; with grouped-query attention at most 5 % over, never under
+    (measured: 22,456,324 B estimated for 21,407,748 B saved in fp32, +4.9 %; 19,777,540 for 19,253,252 in bf16,
+    +2.7 %: in both, 2 x (n_embd - kv_dim) values per token and layer more than the forward saves)."""
     config, micro_batch, seq_len = SHAPES[shape]
     torch.manual_seed(0)
     model = GPT(config)
     x, y = (torch.randint(0, config.vocab_size, (micro_batch, seq_len)) for _ in range(2))
     measured = saved_for_backward(model, x, y, dtype)
     estimated = plan.activation_bytes(config, micro_batch, seq_len, dtype, plan.attention_kind("cpu", dtype))
-    assert abs(estimated - measured) <= 0.15 * measured, f"estimated {estimated:,} B, measured {measured:,} B"
+    if config.n_kv_head == config.n_head:
+        assert estimated == measured
+    else:
+        assert 0 <= estimated - measured <= 0.05 * measured, f"estimated {estimated:,} B, measured {measured:,} B"
 
 
 def test_autocast_weight_copies_cost_about_two_bytes_per_parameter():
@@ -108,9 +114,71 @@ def test_fitting_micro_batch_is_the_largest_fitting_divisor():
     assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(6) - 1) == 4
     assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(12)) == 12
     assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(1) - 1) is None
+    assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(1)) == 1
+    assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(4) - 1) == 3  # every divisor tried
+    # on a CPU, bf16 attention is the plain formula, which saves its probabilities: more bytes than flash
+    cpu = plan.memory_estimate(SMALL, 6, 64, torch.bfloat16, "cpu")["total"]
+    assert cpu > total(6) and plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cpu", 12, cpu - 1) == 4
     # SWA's two fp32 copies (8 B/param) cost more than one sequence's activations here: 4 -> 2 (3 misses too)
     assert total(3, swa=True) > total(4) >= total(2, swa=True)
     assert plan.fitting_micro_batch(SMALL, 64, torch.bfloat16, "cuda", 12, total(4), swa=True) == 2
+
+
+def test_fsdp_compile_and_checkpointing_change_the_parts_they_change():
+    """SMALL (n = 115,008 parameters; 114,688 in matmul weights), 4 x 64 tokens, 320 classes: 81,920 scores."""
+    n, scores, bf16 = 115_008, 81_920, torch.bfloat16
+
+    def parts(**kwargs):
+        return plan.memory_estimate(SMALL, 4, 64, bf16, "cuda", **kwargs)
+    one = parts()
+    eager = plan.activation_bytes(SMALL, 4, 64, bf16, "flash")  # measured against a CPU forward above
+    assert one == dict(weights=4 * n, gradients=4 * n, optimizer=8 * n, averages=0, activations=eager,
+                       logits_workspace=8 * scores, fsdp_buffers=0, total=16 * n + eager + 8 * scores)
+    assert parts(world_size=4) == one  # DDP: every process holds everything
+    # FSDP on 4: a quarter of each per-parameter term; the all-gathered bf16 weights counted once, as fsdp_buffers:
+    # two blocks and the root in bf16 (2 x 47,232 + 20,544 = 115,008 values) and one block's fp32 gradients
+    fsdp = parts(world_size=4, parallelism="fsdp", swa=True)
+    assert fsdp == dict(weights=n, gradients=n, optimizer=2 * n, averages=2 * n, activations=eager - 2 * 114_688,
+                        logits_workspace=8 * scores, fsdp_buffers=2 * 115_008 + 4 * 47_232, total=fsdp["total"])
+    assert fsdp["total"] == 6 * n + eager - 2 * 114_688 + 8 * scores + 2 * 115_008 + 4 * 47_232
+    assert parts(parallelism="fsdp") == one  # one process (the default) shards nothing
+    # compiled: the partitioner's saved tensors (measured below) and the fused loss's workspace, 4 + 2 bytes a score
+    compiled = parts(compiled=True)
+    assert compiled["activations"] == plan.compiled_activation_bytes(SMALL, 4, 64, bf16, compiled_loss=True)
+    assert compiled["logits_workspace"] == 6 * scores
+    assert plan.compiled_loss_workspace_bytes(SMALL, 4, 64, torch.float32) == 4 * scores  # no copy in fp32
+    # compiled under FSDP: the blocks alone, the head and loss eager, no autocast copies (all-gathered instead)
+    # by hand: 2 blocks of 256 tokens x (2 x 64 x 4 + 2 x (5 x 64 + 2 x 64) + 3 x 2 x 160 + 2 x 4 + 2 x 4) bytes
+    # = 1,220,608; the eager head: the token ids 256 x 8, the final norm 2 x 256 x 64 x 4 + 256 x 4 + 256 x 64 x 2,
+    # the loss 256 x 320 x 4 + 256 x 8 + 4: 496,644
+    sharded = parts(compiled=True, world_size=2, parallelism="fsdp")
+    assert sharded["activations"] == 1_220_608 + 496_644
+    assert sharded["logits_workspace"] == 8 * scores and sharded["fsdp_buffers"] == 2 * 115_008 + 4 * 47_232
+    assert parts(compiled=True, parallelism="fsdp", world_size=1)["logits_workspace"] == 6 * scores  # fused
+    # activation checkpointing turns compilation's count off: the eager count with checkpointing
+    checkpointed = parts(compiled=True, activation_checkpointing=True)
+    assert checkpointed["activations"] == plan.activation_bytes(SMALL, 4, 64, bf16, "flash", checkpointing=True)
+    assert checkpointed["logits_workspace"] == 8 * scores
+    # the logits' transient is the backward's two fp32 scores, in every precision
+    assert [plan.logits_workspace_bytes(SMALL, 4, 64, dtype) for dtype in (bf16, torch.float16, torch.float32)] == \
+        [8 * scores] * 3
+
+
+def test_fsdp_buffers_by_hand_with_grouped_query_attention_and_an_untied_head():
+    config = SHAPES["gqa_untied"][0]  # d 192, kv 64, ffw 512, vocab 2048, untied
+    block = 2 * 192 * 192 + 2 * 192 * 64 + 3 * 192 * 512 + 2 * 192  # 393,600
+    root = 2 * 2048 * 192 + 192  # the embedding and the head: 786,624
+    assert plan.fsdp_unsharded_bytes(config, torch.bfloat16) == (2 * block + root) * 2 + block * 4 == 4_722_048
+    assert plan.fsdp_unsharded_bytes(config, torch.float32) == (2 * block + root) * 4 + block * 4 == 7_869_696
+
+
+@pytest.mark.parametrize("kwargs, fused", [
+    (dict(), True), (dict(activation_checkpointing=True), False), (dict(world_size=4), True),
+    (dict(world_size=4, parallelism="fsdp"), False), (dict(world_size=1, parallelism="fsdp"), True),
+    (dict(parallelism="fsdp"), True)])  # one process by default
+def test_the_loss_is_compiled_with_the_head_unless_fsdp_shards_or_checkpointing(kwargs, fused):
+    assert plan.fuses_loss(True, **kwargs) is fused
+    assert plan.fuses_loss(False, **kwargs) is False
 
 
 def saved_when_compiled(model, x, y, dtype):

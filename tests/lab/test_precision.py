@@ -1,13 +1,13 @@
 """lab/precision.py: what dtype=auto means on each kind of device (the probes' answers injected, so that these tests
 pass on a CPU with bf16 units and on one without), the emulation warning, the resolved dtype in config.json and
-in a resume's checks, and an MFU that never exceeds 100 %."""
+in a resume's checks, MFU against the faster precision's peak, and an MFU that never exceeds 100 %."""
 import json
 
 import pytest
 import torch
 
 import train
-from helpers import TINY_MODEL
+from helpers import TINY_MODEL, fake_clock
 from lab import perf, precision
 from lab.config import ConfigError
 
@@ -96,13 +96,15 @@ def test_a_resume_continues_in_the_runs_resolved_dtype(tmp_path, tiny_data, monk
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "auto"])
-def test_logged_mfu_never_exceeds_one(tmp_path, tiny_data, dtype):
-    """With this machine's real probes, whatever the precision: a run in an emulated bf16 is measured against the
-    fp32 peak and shows a low MFU, not one of 170 % against bf16's own emulated rate."""
-    train_tiny(tmp_path / dtype, tiny_data, f"--dtype={dtype}", "--max_steps=4")
+def test_the_logged_mfu_is_against_the_faster_precisions_peak(tmp_path, tiny_data, monkeypatch, dtype):
+    """On a fake clock (1000 s a step) and an emulated bf16 (the probes: 1e11 FLOP/s fp32, 3e9 bf16), whatever the
+    precision: MFU is the run's FLOP/s over the fp32 peak, not over bf16's own emulated rate (33x higher)."""
+    fake_clock(monkeypatch, 1000.0)
+    probes(monkeypatch, BF16_EMULATED)
+    info = train_tiny(tmp_path / dtype, tiny_data, f"--dtype={dtype}", "--max_steps=4")
     records = [json.loads(l) for l in (tmp_path / dtype / "metrics.jsonl").read_text().splitlines()]
-    mfus = [r["mfu"] for r in records if "mfu" in r]
-    assert len(mfus) == 4 and all(0 < m <= 1 for m in mfus)
+    achieved = 8 * 64 / 1000.0 * info["flops_per_token"]["chinchilla"]  # 512 tokens a step
+    assert [r["mfu"] for r in records if "mfu" in r] == [pytest.approx(achieved / 1.0e11, rel=1e-12)] * 4
 
 
 def test_mfu_stays_at_most_one_when_the_probe_reads_low(tmp_path, tiny_data, monkeypatch):

@@ -4,8 +4,9 @@ import math
 import statistics
 
 from lab import scaling
-from lab.runs import (best_per_method, method, on_shared_seeds, paired_gap, seed, seed_groups, setting, shape_order,
-                      spread, verdict)
+from lab.runs import (best_per_method, cooldown_frac, cycle, final_ppl, finished_groups, method, on_shared_seeds,
+                      optimizer_label, paired_gap, seed, seed_groups, setting, shape_order, spread, verdict)
+from lab.settings import DEFAULTS
 from synthetic_runs import write_run
 
 
@@ -17,6 +18,37 @@ def test_runs_are_classified_by_their_config_not_their_folder():
     assert method(run(schedule="constant", optimizer="adamw_schedulefree")) == "schedule-free"
     assert sorted(["1-x^2", "square", "1-x^0.7", "linear", "1-sqrt"], key=shape_order) == [
         "linear", "1-sqrt", "square", "1-x^0.7", "1-x^2"]
+    assert [shape_order(name) for name in ("linear", "wsd/1-sqrt", "wsd/1-x^0.7", "exp")] == [
+        (0, 0.0), (1, 0.0), (6, 0.7), (6, math.inf)]  # a name of no shape: last
+
+
+def logged(name="r", losses=(3.0, 2.0), swa=None, **settings):
+    """A run as scaling.load_runs gives it: its settings, and val_loss at step 0 and (with val_loss_swa) at
+    max_steps, unless it stopped before (one loss)."""
+    config = dict(DEFAULTS, max_steps=100, **settings)
+    records = [dict(step=0, val_loss=losses[0])]
+    records += [dict(step=100, val_loss=loss, val_loss_swa=swa) for loss in losses[1:]]
+    return dict(name=name, info=dict(config=config), metrics=records)
+
+
+def test_a_runs_labels_cycle_cooldown_and_final_perplexity():
+    assert optimizer_label(logged(optimizer="adamw_schedulefree", beta1=0.9, beta2=0.95)) == "schedule-free (0.9, 0.95)"
+    assert optimizer_label(logged(schedule="cosine")) == "cosine"
+    assert cycle(logged(cycle_steps=None)) == 100 and cycle(logged(cycle_steps=80)) == 80
+    assert cooldown_frac(logged(cooldown_frac=0.2, cooldown_steps=None)) == 0.2
+    assert cooldown_frac(logged(cooldown_frac=0.2, cooldown_steps=5)) == 0.05  # steps win over the fraction
+    assert final_ppl(logged(losses=(3.0, 2.0), swa=1.5)) == math.exp(2.0)
+    assert final_ppl(logged(losses=(3.0, 2.0), swa=1.5), "val_loss_swa") == math.exp(1.5)
+    assert final_ppl(logged(losses=(3.0,))) is None  # stopped before max_steps
+
+
+def test_finished_groups_keep_the_selected_runs_that_reached_the_end():
+    runs = [logged("a", lr=1e-3), logged("b", lr=2e-3), logged("c", lr=1e-3), logged("d", losses=(3.0,), lr=1e-3),
+            logged("e", lr=1e-3, schedule="cosine")]
+    groups = finished_groups(runs, key=lambda run: run["info"]["config"]["lr"],
+                             select=lambda run: run["info"]["config"]["schedule"] == "wsd")
+    assert {lr: [r["name"] for r in group] for lr, group in groups.items()} == {1e-3: ["a", "c"], 2e-3: ["b"]}
+    assert list(finished_groups(runs, key=lambda run: run["name"])) == ["a", "b", "c", "e"]  # select: all
 
 
 def test_seeds_group_one_setting_and_nothing_else(tmp_path):
@@ -29,9 +61,15 @@ def test_seeds_group_one_setting_and_nothing_else(tmp_path):
     assert [seed(r) for r in groups[0]] == [(1337, 1337), (1337, 1338), (1338, 1338)]
     assert setting(runs[0]) == setting(runs[1]) != setting(runs[3])
     assert [r["name"] for r in best_per_method(runs)["cosine"]] == ["d"]  # the synthetic optimum: 2e-3
+    # a tie (weight decay is not in the synthetic losses): the setting seen first stays the best
+    tied = [logged("x", weight_decay=0.1), logged("y", weight_decay=0.0)]  # the same final loss
+    assert [r["name"] for r in best_per_method(tied)["wsd/1-sqrt"]] == ["x"]
 
 
 def test_spread_is_the_mean_and_sample_deviation():
+    assert spread([1.0, 3.0]).std == statistics.stdev([1.0, 3.0])  # two seeds have a spread
+    runs = [logged(losses=(3.0, 2.0), swa=1.5), logged(losses=(3.0, 2.5), swa=2.0)]
+    assert spread(runs, "val_loss_swa").mean == statistics.fmean([math.exp(1.5), math.exp(2.0)])
     s = spread([1.0, 2.0, 4.0])
     assert (s.mean, s.std, s.n) == (statistics.fmean([1, 2, 4]), statistics.stdev([1, 2, 4]), 3)
     assert str(s) == f"{7 / 3:.3f} ± {statistics.stdev([1, 2, 4]):.3f}"
@@ -47,6 +85,8 @@ def test_paired_gaps_match_seeds_and_the_verdict_weighs_their_error(tmp_path):
     linear, sqrt = ([r for r in runs if r["info"]["config"]["cooldown_shape"] == s] for s in ("linear", "1-sqrt"))
     gaps = paired_gap(linear, sqrt)
     assert len(gaps) == 3 and all(math.isclose(g, gaps[0]) for g in gaps) and gaps[0] > 0
+    final = {r["name"]: r["metrics"][-1]["val_loss"] for r in runs}
+    assert gaps[0] == math.exp(final["linear1337"] - final["1-sqrt1337"]) - 1
     assert paired_gap(linear, sqrt[:1]) == gaps[:1]  # only the seeds both have
     assert verdict(gaps, ("linear", "1-sqrt")).startswith(f"1-sqrt better ({statistics.fmean(gaps):+.2%}, 95 % CI ")
     assert verdict([0.01, -0.012, 0.003], ("a", "b")).startswith("within noise (+0.03%, 95 % CI ")

@@ -2,6 +2,7 @@
 the paired verdicts, C8 at each size's best LR, and the merges."""
 import itertools
 import math
+import statistics
 
 import pytest
 
@@ -12,6 +13,20 @@ from synthetic_runs import MERGED_LOSSES, write_run, write_suites
 
 def finals(runs):
     return {(cfg(r)["max_steps"], cfg(r)["cooldown_shape"], cfg(r)["seed"]): final_ppl(r) for r in runs}
+
+
+def seed_spread(ppl, name, seeds=(1337, 1338)):
+    """'mean ± sd' of the final perplexities `ppl` of the runs <name>_<seed>."""
+    values = [ppl[f"{name}_{seed}"] for seed in seeds]
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def paired(ppl, first, second, seeds=(1337, 1338)):
+    """The paired gap first / second - 1 and its verdict's bracket: the seeds' offsets are shared by both settings,
+    so the gap is the same at every seed and its interval has zero width."""
+    gaps = [ppl[f"{first}_{seed}"] / ppl[f"{second}_{seed}"] - 1 for seed in seeds]
+    assert gaps[0] == pytest.approx(gaps[-1], abs=1e-12)
+    return gaps[0], f"({gaps[0]:+.2%}, 95 % CI {gaps[0]:+.2%} to {gaps[0]:+.2%}, {len(seeds)} seeds)"
 
 
 def test_every_claim_has_its_numbers(tmp_path):
@@ -41,6 +56,18 @@ def test_cooldown_shapes_with_seeds_and_paired_verdicts(tmp_path):
     # the same seed offset in both: the paired gap is the same at both seeds, so it is far outside the noise
     gap = (linear[0] / sqrt[0] + linear[1] / sqrt[1]) / 2 - 1
     assert f"linear vs 1-sqrt: 1-sqrt better ({gap:+.2%}, 95 % CI {gap:+.2%} to {gap:+.2%}, 2 seeds)" in rows[1][1]
+    shapes = ["linear", "1-sqrt", "cosine", "square", "1-x^0.7"]
+
+    def seeds(shape):
+        values = [final[400, shape, s] for s in (1337, 1338)]
+        return f"{shape} {statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f} (2 seeds)"
+
+    def versus(shape):  # every shape against 1-sqrt, each verdict from its own paired gaps
+        g = statistics.fmean(final[400, shape, s] / final[400, "1-sqrt", s] - 1 for s in (1337, 1338))
+        better = shape if g < 0 else "1-sqrt"
+        return f"; {shape} vs 1-sqrt: {better} better ({g:+.2%}, 95 % CI {g:+.2%} to {g:+.2%}, 2 seeds)"
+    assert rows[1] == ("C4", "400 steps, 20% cooldown: " + ", ".join(map(seeds, shapes))
+                       + "".join(versus(shape) for shape in shapes if shape != "1-sqrt"))
 
 
 def test_the_noise_rows_separate_seeds_from_data_orders(tmp_path):
@@ -68,8 +95,46 @@ def test_lr_rows_flag_an_optimum_on_the_grid_edge(tmp_path):
     assert c3 == ("C3", "best peak LR: cosine 0.002 of 0.001, 0.002 (the grid's edge: the optimum may lie beyond), "
                         "1x cosine's; wsd/linear 0.001 of 0.0005, 0.001 (the grid's edge: the optimum may lie "
                         "beyond), 0.5x cosine's")
-    assert c2[1].startswith("best final ppl: cosine ") and "(2 seeds); wsd/linear " in c2[1]
-    assert "wsd/linear better" in c2[1] or "cosine better" in c2[1] or "within noise" in c2[1]
+    # each at its best LR
+    ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c2_c3_lr_sweep"]}
+    gap, interval = paired(ppl, "wsd0.002", "cos0.002")
+    assert gap < 0  # the synthetic law favours the cooldown
+    assert c2 == ("C2", f"best final ppl: cosine {seed_spread(ppl, 'cos0.002')} at lr 0.002 (2 seeds); wsd/linear "
+                        f"{seed_spread(ppl, 'wsd0.002')} at lr 0.001 (2 seeds); wsd/linear better {interval}")
+
+
+def test_one_seed_gets_no_verdict_and_an_optimum_inside_the_grid_no_warning(tmp_path):
+    for lr in (1e-3, 2e-3, 4e-3):  # cosine's synthetic optimum, 2e-3, and wsd's, 1e-3, inside their grids
+        write_run(tmp_path, "c2_c3_lr_sweep", f"cos{lr:g}", schedule="cosine", max_steps=200, lr=lr)
+        write_run(tmp_path, "c2_c3_lr_sweep", f"wsd{lr:g}", schedule="wsd", cooldown_shape="linear", max_steps=200,
+                  lr=lr / 2)
+    for shape in ("linear", "1-sqrt"):
+        write_run(tmp_path, "c4_cooldown_shapes", shape, schedule="wsd", cooldown_shape=shape, max_steps=200, lr=1e-3)
+    write_run(tmp_path, "c4_cooldown_shapes", "cosine", schedule="cosine", max_steps=200, lr=1e-3)  # no cooldown
+    write_run(tmp_path, "c4_cooldown_shapes", "alone", schedule="wsd", cooldown_shape="1-sqrt", max_steps=400,
+              lr=1e-3)  # one run at 400 steps
+    suites = scaling.load_runs(tmp_path)
+    ppl = {r["name"]: final_ppl(r) for runs in suites.values() for r in runs}
+    assert summary.lr_rows(suites["c2_c3_lr_sweep"]) == [
+        ("C2", f"best final ppl: cosine {ppl['cos0.002']:.3f} at lr 0.002 (1 seed); wsd/linear {ppl['wsd0.002']:.3f} "
+               "at lr 0.001 (1 seed); one seed: no verdict"),
+        ("C3", "best peak LR: cosine 0.002 of 0.001, 0.002, 0.004, 1x cosine's; wsd/linear 0.001 of 0.0005, 0.001, "
+               "0.002, 0.5x cosine's")]
+    assert summary.shape_rows(suites["c4_cooldown_shapes"]) == [
+        ("C4", f"200 steps, 20% cooldown: linear {ppl['linear']:.3f} (1 seed), 1-sqrt {ppl['1-sqrt']:.3f} (1 seed); "
+               "linear vs 1-sqrt: one seed"),
+        ("C4", f"400 steps, 20% cooldown: 1-sqrt {ppl['alone']:.3f} (1 seed)")]
+
+
+def test_cosine_better_names_cosine(tmp_path):
+    for seed in (1337, 1338):  # wsd only far from its optimum: 8e-3, three octaves above it
+        write_run(tmp_path, "c2_c3_lr_sweep", f"cos_{seed}", schedule="cosine", max_steps=200, lr=2e-3, seed=seed)
+        write_run(tmp_path, "c2_c3_lr_sweep", f"wsd_{seed}", schedule="wsd", cooldown_shape="linear", max_steps=200,
+                  lr=8e-3, seed=seed)
+    ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c2_c3_lr_sweep"]}
+    gap, interval = paired(ppl, "wsd", "cos")
+    c2, _ = summary.lr_rows(scaling.load_runs(tmp_path)["c2_c3_lr_sweep"])
+    assert gap > 0 and c2[1].endswith(f"at lr 0.008 (2 seeds); cosine better {interval}")
 
 
 def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
@@ -80,8 +145,39 @@ def test_schedulefree_rows_take_each_betas_best_lr(tmp_path):
     for seed in (1337, 1338):
         write_run(tmp_path, "c7_schedulefree", f"wsd_{seed}", schedule="wsd", max_steps=400, lr=1e-3, seed=seed)
     (row,) = summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"])
-    assert row[1].startswith("400 steps: schedule-free (0.9, 0.95) ") and " at lr 0.001 (2 seeds) (the grid's edge)" in row[1]
-    assert "at lr 0.004" not in row[1] and "; best schedule-free vs the cooldown: " in row[1]
+    ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c7_schedulefree"]}
+    gap, interval = paired(ppl, "sf0.001", "wsd")
+    assert gap > 0  # the synthetic law favours the cooldown
+    # schedule-free's best LR is the lower end of its grid (0.001, 0.004); the cooldown has one LR: no edge
+    assert row == ("C7", f"400 steps: schedule-free (0.9, 0.95) {seed_spread(ppl, 'sf0.001')} at lr 0.001 (2 seeds) "
+                         f"(the grid's edge); wsd/1-sqrt {seed_spread(ppl, 'wsd')} at lr 0.001 (2 seeds); best "
+                         f"schedule-free vs the cooldown: the cooldown better {interval}")
+
+
+def test_c7_rows_name_the_best_betas_and_say_when_there_is_one_seed_or_no_cooldown(tmp_path):
+    def free(name, betas, lr, length, seed=1337):
+        write_run(tmp_path, "c7_schedulefree", name, optimizer="adamw_schedulefree", schedule="constant",
+                  beta1=betas[0], beta2=betas[1], max_steps=length, lr=lr, seed=seed)
+    for seed in (1337, 1338):  # 400 steps: betas a far from the optimum (4e-3), b at it; the cooldown far off
+        free(f"a_{seed}", (0.9, 0.95), 4e-3, 400, seed)
+        for lr in (1e-4, 3e-4, 1e-3):  # b's optimum at the top of its grid
+            free(f"b{lr:g}_{seed}", (0.95, 0.99), lr, 400, seed)
+        write_run(tmp_path, "c7_schedulefree", f"wsd_{seed}", schedule="wsd", max_steps=400, lr=8e-3, seed=seed)
+    free("c", (0.9, 0.95), 1e-3, 300)  # 300 steps, one seed of each
+    write_run(tmp_path, "c7_schedulefree", "wsd300", schedule="wsd", max_steps=300, lr=1e-3)
+    free("d", (0.9, 0.95), 1e-3, 200)  # 200 steps: no cooldown to compare with, one seed at two LRs
+    free("d4", (0.9, 0.95), 4e-3, 200)
+    ppl = {r["name"]: final_ppl(r) for r in scaling.load_runs(tmp_path)["c7_schedulefree"]}
+    gap, interval = paired(ppl, "b0.001", "wsd")
+    assert gap < 0  # the cooldown at 8e-3 is far from its optimum: schedule-free better
+    assert summary.schedulefree_rows(scaling.load_runs(tmp_path)["c7_schedulefree"]) == [
+        ("C7", f"200 steps: schedule-free (0.9, 0.95) {ppl['d']:.3f} at lr 0.001 (1 seed) (the grid's edge)"),
+        ("C7", f"300 steps: schedule-free (0.9, 0.95) {ppl['c']:.3f} at lr 0.001 (1 seed); wsd/1-sqrt "
+               f"{ppl['wsd300']:.3f} at lr 0.001 (1 seed); best schedule-free vs the cooldown: one seed"),
+        ("C7", f"400 steps: schedule-free (0.9, 0.95) {seed_spread(ppl, 'a')} at lr 0.004 (2 seeds); schedule-free "
+               f"(0.95, 0.99) {seed_spread(ppl, 'b0.001')} at lr 0.001 (2 seeds) (the grid's edge); wsd/1-sqrt "
+               f"{seed_spread(ppl, 'wsd')} at lr 0.008 (2 seeds); best schedule-free vs the cooldown: schedule-free "
+               f"better {interval}")]
 
 
 def test_c7_takes_c4s_1_sqrt_cooldown_at_a_length_where_it_has_none(tmp_path):

@@ -1,0 +1,212 @@
+"""
+The mutation run: mutmut puts small bugs into the core's code one at a time (an operator flipped, a constant
+changed, an argument dropped) and runs, for each, the tests of that module that reach the mutated function. A
+mutant that no test notices is a bug the tests would let through. Not in CI: minutes per module.
+
+    pip install -r requirements-dev.txt
+    python -m bench.mutation                     # every module of TARGETS, one after the other
+    python -m bench.mutation schedules plan      # some of them
+    python -m bench.mutation --list              # the modules, their functions and their tests
+    python -m bench.mutation plan --survivors    # the last run's survivors of plan again, after adding tests
+
+Each module runs in a project folder of its own, out/mutation/<module>/ (links to the repository's files and a
+setup.cfg naming the module's file and test files), so that a mutant runs only its module's tests, and runs again
+from scratch. Prints, per module, the mutants killed of those that are not equivalent (EQUIVALENT: a mutant
+that changes no behaviour, with the reason) and each survivor's diff; writes out/mutation/<module>.json.
+docs/testing.md has the scores and the command's time.
+"""
+
+import argparse
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "out" / "mutation"
+# what a module's tests need beside the code: the repository's top-level files and folders a test reads
+LINKED = ("tests", "configs", "pytest.ini")
+MUTMUT = str(Path(sys.executable).parent / "mutmut")  # its command, not `python -m mutmut`, which it warns against
+# mutmut's statuses that mean a test noticed the mutant: a failure, or a run past its time (an endless loop)
+KILLED = ("killed", "timeout", "segfault")
+
+
+@dataclass
+class Target:
+    path: str  # the file mutated
+    functions: tuple  # which of its functions, as mutmut names them: x_<function>, xǁ<Class>ǁ<method>; globs
+    tests: tuple  # the test files that mutmut maps to the functions they reach
+    # tests left out: slow ones that would run again for nearly every mutant (a training run, torchrun, every
+    # suite's table), whose parts have tests of their own
+    deselect: tuple = ()
+
+
+TARGETS = {
+    "schedules": Target("schedules.py", ("*",), ("tests/test_schedules.py",)),
+    "model": Target("model.py", ("x_flops_per_token", "xǁGPTǁ_init_weights"), ("tests/test_model.py",)),
+    "data": Target("lab/data.py", ("*",), ("tests/lab/test_data.py",), ("tests/lab/test_data.py::"
+                   "test_the_spread_validation_set_scores_a_trained_model_as_the_whole_split_does",)),
+    "evaluation": Target("lab/evaluation.py", ("*",), ("tests/lab/test_evaluation.py",)),
+    "swa": Target("swa.py", ("xǁSWAǁ*", "xǁEMAǁ*", "x__fold", "x_merge_weights", "x_average_checkpoints"),
+                  ("tests/test_swa.py",)),
+    # the memory plan: the estimate, its parts and the micro-batch that fits (not the dry run's printing)
+    "plan": Target("lab/plan.py", ("x_activation_*", "x_attention_*", "x_num_params", "x_matmul_weights",
+                                   "x_rms_norm_bytes", "x_eager_block_bytes", "x_compiled_*",
+                                   "x_logits_workspace_bytes",
+                                   "x_optimizer_bytes_per_param", "x_fsdp_unsharded_bytes", "x_fuses_loss",
+                                   "x_memory_estimate", "x_fitting_micro_batch"), ("tests/lab/test_plan.py",)),
+    # safe loading: the metadata unpickler, the reader that uses it, load's refusals
+    "checkpoint": Target("lab/checkpoint.py", ("xǁ_MetadataUnpicklerǁ*", "xǁSafeReaderǁ*", "x_load"),
+                         ("tests/lab/test_checkpoint.py",),
+                         ("tests/lab/test_checkpoint.py::test_fsdp_on_three_processes_resumes_under_ddp_on_two_and_on_"
+                          "one_process", "tests/lab/test_checkpoint.py::test_each_of_three_fsdp_processes_reads_only_"
+                          "its_own_shards")),
+    "runs": Target("lab/runs.py", ("*",), ("tests/lab/test_runs.py",)),
+    # the rows whose comparisons end in a verdict: C2 (lr_rows), C4 (shape_rows), C7 (schedulefree_rows)
+    "summary": Target("lab/summary.py", ("x_lr_rows", "x_shape_rows", "x_schedulefree_rows"),
+                      ("tests/lab/test_summary.py",), ("tests/lab/test_summary.py::test_every_claim_has_its_numbers",)),
+}
+
+# mutant -> why it changes no behaviour (mutmut 3.8.1's names; the number counts the function's mutants in order)
+AT_THE_SEAM = "at the step where two phases meet both give 1.0 (the warmup's end, the decay at t = 0)"
+EQUIVALENT = {
+    "schedules.x_cosine__mutmut_2": AT_THE_SEAM, "schedules.x_linear__mutmut_2": AT_THE_SEAM,
+    "schedules.x_wsd__mutmut_2": AT_THE_SEAM, "schedules.x_wsd__mutmut_9": AT_THE_SEAM,
+    "schedules.x_validate_schedule__mutmut_12": "get_close_matches' n: the hint shows only the best match, close[0]",
+    "schedules.x_validate_schedule__mutmut_14": "get_close_matches' n: the hint shows only the best match, close[0]",
+    "schedules.x__shape_from_name__mutmut_21": "get_close_matches' n: the hint shows only the best match, close[0]",
+    "schedules.x__shape_from_name__mutmut_23": "get_close_matches' n: the hint shows only the best match, close[0]",
+    "schedules.x_last_iterate_bound__mutmut_5": "multipliers as given (ints stay ints): numpy's true division gives "
+                                                "the same floats while the sums are exact",
+    "schedules.x_last_iterate_bound__mutmut_7": "multipliers as given (ints stay ints): numpy's true division gives "
+                                                "the same floats while the sums are exact",
+    "model.xǁGPTǁ_init_weights__mutmut_12": "mean=0.0 dropped: nn.init.normal_'s default mean is 0.0",
+    "model.xǁGPTǁ_init_weights__mutmut_21": "mean=0.0 dropped: nn.init.normal_'s default mean is 0.0",
+    **{f"lab.checkpoint.xǁSafeReaderǁread_metadata__mutmut_{n}": "the rank-local metadata path (DCP's fallback when "
+       "the global .metadata fails): this repository's checkpoints have only the global one, so either read fails"
+       for n in (2, 3, 4, 5)},
+    "lab.checkpoint.xǁSafeReaderǁread_metadata__mutmut_18": "getattr without its default: DCP's Metadata declares "
+                                                            "storage_meta with a default (None), so it is always found",
+    **{f"lab.plan.x_logits_workspace_bytes__mutmut_{n}": "the forward's peak (6 bytes a score in bf16, 4 in fp32, "
+       "8 at most in any of these) never exceeds the backward's 8: max() returns the backward's"
+       for n in (5, 8, 9, 10, 11, 12, 14)},
+    **{f"lab.data.xǁDatasetǁtrain_windows__mutmut_{n}": "np.arange's default integer is int64 (numpy 2, which the "
+       "requirements ask for)" for n in (7, 10)},
+    "lab.data.xǁDatasetǁval_windows__mutmut_19": "replace=None: numpy's choice tests replace for truth, None is False",
+    **{f"lab.data.xǁDatasetǁ_shard_windows__mutmut_{n}": "np.array of Python ints is int64 without dtype=np.int64 "
+       "(numpy 2)" for n in (4, 6)},
+    "lab.data.xǁDatasetǁ_shard_windows__mutmut_7": "/ for //, then cast to int64: truncation equals floor division "
+                                                   "for counts >= 0",
+    "swa.x_average_checkpoints__mutmut_5": "default weights 2.0 each: normalised, share 2 / 2j is exactly 1 / j",
+    "lab.evaluation.x_evaluate__mutmut_53": "world_size >= 1: sum_over_processes is a no-op for one process",
+    **{f"lab.plan.x_memory_estimate__mutmut_{n}": "parallelism's default misspelt: anything but 'fsdp' is DDP"
+       for n in (6, 7)},
+    **{f"lab.plan.x_fuses_loss__mutmut_{n}": "parallelism's default misspelt: anything but 'fsdp' is DDP"
+       for n in (3, 4)},
+    "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
+                                     "sqrt(n) to the last bit",
+    "lab.runs.x_verdict__mutmut_25": "mean < 0 or <= 0 to name the better: a mean of exactly 0 is always within "
+                                     "noise (0 <= half), never reaches this line",
+}
+
+
+def mutant_globs(target):
+    """mutmut's names of the mutants of the target's functions: <module>.<function>__mutmut_<n>."""
+    module = target.path.removesuffix(".py").replace("/", ".")
+    return [f"{module}.{function}__mutmut_*" for function in target.functions]
+
+
+def project(name, target):
+    """out/mutation/<name>/: links to the code and tests, and mutmut's settings for this module alone."""
+    folder = OUT / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    code = sorted(p.name for p in REPO.glob("*.py")) + ["lab", "bench"]
+    for entry in code + list(LINKED):
+        (folder / entry).symlink_to(REPO / entry)
+    lines = ["[mutmut]", "source_paths =", *(f"    {entry}" for entry in code), f"only_mutate = {target.path}",
+             "also_copy =", *(f"    {entry}" for entry in LINKED),
+             "pytest_add_cli_args_test_selection =", *(f"    {test}" for test in target.tests),
+             *(f"    --deselect={test}" for test in target.deselect),
+             "pytest_add_cli_args = -p no:cacheprovider -n 0",
+             # forked from a server that has imported torch but run nothing: torch's thread pools are not fork-safe
+             "process_isolation = forkserver", "use_git_change_detection = false"]
+    (folder / "setup.cfg").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def statuses(folder, target):
+    """{mutant: mutmut's status} of the target's functions, from the run in `folder`."""
+    from mutmut.stats import status_by_exit_code
+    meta = json.loads((folder / "mutants" / f"{target.path}.meta").read_text())
+    globs = mutant_globs(target)
+    return {mutant: status_by_exit_code[code] for mutant, code in meta["exit_code_by_key"].items()
+            if any(fnmatch.fnmatch(mutant, glob) for glob in globs)}
+
+
+def run_module(name, target, children, survivors=False):
+    """mutmut run on the target's functions in its own folder; {mutant: status}, mutmut's output in run.log.
+    survivors: only the last run's survivors (and any mutant it left unchecked) again, in its folder: its mutants,
+    the tests copied afresh."""
+    folder = OUT / name if survivors else project(name, target)
+    mutants = [m for m, status in statuses(folder, target).items() if status not in KILLED and m not in EQUIVALENT
+               ] if survivors else mutant_globs(target)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    with open(folder / "run.log", "a" if survivors else "w") as log:
+        subprocess.run([MUTMUT, "run", f"--max-children={children}", *mutants],
+                       cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    return statuses(folder, target)
+
+
+def diff(name, mutant):
+    return subprocess.run([MUTMUT, "show", mutant], cwd=OUT / name, capture_output=True,
+                          text=True).stdout
+
+
+def score(statuses):
+    """{killed, non_equivalent, survivors: {mutant: status}, equivalent: [mutant]} of one module's run."""
+    equivalent = sorted(m for m in statuses if m in EQUIVALENT)
+    counted = {m: status for m, status in statuses.items() if m not in EQUIVALENT}
+    return dict(killed=sum(status in KILLED for status in counted.values()), non_equivalent=len(counted),
+                survivors={m: status for m, status in sorted(counted.items()) if status not in KILLED},
+                equivalent=equivalent)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], help="default: all of TARGETS")
+    parser.add_argument("--children", type=int, default=os.cpu_count(), help="mutants run at once")
+    parser.add_argument("--list", action="store_true", help="print the modules, functions and tests; run nothing")
+    parser.add_argument("--survivors", action="store_true",
+                        help="run only the last run's survivors and unchecked mutants again (after adding tests; "
+                             "the code unchanged)")
+    args = parser.parse_args(argv)
+    for name in args.modules or TARGETS:
+        target = TARGETS[name]
+        if args.list:
+            print(f"{name}: {target.path} {', '.join(target.functions)}; tests {', '.join(target.tests)}")
+            continue
+        started = time.perf_counter()
+        result = score(run_module(name, target, args.children, args.survivors))
+        minutes = round((time.perf_counter() - started) / 60, 1)
+        previous = OUT / f"{name}.json"
+        if args.survivors and previous.is_file():  # the whole module's run keeps its time; this run adds its own
+            result = {**json.loads(previous.read_text()), **result}
+        result["survivors_minutes" if args.survivors else "minutes"] = minutes
+        (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
+        (OUT / f"{name}.diff").write_text("".join(diff(name, mutant) for mutant, status in result["survivors"].items()
+                                                  if status == "survived"))  # not "no tests": whole functions
+        print(f"{name}: {result['killed']} / {result['non_equivalent']} killed "
+              f"({result['killed'] / max(result['non_equivalent'], 1):.1%}), {len(result['equivalent'])} equivalent, "
+              f"in {minutes} min; survivors (diffs in {OUT / name}.diff):", flush=True)
+        for mutant, status in result["survivors"].items():
+            print(f"  {mutant}: {status}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
