@@ -254,11 +254,22 @@ def lr_multiplier(step, *, schedule, max_steps, warmup_steps=0, cooldown_frac=0.
     The settings are validated on every call (a few comparisons: microseconds, plain Python), so a bad
     config cannot silently yield a wrong LR; call `validate_schedule` at start-up to fail before training.
     """
-    validate_schedule(schedule=schedule, max_steps=max_steps, warmup_steps=warmup_steps,
-                      cooldown_frac=cooldown_frac, cooldown_steps=cooldown_steps, cooldown_shape=cooldown_shape,
-                      final_lr_frac=final_lr_frac, cycle_steps=cycle_steps)
-    if step < 0:
-        raise ScheduleError(f"step must be non-negative, got {step}")
+    settings = dict(schedule=schedule, max_steps=max_steps, warmup_steps=warmup_steps, cooldown_frac=cooldown_frac,
+                    cooldown_steps=cooldown_steps, cooldown_shape=cooldown_shape, final_lr_frac=final_lr_frac,
+                    cycle_steps=cycle_steps)
+    return lr_multipliers([step], **settings)[0]
+
+
+def lr_multipliers(steps, **settings):
+    """lr_multiplier at each of `steps`, the settings validated once: a run's whole schedule in one call."""
+    validate_schedule(**settings)
+    if min(steps, default=0) < 0:
+        raise ScheduleError(f"step must be non-negative, got {min(steps)}")
+    return [_multiplier(step, **settings) for step in steps]
+
+
+def _multiplier(step, *, schedule, max_steps, warmup_steps=0, cooldown_frac=0.2, cooldown_steps=None,
+                cooldown_shape="linear", final_lr_frac=None, cycle_steps=None):
     if schedule == "constant":
         return constant(step, warmup_steps)
     final = DEFAULT_FINAL_LR_FRAC[schedule] if final_lr_frac is None else final_lr_frac
@@ -282,9 +293,14 @@ def schedule_args(cfg):
 def learning_rate(cfg, step):
     """The LR of `step` for a train.py config. Schedule-free AdamW warms up and averages by itself: it gets the
     peak LR throughout."""
+    return learning_rates(cfg, [step])[0]
+
+
+def learning_rates(cfg, steps):
+    """learning_rate at each of `steps` (the schedule validated once)."""
     if cfg["optimizer"] == "adamw_schedulefree":
-        return cfg["lr"]
-    return cfg["lr"] * lr_multiplier(step, **schedule_args(cfg))
+        return [cfg["lr"]] * len(steps)
+    return [cfg["lr"] * m for m in lr_multipliers(steps, **schedule_args(cfg))]
 
 
 # ----------------------------------------------------------------------------------------------------------
