@@ -16,7 +16,7 @@ that changes no behaviour, with the reason) and each survivor's diff; writes out
 docs/testing.md has the scores and the command's time.
 """
 
-import argparse
+import difflib
 import fnmatch
 import json
 import os
@@ -26,6 +26,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from lab.config import ConfigError, Setting, parse_args
+from lab.settings import run_script
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "out" / "mutation"
@@ -177,27 +180,35 @@ def score(statuses):
                 equivalent=equivalent)
 
 
+SETTINGS = dict(
+    children=Setting(os.cpu_count() or 1, "mutants run at once", ">= 1"),
+    list=Setting(False, "print the modules, functions and tests; run nothing"),
+    survivors=Setting(False, "run only the last run's survivors and unchecked mutants again (after adding tests; the "
+                             "code unchanged)"),
+)
+
+
 def main(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], help="default: all of TARGETS")
-    parser.add_argument("--children", type=int, default=os.cpu_count(), help="mutants run at once")
-    parser.add_argument("--list", action="store_true", help="print the modules, functions and tests; run nothing")
-    parser.add_argument("--survivors", action="store_true",
-                        help="run only the last run's survivors and unchecked mutants again (after adding tests; "
-                             "the code unchanged)")
-    args = parser.parse_args(argv)
-    for name in args.modules or TARGETS:
+    """The modules named on the command line (default: every one of TARGETS), then --key=value settings."""
+    modules = [arg for arg in argv if not arg.startswith("-")]
+    args = parse_args([arg for arg in argv if arg.startswith("-")], SETTINGS)
+    for name in modules:
+        if name not in TARGETS:
+            close = difflib.get_close_matches(name, TARGETS, n=1)
+            raise ConfigError(f"unknown module '{name}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+                              + f"; expected some of {', '.join(TARGETS)}")
+    for name in modules or TARGETS:
         target = TARGETS[name]
-        if args.list:
+        if args["list"]:
             print(f"{name}: {target.path} {', '.join(target.functions)}; tests {', '.join(target.tests)}")
             continue
         started = time.perf_counter()
-        result = score(run_module(name, target, args.children, args.survivors))
+        result = score(run_module(name, target, args["children"], args["survivors"]))
         minutes = round((time.perf_counter() - started) / 60, 1)
         previous = OUT / f"{name}.json"
-        if args.survivors and previous.is_file():  # the whole module's run keeps its time; this run adds its own
+        if args["survivors"] and previous.is_file():  # the whole module's run keeps its time; this run adds its own
             result = {**json.loads(previous.read_text()), **result}
-        result["survivors_minutes" if args.survivors else "minutes"] = minutes
+        result["survivors_minutes" if args["survivors"] else "minutes"] = minutes
         (OUT / f"{name}.json").write_text(json.dumps(result, indent=1))
         (OUT / f"{name}.diff").write_text("".join(diff(name, mutant) for mutant, status in result["survivors"].items()
                                                   if status == "survived"))  # not "no tests": whole functions
@@ -209,4 +220,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_script(main, sys.argv[1:])

@@ -1,6 +1,6 @@
 """Tests for schedules.py: values at the phase boundaries, every cooldown shape against its formula
 (expected values written out independently here), one ScheduleError per kind of bad setting, and the convex
-last-iterate bound against its closed forms and, with PAPER.md's schedules, against its sums written out."""
+last-iterate bound against its closed forms and, with the paper's schedules (docs/model.md), against its sums written out."""
 import math
 
 import numpy as np
@@ -298,7 +298,7 @@ def test_the_best_lr_minimises_the_bound():
 
 
 def paper_multiplier(step, n, w, schedule, shape="linear"):
-    """PAPER.md's formulas, written out again: warmup s/W + (1 - s/W)/100; cosine f + (1-f)·0.5·(1 + cos(π·t))
+    """The paper's formulas (docs/model.md), written out again: warmup s/W + (1 - s/W)/100; cosine f + (1-f)·0.5·(1 + cos(π·t))
     with f = 0.1; wsd 1 until its 20 % cooldown, then d(t) of the shape (f = 0)."""
     if step < w:
         return step / w + (1 - step / w) / 100
