@@ -1,7 +1,6 @@
-"""predict.py: S1, S2 and the multi-power law's loss drop on schedules small enough to add up by hand; each law
-recovering the parameters of curves it generated; the command line's errors and output; --optimize."""
+"""predict.py: the recommended fit of the committed runs (its set, its cache), a prediction's band line, the user's
+own runs (--fit), the validation's files, --optimize, and every input error in one line before any fit."""
 import json
-import math
 import re
 import subprocess
 import sys
@@ -11,37 +10,22 @@ import pytest
 
 import predict
 from helpers import REPO
-from lab import settings
+from lab import laws, settings, validation
 from lab.config import ConfigError, parse_args
 from schedules import learning_rate, validate_schedule
 
-# A run of 400 steps is long enough for a cooldown and a cosine, short enough for fits that take seconds.
 BASE = dict(settings.DEFAULTS, max_steps=400, lr=3e-3, warmup_steps=20, eval_interval=20, batch_size=16, seq_len=64)
-MPL = dict(L0=0.8, A=0.9, alpha=0.45, B=90.0, C=1.5, beta=0.55, gamma=0.65)
-TISSUE = dict(L0=0.8, A=0.9, alpha=0.45, C=0.4)
+FLOOR = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
 
 
-def eval_steps(cfg, first=None):
-    first = cfg["warmup_steps"] if first is None else first
-    return np.array([s for s in range(0, cfg["max_steps"] + 1, cfg["eval_interval"]) if s >= max(first, 1)])
-
-
-def synthetic_run(law, params, first=None, **settings):
-    """An in-memory run (as load_run returns it) whose val losses are the law's own predictions."""
-    cfg = dict(BASE, **settings)
-    steps = eval_steps(cfg, first)
-    fit = dict(law=law, params=params)
-    return dict(name=f"{cfg['schedule']}-{cfg['max_steps']}", cfg=cfg, steps=steps,
-                losses=predict.predict_losses(fit, cfg, steps))
-
-
-def write_run(folder, **settings):
-    """A run folder in train.py's format, its val losses the multi-power law's (MPL): config.json with the
-    resolved config, metrics.jsonl with a record every 10 steps (lr of the step's last update, train_loss) and
-    val_loss at step 0 and at every evaluation."""
+def write_run(folder, offset=0.0, **settings):
+    """A run folder in train.py's format whose val losses are the floor law's (times 1 + offset: a seed's own
+    level): config.json, and metrics.jsonl with a record every 10 steps (the lr of its last update) and val_loss
+    at step 0 and at every evaluation."""
     cfg = dict(BASE, out_dir=str(folder), **settings)
-    steps = eval_steps(cfg)
-    val = {0: 5.5, **dict(zip(steps.tolist(), predict.predict_losses(dict(law="mpl", params=MPL), cfg, steps)))}
+    steps = np.arange(cfg["eval_interval"], cfg["max_steps"] + 1, cfg["eval_interval"])
+    losses = laws.predict_losses(dict(law="floor", params=FLOOR), cfg, steps) * (1 + offset)
+    val = {0: 5.5, **dict(zip(steps.tolist(), losses))}
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(dict(config=cfg, origin=None)))
     records = [dict(step=0, tokens=0, val_loss=val[0])]
@@ -52,171 +36,149 @@ def write_run(folder, **settings):
     return folder
 
 
-# ---------------------------------------------------------------------------------------------------------
-# the features and formulas, by hand
-
-
-def test_areas_momentum_and_loss_drop_by_hand():
-    # updates u = 0..3 with LRs 0.5 (warmup, W = 1), 1.0 (the peak: no drop), 0.5, 0.25; val losses at s = 3 and 4
-    f = predict.curve_features([0.5, 1.0, 0.5, 0.25], warmup_steps=1, peak_lr=1.0, steps=[3, 4], decay=0.5)
-    assert f["area"] == pytest.approx([2.0, 2.25])  # S_W + S1: 0.5 + 1 + 0.5, then + 0.25
-    assert f["drops"] == pytest.approx([0.5, 0.25])  # eta(1) - eta(2), eta(2) - eta(3); u = 1 drops nothing
-    assert f["since"] == pytest.approx(np.array([[0.5, 0.0], [0.75, 0.25]]))  # S_k(s): the area from u to s - 1
-    # Tissue's momentum with lambda 0.5: m(1) = 0, m(2) = 0.5, m(3) = 0.5 * 0.5 + 0.25 = 0.5; S2 = their sums
-    assert f["s2"] == pytest.approx([0.5, 1.0])
-    # MPL with B = C = beta = gamma = 1, G(x) = x / (x + 1):
-    # s = 3: 0.5 * G(0.5/0.5 = 1) = 0.25;  s = 4: 0.5 * G(0.75/0.5 = 1.5) + 0.25 * G(0.25/0.25 = 1) = 0.3 + 0.125
-    p = dict(L0=1.0, A=1.0, alpha=1.0, B=1.0, C=1.0, beta=1.0, gamma=1.0)
-    assert predict.mpl_loss(p, f) == pytest.approx([1 + 1 / 2.0 - 0.25, 1 + 1 / 2.25 - 0.425])
-    tissue = dict(L0=1.0, A=1.0, alpha=1.0, C=1.0)
-    assert predict.tissue_loss(tissue, f) == pytest.approx([1 + 0.5 - 0.5, 1 + 1 / 2.25 - 1.0])
-
-
-def test_the_first_step_after_the_warmup_drops_from_the_peak():
-    f = predict.curve_features([0.5, 0.8], warmup_steps=1, peak_lr=1.0, steps=[2], decay=0.5)
-    assert f["drops"] == pytest.approx([0.2]) and f["since"] == pytest.approx(np.array([[0.8]]))
-    assert f["s2"] == pytest.approx([0.2])
-
-
-def test_a_constant_lr_has_no_loss_drop_and_a_cooldown_does():
-    constant = predict.run_features(dict(BASE, schedule="constant"), eval_steps(BASE))
-    assert len(constant["drops"]) == 0 and not constant["s2"].any()
-    lrs = [learning_rate(dict(BASE, schedule="constant"), u) for u in range(400)]
-    assert constant["area"][-1] == pytest.approx(sum(lrs))
-    fit = dict(law="mpl", params=MPL)
-    steps = eval_steps(BASE)
-    wsd, flat = (predict.predict_losses(fit, dict(BASE, schedule=s), steps) for s in ("wsd", "constant"))
-    assert wsd[steps <= 320] == pytest.approx(flat[steps <= 320])  # the same until the 20 % cooldown starts
-    assert wsd[-1] < flat[-1] - 0.05
+def write_recipe(root, seeds=(1, 2), **settings):
+    """Per seed: a wsd run, a cosine run and a wsd run at another peak LR, each seed 0.3 % apart."""
+    for i, seed in enumerate(seeds):
+        for name, extra in (("wsd", {}), ("cosine", dict(schedule="cosine")), ("low", dict(lr=1e-3))):
+            write_run(root / f"{name}_seed{seed}", offset=0.003 * i, seed=seed, **dict(extra, **settings))
+    return root
 
 
 # ---------------------------------------------------------------------------------------------------------
-# fits
+# the recommended fit
 
 
-@pytest.mark.parametrize("law, params", [("mpl", MPL), ("tissue", TISSUE)])
-def test_each_law_recovers_the_parameters_of_its_own_curves(law, params):
-    runs = [synthetic_run(law, params, schedule="constant"),
-            synthetic_run(law, params, first=300, schedule="wsd", cooldown_frac=0.25, eval_interval=10),
-            synthetic_run(law, params, schedule="cosine")]
-    fit = predict.fit_law(law, runs)
-    for name, value in params.items():
-        assert fit["params"][name] == pytest.approx(value, rel=0.03), name
-    unseen = synthetic_run(law, params, schedule="wsd", cooldown_shape="linear", cooldown_frac=0.1)
-    assert np.abs(predict.relative_errors(fit, unseen)).max() < 1e-3
+def test_the_recommended_fit_is_four_committed_runs_per_seed_and_its_cache_is_theirs():
+    runs = predict.committed_runs()
+    fit_runs = predict.recipe_runs(runs, predict.FIT_SEEDS)
+    assert [validation.seeds(r) for r in fit_runs] == [(1337, 1337)] * 4 + [(1338, 1338)] * 4
+    assert {r["cfg"]["lr"] for r in fit_runs} == {1.5e-3, 3e-3}  # at most 3 peak LRs
+    assert {r["cfg"]["max_steps"] for r in fit_runs} == {300, 600, 1200}  # at most 3 lengths
+    for run in fit_runs:
+        assert run["steps"][-1] == run["cfg"]["max_steps"] and run["cfg"]["model"] == "cpu_tiny"
+    fits, how = predict.recommended_fits("floor", runs)
+    assert how == "cached"  # results/predict/recommended_fit.json was fitted to exactly these runs
+    cache = json.loads((REPO / predict.CACHE).read_text())["floor"]
+    assert cache["runs"] == [r["name"] for r in fit_runs] and cache["fit_from"] == predict.FIT_FROM
+    assert [fit for fit, _ in fits.values()] == [cache["fits"]["1337"], cache["fits"]["1338"]]
+    changed = [dict(r, losses=r["losses"] * 1.01) if r is fit_runs[3] else r for r in runs]
+    assert predict.fingerprint(predict.recipe_runs(changed, predict.FIT_SEEDS), "floor", 300) != cache["fingerprint"]
+    assert predict.fingerprint(fit_runs, "floor", 300) == cache["fingerprint"]
 
 
-def test_a_fit_sees_a_cooldown_only_through_its_lrs():
-    # the same val losses under another schedule are another curve: the fit must not explain both
-    runs = [synthetic_run("mpl", MPL, schedule="constant"), synthetic_run("mpl", MPL, schedule="wsd")]
-    runs[1]["cfg"] = dict(runs[1]["cfg"], schedule="constant")  # claims a constant LR, holds a cooldown's losses
-    fit = predict.fit_law("mpl", runs)
-    assert max(np.abs(predict.relative_errors(fit, run)).max() for run in runs) > 0.01
+def test_a_prediction_ends_with_its_final_loss_and_band(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    predict.main(["--schedule=wsd", "--max_steps=2400", "--cooldown_shape=linear", "--eval_interval=600"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("floor law, the recommended fit (cached): seed 1337: 4 runs; seed 1338: 4 runs")
+    final, low, high = map(float, re.fullmatch(r"final val_loss: (\d\.\d{4}) \(band: (\d\.\d{4})-(\d\.\d{4})\)",
+                                               lines[-1]).groups())
+    assert low < final < high
+    fits, _ = predict.recommended_fits("floor", predict.committed_runs())
+    asked = dict(next(iter(fits.values()))[1][0]["cfg"], schedule="wsd", max_steps=2400, cooldown_shape="linear",
+                 cooldown_steps=None, eval_interval=600)
+    each = [laws.predict_losses(fit, asked, [600, 1200, 1800, 2400]) for fit, _ in fits.values()]
+    assert final == pytest.approx(np.mean([p[-1] for p in each]), abs=5e-5)  # the mean of the seeds' fits
+    for i, (step, line) in enumerate(zip((600, 1200, 1800, 2400), lines[-5:-1])):
+        assert line.startswith(f"  step {step}: {np.mean([p[i] for p in each]):.4f} (")
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the command line
+# the user's runs
 
 
-def test_errors_are_one_clear_line(tmp_path):
-    with pytest.raises(ConfigError, match=r"^no runs to fit: give --fit=DIR"):
-        predict.main([])
-    write_run(tmp_path / "a")
-    write_run(tmp_path / "b", batch_size=32)
+def test_user_runs_are_fitted_per_seed_and_predict_with_a_band(tmp_path, capsys):
+    write_recipe(tmp_path)
+    predict.main([f"--fit={tmp_path}", "--schedule=wsd", "--max_steps=400", "--cooldown_shape=linear"])
+    out = capsys.readouterr().out
+    assert "floor law fitted to --fit: seed 1: 3 runs; seed 2: 3 runs" in out
+    final, low, high = map(float, re.search(r"final val_loss: (\S+) \(band: (\S+)-(\S+)\)\n$", out).groups())
+    truth = laws.predict_losses(dict(law="floor", params=FLOOR), dict(BASE, cooldown_shape="linear"), [400])[0]
+    assert final == pytest.approx(truth * 1.0015, rel=2e-3)  # the two seeds' levels, 0 and 0.3 % above the law
+    assert low < truth and truth * 1.003 < high  # both seeds' levels inside the band
+    assert high - low < 0.03  # 2 x t(0.95, 1.8 degrees of freedom) x 0.31 % (test_validation has the formula)
+
+
+def test_one_seed_is_fitted_with_a_warning_that_its_band_has_no_fit_uncertainty(tmp_path, capsys):
+    write_recipe(tmp_path, seeds=(1,))
+    predict.main([f"--fit={tmp_path}", "--max_steps=400"])
+    out = capsys.readouterr().out
+    assert out.startswith("warning: the fit runs are of one seed: the band holds no fit uncertainty; fit runs of two "
+                          "seeds for a band that does\n")
+
+
+def test_the_validation_writes_its_table_json_and_figure(tmp_path, capsys):
+    write_recipe(tmp_path / "runs", seeds=(1, 2, 3))
+    predict.main([f"--fit={tmp_path / 'runs'}", "--validate", f"--out={tmp_path / 'out'}"])
+    out = capsys.readouterr().out
+    document = json.loads((tmp_path / "out" / "validation.json").read_text())
+    assert set(document["fits"]) == {"1", "2", "3"} and len(document["rows"]) == 9
+    assert {tuple(r["seeds"]) for r in document["rows"]} == {(2, 3), (1, 3), (1, 2)}  # never its own seed
+    assert all(r["relation"] == "held out" for r in document["rows"])
+    assert all(abs(r["error"]) < 0.01 for r in document["rows"])  # the law made these curves
+    table = (tmp_path / "out" / "validation.md").read_text()
+    assert "\n| relation | family | steps | peak lr | runs |" in table and table in out
+    assert (tmp_path / "out" / "predict_validation.png").stat().st_size > 10_000
+    assert (tmp_path / "out" / "predict_validation.pdf").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------------------------------------
+# input errors: one line, before any fit
+
+
+def test_bad_input_is_one_line_before_any_fit(tmp_path):
+    write_run(tmp_path / "a", schedule="wsd")
+    write_run(tmp_path / "b", schedule="wsd", batch_size=32)
     with pytest.raises(ConfigError, match=rf"^runs {tmp_path / 'a'} and {tmp_path / 'b'} differ in batch_size "
                                           r"\(16 vs 32\): fit runs of one model, data and batch$"):
         predict.main([f"--fit={tmp_path}"])
     for name, fingerprint in (("c", "c" * 64), ("d", "d" * 64), ("e", None)):  # the same settings, other data
-        write_run(tmp_path / "data" / name)
+        write_run(tmp_path / "data" / name, schedule="wsd", seed=ord(name))
         config = tmp_path / "data" / name / "config.json"
         if fingerprint:
             config.write_text(json.dumps(dict(json.loads(config.read_text()), data={"fingerprint": fingerprint})))
     with pytest.raises(ConfigError, match=rf"^runs {tmp_path / 'data' / 'c'} and {tmp_path / 'data' / 'd'} differ in "
                                           r"data \('cccccccccccccccc' vs 'dddddddddddddddd'\): fit runs of one model"):
         predict.main([f"--fit={tmp_path / 'data'}"])
-    predict.main([f"--fit={tmp_path / 'data' / 'c'}", f"--fit={tmp_path / 'data' / 'e'}"])  # unknown data: not refused
-    with pytest.raises(ConfigError, match=r"^unknown law 'power'; expected one of mpl, tissue$"):
-        predict.main([f"--fit={tmp_path / 'a'}", "--law=power"])
+    write_run(tmp_path / "flat" / "one", schedule="constant")
+    write_run(tmp_path / "flat" / "two", schedule="constant", lr=1e-3)
+    with pytest.raises(ConfigError, match=r"^the fit runs never lower the LR after the warmup \(constant LR only\)"):
+        predict.main([f"--fit={tmp_path / 'flat'}"])
     with pytest.raises(ConfigError, match=r"nothing. is not a folder$"):
         predict.main([f"--fit={tmp_path / 'nothing'}"])
+    for argv, message in ((["--law=power"], r"^law='power': must be one of floor, mpl, tissue$"),
+                          (["--schedule=cosine_wsd"], r"^schedule='cosine_wsd': must be one of cosine, wsd, linear, constant$"),
+                          (["--cooldown_shape=1-x^-1"], r"cooldown_shape"),
+                          (["--cooldown_frac=1.5"], r"^cooldown_frac=1.5: must be in \(0, 1\]$"),
+                          (["--lr=-1"], r"^lr=-1.0: must be > 0 or None$"),
+                          (["--fit_from=-5"], r"^fit_from=-5: must be >= 0"),
+                          (["--learning_rate=1e-3"], r"^unknown config key 'learning_rate': nanoGPT's learning_rate is lr here")):
+        with pytest.raises(ConfigError, match=message):
+            predict.main([f"--fit={tmp_path / 'a'}", *argv])
     done = subprocess.run([sys.executable, "predict.py", f"--fit={tmp_path / 'a'}", "--law=power"], cwd=REPO,
                           capture_output=True, text=True)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == "error: unknown law 'power'; expected one of mpl, tissue"
-
-
-def test_a_prediction_lists_every_evaluation_and_ends_with_the_final_loss(tmp_path, capsys):
-    write_run(tmp_path / "constant", schedule="constant")
-    write_run(tmp_path / "wsd")
-    fits = predict.main([f"--fit={tmp_path}", "--max_steps=500", "--cooldown_shape=linear", "--eval_interval=100"])
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert re.fullmatch(r"final val_loss: \d+\.\d{4}", lines[-1])
-    asked = dict(BASE, max_steps=500, cooldown_shape="linear")
-    expected = predict.predict_losses(fits[0], asked, [100, 200, 300, 400, 500])
-    truth = predict.predict_losses(dict(law="mpl", params=MPL), asked, [100, 200, 300, 400, 500])
-    assert expected == pytest.approx(truth, rel=1e-3)  # the law that made the runs, recovered
-    assert lines[-6:-1] == [f"  step {s}: {v:.4f}" for s, v in zip((100, 200, 300, 400, 500), expected)]
-    assert lines[-1] == f"final val_loss: {expected[-1]:.4f}"
-    with pytest.raises(ConfigError, match=r"^cooldown_frac=1.5: must be in \(0, 1\]$"):  # checked as train.py checks it
-        predict.main([f"--fit={tmp_path}", "--cooldown_frac=1.5"])
-
-
-def test_without_a_schedule_it_reports_how_well_the_fit_explains_each_run(tmp_path, capsys):
-    write_run(tmp_path / "constant", schedule="constant")
-    predict.main([f"--fit={tmp_path}", "--law=tissue"])
-    out = capsys.readouterr().out
-    assert re.search(r"constant: 20 val losses, relative error mean \d+\.\d\d%, max \d+\.\d\d%", out)
-    assert "final val_loss" not in out
-
-
-def test_check_predicts_other_runs_and_skips_copies_and_other_setups(tmp_path, capsys):
-    write_run(tmp_path / "fit" / "constant", schedule="constant")
-    write_run(tmp_path / "fit" / "wsd")
-    write_run(tmp_path / "other" / "wsd-copy")  # the same run in another suite
-    write_run(tmp_path / "other" / "linear", cooldown_shape="linear", cooldown_frac=0.1)
-    write_run(tmp_path / "other" / "bigger-batch", batch_size=32)
-    figure = tmp_path / "figures" / "check.png"
-    figure.parent.mkdir()
-    predict.main([f"--fit={tmp_path / 'fit'}", f"--check={tmp_path / 'other'}", f"--figure={figure}"])
-    out = capsys.readouterr().out
-    assert f"skipped {tmp_path / 'other' / 'wsd-copy'}: a copy of fitted {tmp_path / 'fit' / 'wsd'}" in out
-    assert f"skipped {tmp_path / 'other' / 'bigger-batch'}: another model, data or batch" in out
-    [row] = [line for line in out.splitlines() if line.startswith("|") and "linear" in line]
-    measured, mpl, mpl_error = row.split(" | ")[3:6]  # the MPL made these curves: it predicts them, Tissue less so
-    assert float(mpl) == pytest.approx(float(measured), abs=2e-4) and mpl_error in ("+0.00%", "-0.00%")
-    assert re.search(r"^mpl: 1 runs at the fitted lr: final val_loss \|relative error\| mean 0\.0\d%", out, re.M)
-    assert figure.stat().st_size > 10_000 and figure.with_suffix(".pdf").stat().st_size > 10_000
+    assert done.returncode == 1 and done.stderr == "error: law='power': must be one of floor, mpl, tissue\n"
 
 
 # ---------------------------------------------------------------------------------------------------------
 # schedule design
 
 
-def final_loss(fit, cfg, cooldown, exponent):
-    settings = dict(cfg, schedule="wsd", cooldown_steps=cooldown, cooldown_shape=f"1-x^{exponent:.3g}")
-    return predict.predict_losses(fit, settings, [cfg["max_steps"]])[0]
+def final_loss(fits, cfg, cooldown, exponent):
+    asked = dict(cfg, schedule="wsd", cooldown_steps=cooldown, cooldown_shape=f"1-x^{exponent:.3g}")
+    return validation.predict_with_band(fits, asked, [cfg["max_steps"]])[0][0]
 
 
 def test_optimize_finds_the_best_cooldown_of_an_exhaustive_search():
-    fit, cfg = dict(law="mpl", params=MPL), dict(BASE, max_steps=300)
-    best = predict.optimal_cooldown(fit, cfg)
-    found = predict.predict_losses(fit, best, [300])[0]
-    grid = {(c, a): final_loss(fit, cfg, c, a) for c in range(10, 281, 15) for a in np.geomspace(0.1, 10, 13)}
+    fits = [(dict(law="floor", params=FLOOR), [])]
+    cfg = dict(BASE, max_steps=300)
+    best = predict.optimal_cooldown(fits, cfg)
+    found = final_loss(fits, cfg, best["cooldown_steps"], float(best["cooldown_shape"][4:]))
+    grid = {(c, a): final_loss(fits, cfg, c, a) for c in range(10, 281, 15) for a in np.geomspace(0.1, 10, 13)}
     (cooldown, exponent), lowest = min(grid.items(), key=lambda item: item[1])
     assert found <= lowest + 2e-4
-    assert abs(best["cooldown_steps"] - cooldown) <= 45  # the exhaustive search's optimum region
-    assert found < final_loss(fit, cfg, 60, 0.5) - 1e-3  # better than the default 20 % 1-sqrt
+    assert found < final_loss(fits, cfg, 60, 0.5) - 1e-4  # better than the default 20 % 1-sqrt
     argv = predict.train_command(best).split()[2:]  # the printed settings are a schedule train.py runs
-    printed = parse_args(argv, settings.DEFAULTS, settings.TYPES)
+    printed = parse_args(argv, settings.SETTINGS)
     validate_schedule(**{k: printed[k] for k in predict.SCHEDULE_KEYS})
     assert printed["cooldown_steps"] == best["cooldown_steps"] and printed["cooldown_shape"] == best["cooldown_shape"]
-
-
-def test_without_a_loss_drop_the_optimum_keeps_the_lr_up():
-    # B ~ 0: a cooldown only loses area, so the best wsd run keeps almost all of a constant LR's area
-    fit, cfg = dict(law="mpl", params=dict(MPL, B=1e-9)), dict(BASE, max_steps=300)
-    best = predict.optimal_cooldown(fit, cfg)
-    area = sum(learning_rate(best, u) for u in range(300))
-    assert area > 0.995 * sum(learning_rate(dict(cfg, schedule="constant"), u) for u in range(300))
-    assert math.isclose(predict.predict_losses(fit, best, [300])[0],
-                        predict.predict_losses(fit, dict(cfg, schedule="constant"), [300])[0], rel_tol=1e-3)
