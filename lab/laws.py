@@ -160,7 +160,8 @@ def starts(law, curves, fixed):
 
 
 def fit_law(law, runs, fit_from=0, fixed=None):
-    """Fit `law` to the runs' val losses at steps >= fit_from; dict(law, params, objective, points, fit_from)."""
+    """Fit `law` to the runs' val losses at steps >= fit_from; dict(law, params, objective, points, fit_from, fixed,
+    converged: whether BFGS says it converged, away from its start, and its message)."""
     fixed = dict(fixed or {})
     curves = []
     for run in runs:
@@ -171,4 +172,5 @@ def fit_law(law, runs, fit_from=0, fixed=None):
     best = min((minimize(objective, theta, args=(law, curves, fixed), method="BFGS", options=dict(gtol=how["gtol"]))
                 for theta in ranked), key=lambda result: result.fun)
     return dict(law=law, params=to_params(law, best.x, fixed), objective=float(best.fun), fit_from=fit_from,
-                points=sum(len(losses) for _, losses in curves), fixed=sorted(fixed))
+                points=sum(len(losses) for _, losses in curves), fixed=sorted(fixed),
+                converged=bool(best.success and best.nit > 0), message=str(best.message))

@@ -256,7 +256,11 @@ def fit_each_seed(law, runs, fit_from):
         if points < len(laws.LAWS[law]["names"]) - len(fixed):
             raise ConfigError(f"the runs of seed {key[0]} have {points} val losses at steps >= fit_from={fit_from}, "
                               f"fewer than the {law} law's parameters")
-        fits[key] = (laws.fit_law(law, group, fit_from, fixed), group)
+        fit = laws.fit_law(law, group, fit_from, fixed)
+        if not fit["converged"]:  # never a fit that silently returns where it started, or where it gave up
+            warnings.append(f"warning: the {law} fit of seed {key[0]} did not converge ({fit['message']}): its "
+                            f"parameters may be far from the best")
+        fits[key] = (fit, group)
     return fits, warnings
 
 

@@ -136,6 +136,18 @@ def test_a_fit_set_that_cannot_determine_the_law_is_refused_or_warned():
                                                                       max_steps=350)], 400)
 
 
+def test_a_fit_that_did_not_converge_is_said(monkeypatch):
+    class GaveUp:  # what scipy's minimize returns when BFGS stops without converging, where it started
+        def __init__(self, theta):
+            self.x, self.fun, self.success, self.nit, self.message = theta, 1.0, False, 0, "Desired error not achieved"
+    monkeypatch.setattr(laws, "minimize", lambda objective, theta, **kwargs: GaveUp(theta))
+    fits, warnings = validation.fit_each_seed("floor", [run("a", schedule="wsd"), run("b", lr=1e-3, schedule="cosine")],
+                                              100)
+    assert warnings == ["warning: the floor fit of seed 1337 did not converge (Desired error not achieved): its "
+                        "parameters may be far from the best"]
+    assert fits[(1337, 1337)][0]["converged"] is False
+
+
 def test_runs_are_read_from_train_py_s_files_and_a_wrong_lr_log_is_refused(tmp_path):
     folder = tmp_path / "r"
     folder.mkdir()
