@@ -76,6 +76,12 @@ def fingerprint_of(folder):
     return digest.hexdigest()
 
 
+def edit_meta(folder, change):
+    """meta.json of a dataset folder replaced by change(its contents)."""
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps(change(meta)))
+
+
 def metrics(out):
     """The records of out_dir's metrics.jsonl."""
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

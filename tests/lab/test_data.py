@@ -7,51 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import TINY_MODEL, module_source, write_bytes_dataset
+from helpers import TINY_MODEL, edit_meta, module_source, write_bytes_dataset
 from lab.data import DataError, Dataset
-
-
-def edit_meta(folder, change):
-    meta = json.loads((folder / "meta.json").read_text())
-    (folder / "meta.json").write_text(json.dumps(change(meta)))
-
-
-@pytest.mark.parametrize("change, reason", [
-    (lambda meta: {k: v for k, v in meta.items() if k != "shards"}, "KeyError: 'shards'"),
-    (lambda meta: {**meta, "shards": {"val": meta["shards"]["val"]}}, "KeyError: 'train'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"tokens": 10}]}}, "KeyError: 'file'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "val": [{"file": "val_0000.bin"}]}}, "KeyError: 'tokens'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"file": 5, "tokens": 10}]}}, "TypeError"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"file": "t", "tokens": "many"}]}}, "ValueError"),
-    (lambda meta: {**meta, "shards": {"train": "train_0000.bin", "val": []}}, "TypeError"),
-    (lambda meta: [meta], "TypeError"),
-])
-def test_malformed_meta_is_a_data_error_naming_the_file(tmp_path, change, reason):
-    folder = write_bytes_dataset(tmp_path / "data", "some text " * 1000, val_tokens=100)
-    edit_meta(folder, change)
-    with pytest.raises(DataError) as info:
-        Dataset(folder)
-    assert str(info.value).startswith(f"{folder / 'meta.json'} is not a valid dataset description ({reason}")
-
-
-def test_empty_shard_listed_in_meta_is_a_data_error(tmp_path):
-    folder = write_bytes_dataset(tmp_path / "data", "some text " * 1000, val_tokens=100)
-    (folder / "train_0001.bin").write_bytes(b"")
-    edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "train": [
-        *meta["shards"]["train"], {"file": "train_0001.bin", "tokens": 0}]}})
-    with pytest.raises(DataError, match=r"^shard \S+train_0001.bin is empty$"):
-        Dataset(folder)
-
-
-@pytest.mark.parametrize("train, val, message", [
-    (b"\1\0\2", b"\1\0", r"train.bin has 3 bytes, an odd number: not a file of uint16 tokens$"),
-    (b"\1\0", b"", r"val.bin is empty$"),
-])
-def test_nanogpt_bin_of_bad_size_is_a_data_error(tmp_path, train, val, message):
-    (tmp_path / "train.bin").write_bytes(train)
-    (tmp_path / "val.bin").write_bytes(val)
-    with pytest.raises(DataError, match=message):
-        Dataset(tmp_path)
 
 
 def write_shards(folder, train, val, **meta):

@@ -12,15 +12,10 @@ import numpy as np
 import pytest
 
 import prepare_data
-from helpers import REPO, fingerprint_of, write_bytes_dataset, write_char_folder
+from helpers import REPO, edit_meta, fingerprint_of, write_bytes_dataset, write_char_folder
 from lab import settings, shards
 from lab.config import config_file
 from lab.data import DataError, Dataset
-
-
-def edit_meta(folder, change):
-    meta = json.loads((folder / "meta.json").read_text())
-    (folder / "meta.json").write_text(json.dumps(change(meta)))
 
 
 @pytest.mark.parametrize("change, reason", [
