@@ -115,7 +115,8 @@ def load_runs(folders, like=None, notes=None):
 
 
 def drop_copies(runs):
-    """One run of each (stream, schedule): the one that logged the most of its curve (a branch logs only its own)."""
+    """One run of each (stream, schedule): the one that logged the most of its curve (a branch logs only its own).
+    The runs are of one data (load_runs' `like`, or predict.py's check)."""
     best = {}
     for run in runs:
         key = (stream(run), run["cfg"]["max_steps"], run["lrs"].tobytes())
@@ -135,14 +136,25 @@ def seeds(run):
 
 
 def stream(run):
-    """Everything that makes two runs' trajectories the same apart from their LRs (docstring)."""
-    return (*seeds(run), *(repr(run["cfg"].get(k)) for k in TRAJECTORY_KEYS if k != "data_dir"),
-            run["data"] or run["cfg"].get("data_dir"))  # the data: its fingerprint, where recorded
+    """What makes two runs' trajectories the same apart from their LRs and their data (same_data): the seeds, model,
+    batch, optimizer, precision and warmup."""
+    return (*seeds(run), *(repr(run["cfg"].get(k)) for k in TRAJECTORY_KEYS if k != "data_dir"))
+
+
+def same_data(run, other):
+    """Whether two runs may have read the same data: only two different fingerprints say they did not. A run that
+    records none (the committed runs) may have read any: taken as the same, so that it is never held out from a run
+    it may share a trunk with."""
+    return None in (run["data"], other["data"]) or run["data"] == other["data"]
+
+
+def same_stream(run, other):
+    return stream(run) == stream(other) and same_data(run, other)
 
 
 def shared_updates(run, other):
     """How many first updates two runs share: 0 on different streams, else up to the first LR they differ in."""
-    if stream(run) != stream(other):
+    if not same_stream(run, other):
         return 0
     n = min(len(run["lrs"]), len(other["lrs"]))
     differ = np.flatnonzero(run["lrs"][:n] != other["lrs"][:n])
@@ -153,11 +165,11 @@ def relation(run, fitted):
     """'fitted' (a fitted run), 'shares a trunk' (its weights equal a fitted run's after some update: its trunk,
     its logged points up to there), 'same stream' (a fitted run's seed and data order, but not one update in
     common: another LR) or 'held out'."""
-    if any(stream(run) == stream(f) and np.array_equal(run["lrs"], f["lrs"]) for f in fitted):
+    if any(same_stream(run, f) and np.array_equal(run["lrs"], f["lrs"]) for f in fitted):
         return "fitted"
     if any(shared_updates(run, f) > 0 for f in fitted):
         return "shares a trunk"
-    return "same stream" if any(stream(run) == stream(f) for f in fitted) else "held out"
+    return "same stream" if any(same_stream(run, f) for f in fitted) else "held out"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -37,9 +37,10 @@ def test_what_runs_share_decides_whether_a_run_is_held_out():
     assert validation.relation(other_lr, [trunk]) == "same stream"
     assert validation.relation(other_seed, [trunk]) == "held out"
     assert validation.relation(other_order, [trunk]) == "held out"
-    assert validation.relation(run("moved", data_dir="elsewhere"), [trunk]) == "held out"  # unknown data: by its dir
-    same_data = [dict(r, data="f" * 64) for r in (run("a"), run("b", data_dir="moved"))]
-    assert validation.relation(same_data[1], same_data[:1]) == "fitted"  # known data moved: the same stream
+    known = [dict(r, data="f" * 64) for r in (run("a"), run("b", data_dir="moved"))]
+    assert validation.relation(known[1], known[:1]) == "fitted"  # the same data, moved: the same stream
+    assert validation.relation(dict(known[1], data="e" * 64), known[:1]) == "held out"  # other data
+    assert validation.relation(trunk, known[:1]) == "fitted"  # data unknown: it may be the same, never held out
 
 
 def test_copies_of_a_run_are_dropped_keeping_the_one_with_the_longest_log():
