@@ -333,8 +333,9 @@ def test_offline_average_of_checkpoints(tmp_path, capsys):
     # the weight file is a checkpoint as far as sample.py is concerned
     assert checkpoint.load(out)["step"] == 400
     # a start step on a checkpoint includes it: the run's first checkpoint counts as much as the others
-    first = main([f"--run={run}", "--start_step=100", "--end_step=200", f"--out={out}", "--device=cpu"])
-    saved = torch.load(out, weights_only=True)
+    first_out = tmp_path / "swa_first.pt"  # a new file: swa.py never replaces one
+    first = main([f"--run={run}", "--start_step=100", "--end_step=200", f"--out={first_out}", "--device=cpu"])
+    saved = torch.load(first_out, weights_only=True)
     assert first["steps"] == saved["average"]["steps"] == [100, 200] and first["coefficients"] == [0.5, 0.5]
     assert_close(saved["model"], mean_of([models[100].state_dict(), models[200].state_dict()]))
 
