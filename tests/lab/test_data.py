@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import TINY_MODEL, module_source, write_bytes_dataset
+from helpers import TINY_MODEL, fingerprint_of, module_source, write_bytes_dataset
 from lab.data import DataError, Dataset
 
 
@@ -263,3 +263,10 @@ def test_model_inputs_are_contiguous_copies_of_the_rows():
     x, y = inputs_and_targets(rows)
     assert x.is_contiguous() and y.is_contiguous()
     assert torch.equal(x, rows[:, :-1]) and torch.equal(y, rows[:, 1:])
+
+
+def test_a_run_records_where_its_data_is_what_it_is_and_its_size(tmp_path):
+    folder = write_shards(tmp_path / "d", train=[[1, 2, 3, 4, 5], [6, 7, 8]], val=[[9, 10]], tokenizer="bytes",
+                          source=dict(python="3.11.7"))
+    assert Dataset(folder).record() == dict(dir=str(folder), fingerprint=fingerprint_of(folder), tokenizer="bytes",
+                                            vocab_size=257, tokens=dict(train=8, val=2), source=dict(python="3.11.7"))
