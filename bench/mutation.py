@@ -149,6 +149,12 @@ EQUIVALENT = {
        for n in (3, 4)},
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
+    **{f"lab.validation.x_predict_with_band__mutmut_{n}": "the fits' spread of one fit: max - min is 0, the zeros "
+       "that len(fitted) > 1 stands for" for n in (14, 25)},
+    **{f"lab.validation.x_seed_noise__mutmut_{n}": "a seed group's runs have one setting, hence one cell: group[1]'s "
+       "are group[0]'s" for n in (8, 22)},
+    "lab.validation.x_seed_noise__mutmut_5": "> or >= UNSTABLE: they differ only when the mean |relative difference| "
+                                             "is 0.10 to the last bit",
     "lab.runs.x_verdict__mutmut_25": "mean < 0 or <= 0 to name the better: a mean of exactly 0 is always within "
                                      "noise (0 <= half), never reaches this line",
 }
