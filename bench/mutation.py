@@ -155,6 +155,14 @@ EQUIVALENT = {
        "are group[0]'s" for n in (8, 22)},
     "lab.validation.x_seed_noise__mutmut_5": "> or >= UNSTABLE: they differ only when the mean |relative difference| "
                                              "is 0.10 to the last bit",
+    "predict.x_recommended_fits__mutmut_29": "str(k[1]) for str(k[0]): the recipe's runs are on streams (seed, "
+                                             "seed) (validation.matching), so both name the seed",
+    "predict.x_committed_runs__mutmut_10": "the recipe's second run for its first: every recipe run has the recipe's "
+                                           "model, data and batch (RECIPE_SETUP), so either is `like`",
+    "predict.x_committed_runs__mutmut_9": "FIT_SEEDS[:2] for [:1]: the first run is the same; it needs seed 1338's "
+                                          "runs, which every caller then needs too (the same error, from matching)",
+    **{f"predict.x_user_fits__mutmut_{n}": "'none found' is never shown: --fit names folders, find_run_dirs refuses "
+       "one without runs, and load_runs notes every run it leaves out" for n in (14, 15)},
     "lab.runs.x_verdict__mutmut_25": "mean < 0 or <= 0 to name the better: a mean of exactly 0 is always within "
                                      "noise (0 <= half), never reaches this line",
 }
