@@ -63,12 +63,15 @@ TARGETS = {
     "evaluation": Target("lab/evaluation.py", ("*",), ("tests/lab/test_evaluation.py",)),
     "swa": Target("swa.py", ("xǁSWAǁ*", "xǁEMAǁ*", "x__fold", "x_merge_weights", "x_average_checkpoints"),
                   ("tests/test_swa.py",)),
-    # the memory plan: the estimate, its parts and the micro-batch that fits (not the dry run's printing)
+    # the memory plan: the estimate, its parts and the micro-batch that fits (not the dry run's printing); not the
+    # tests that compile a model to count what inductor saves (10 to 30 s each, for every mutant of every formula):
+    # the compiled formulas are written out by hand in another
     "plan": Target("lab/plan.py", ("x_activation_*", "x_attention_*", "x_num_params", "x_matmul_weights",
                                    "x_rms_norm_bytes", "x_eager_block_bytes", "x_compiled_*",
                                    "x_logits_workspace_bytes",
                                    "x_optimizer_bytes_per_param", "x_fsdp_unsharded_bytes", "x_fuses_loss",
-                                   "x_memory_estimate", "x_fitting_micro_batch"), ("tests/lab/test_plan.py",)),
+                                   "x_memory_estimate", "x_fitting_micro_batch"), ("tests/lab/test_plan.py",),
+                   ("tests/lab/test_plan.py::test_compiled_activation_bytes_are_what_inductors_partitioner_saves",)),
     # safe loading: the metadata unpickler, the reader that uses it, load's refusals
     "checkpoint": Target("lab/checkpoint.py", ("xǁ_MetadataUnpicklerǁ*", "xǁSafeReaderǁ*", "x_load"),
                          ("tests/lab/test_checkpoint.py",),
