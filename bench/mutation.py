@@ -158,6 +158,14 @@ EQUIVALENT = {
        "are group[0]'s" for n in (8, 22)},
     "lab.validation.x_seed_noise__mutmut_5": "> or >= UNSTABLE: they differ only when the mean |relative difference| "
                                              "is 0.10 to the last bit",
+    "lab.laws.x_fit_law__mutmut_1": "fit_from 0 or 1 by default: a run's val losses are at steps >= 1 (none at "
+                                    "step 0, before any update)",
+    **{f"lab.laws.x_fit_law__mutmut_{n}": "scipy's minimize without bounds or constraints defaults to BFGS, and reads "
+       "the method's name in any case" for n in (54, 59, 62)},
+    "lab.laws.x_huber__mutmut_3": "<= or < delta: at |r| = delta both pieces give delta^2 / 2",
+    "lab.laws.x_objective__mutmut_31": "1e+30 is 1e30",
+    **{f"lab.laws.x_schedule_lrs__mutmut_{n}": "learning_rates gives floats (lr, a float setting, times float "
+       "multipliers): the array is float64 without dtype=float" for n in (2, 4)},
     "predict.x_recommended_fits__mutmut_29": "str(k[1]) for str(k[0]): the recipe's runs are on streams (seed, "
                                              "seed) (validation.matching), so both name the seed",
     "predict.x_committed_runs__mutmut_10": "the recipe's second run for its first: every recipe run has the recipe's "
@@ -189,7 +197,8 @@ def project(name, target):
              "also_copy =", *(f"    {entry}" for entry in LINKED),
              "pytest_add_cli_args_test_selection =", *(f"    {test}" for test in target.tests),
              *(f"    --deselect={test}" for test in target.deselect),
-             "do_not_mutate_patterns =", *(f"    {pattern}" for pattern in target.unmutated),
+             # (an empty value would be one empty pattern, which every line matches)
+             *(["do_not_mutate_patterns ="] if target.unmutated else []), *(f"    {p}" for p in target.unmutated),
              "pytest_add_cli_args = -p no:cacheprovider -n 0",
              # forked from a server that has imported torch but run nothing: torch's thread pools are not fork-safe
              "process_isolation = forkserver", "use_git_change_detection = false"]
