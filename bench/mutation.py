@@ -166,6 +166,16 @@ EQUIVALENT = {
     "lab.laws.x_objective__mutmut_31": "1e+30 is 1e30",
     **{f"lab.laws.x_schedule_lrs__mutmut_{n}": "learning_rates gives floats (lr, a float setting, times float "
        "multipliers): the array is float64 without dtype=float" for n in (2, 4)},
+    **{f"plot.x_curve__mutmut_{n}": "steps logged as ints stay ints without dtype=float: the same points drawn"
+       for n in (14, 16)},
+    "plot.x_fig_c1__mutmut_29": "length <= or < cycle: a length equal to its cycle is drawn matched ('-') before",
+    "plot.x_fig_c3__mutmut_8": "plt.close(None) closes the current figure: the one just made",
+    "plot.x_fig_c8_scatter__mutmut_17": "markers 'osD^v<>ph*' repeated 11 times or 10: the same for 100 sizes",
+    "plot.x_fig_c8_scatter__mutmut_27": "ls='' dropped: a marker-only format ('o', 's', ...) draws no line already",
+    **{f"plot.x_fig_c9__mutmut_{n}": "no trunk: None and {} are both falsy, and fig_c9 draws nothing either way"
+       for n in (5, 7)},
+    **{f"plot.x_lr_curves__mutmut_{n}": "split() or split(' '): the labels' words are single-spaced"
+       for n in (22, 28)},
     "predict.x_recommended_fits__mutmut_29": "str(k[1]) for str(k[0]): the recipe's runs are on streams (seed, "
                                              "seed) (validation.matching), so both name the seed",
     "predict.x_committed_runs__mutmut_10": "the recipe's second run for its first: every recipe run has the recipe's "

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib import cycler
 from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer, ErrorbarContainer
 
@@ -20,7 +22,7 @@ from lab import owned, summary
 from lab.config import ConfigError
 from lab.runs import cfg, cycle, method
 from lab.suites import SHAPES
-from synthetic_runs import MERGED_LOSSES, write_run, write_suites
+from synthetic_runs import MERGED_LOSSES, write_merge, write_run, write_suites
 
 MANIFEST = owned.manifest(".", "plot.py").name  # the names of the files plot.py wrote in a folder
 
@@ -85,6 +87,7 @@ def test_figure_colours_and_shades():
     assert plot.color("wsd/1-x^0.9") == plot.color("other")  # a shape no suite runs
     assert plot.color("cosine", shade=1.0) == (1.0, 1.0, 1.0)
     assert plot.shade_of(400, [200, 400]) == 0.0 < plot.shade_of(200, [200, 400])
+    assert [plot.shade_of(n, [400, 200, 300, 200]) for n in (200, 300, 400)] == [0.55, 0.275, 0.0]  # evenly lighter
 
 
 def test_missing_suites_and_runs_are_skipped_with_a_note(tmp_path, capsys):
@@ -171,6 +174,12 @@ def test_bad_input_is_one_line(tmp_path):
 # each figure's data: every line, error bar, bar and label read back from the figure, against the logged values
 # (computed here from the runs' metrics as train.py logged them) and the colours of plot.COLORS worked out by hand
 
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")  # pyplot keeps every figure a test drew
+
+
 @pytest.fixture(scope="module")
 def suites(tmp_path_factory):
     """load_suites of the synthetic suites at two seeds, each suite written when a test first asks for it."""
@@ -223,6 +232,10 @@ def mean_and_sd(values):
 BLUE, ORANGE, RED, GREY, GREEN, PINK = "#1f77b4", "#ff7f0e", "#d62728", "#7f7f7f", "#2ca02c", "#e377c2"
 PALE_BLUE = "#9ac2dd"  # (31, 119, 180) + (224, 136, 75) x 0.55 = (154.2, 193.8, 221.25)
 PALE_PINK = "#eeadda"  # (227, 119, 194) + (28, 136, 61) x 0.4 = (238.2, 173.4, 218.4)
+PALE_RED = "#ed9e9e"  # (214, 39, 40) + (41, 216, 215) x 0.55 = (236.55, 157.8, 158.25)
+PALEST_PINK = "#f9e4f3"  # (227, 119, 194) + (28, 136, 61) x 0.8 = (249.4, 227.8, 242.8)
+# a default colour cycle of none of plot.COLORS: a line drawn without its colour would show
+NOT_A_METHOD = {"axes.prop_cycle": cycler(color=["#000001"])}
 
 
 def test_c1_draws_each_cosine_s_curve_dotted_before_its_cycle_ends_and_dashed_after(suites):
@@ -247,6 +260,9 @@ def test_c2_draws_every_seed_of_each_method_s_best_lr_and_its_schedule(suites):
     lrs = {name: [(r["step"], r["lr"]) for r in runs[name][0]["metrics"] if "lr" in r] for name in runs}
     assert plotted(fig.axes[1]) == [(None, [s for s, _ in lrs[name]], [lr for _, lr in lrs[name]], colour, "-", "None")
                                     for name, _, colour in best]
+    one_seed = plot.fig_c2([r for r in c2 if cfg(r)["seed"] == 1338])
+    assert [line[0] for line in plotted(one_seed.axes[0])] == [f"{name}, lr {lr:g} (1 seeds)" for name, lr, _ in best]
+    assert [line[2] for line in plotted(one_seed.axes[1])] == [[lr for _, lr in lrs[name]] for name, _, _ in best]
 
 
 def test_c3_draws_each_method_s_final_perplexity_by_lr_mean_sd_and_seeds(suites):
@@ -260,8 +276,13 @@ def test_c3_draws_each_method_s_final_perplexity_by_lr_mean_sd_and_seeds(suites)
         expected_bars.append((f"{name}, 200 steps", list(lrs), list(means), list(sds), colour))
         expected_dots += [(None, [lr, lr], pytest.approx(ppl), colour, "None", ".") for lr, ppl in zip(lrs, seeds)]
     assert error_bars(ax) == expected_bars
+    assert [(c.lines[0].get_marker(), c.lines[0].get_linestyle()) for c in ax.containers] == [("o", "-")] * 3
     assert [(label, x, sorted(y), colour, style, marker) for label, x, y, colour, style, marker in plotted(ax)] == \
         expected_dots
+    one_seed = plot.fig_c3([r for r in c3 if cfg(r)["seed"] == 1337]).axes[0]  # no spread: bars of 0
+    assert [(label, x, sds) for label, x, _, sds, _ in error_bars(one_seed)] == [
+        ("cosine, 200 steps", [1e-3, 2e-3, 4e-3], [0, 0, 0]), ("wsd/1-sqrt, 200 steps", [5e-4, 1e-3, 2e-3], [0, 0, 0]),
+        ("wsd/linear, 200 steps", [5e-4, 1e-3, 2e-3], [0, 0, 0])]
 
 
 C4_SHAPES = [("linear", ORANGE), ("1-sqrt", RED), ("cosine", "#17becf"), ("square", "#bcbd22"), ("1-x^0.7", "#8c6d31")]
@@ -269,7 +290,8 @@ C4_SHAPES = [("linear", ORANGE), ("1-sqrt", RED), ("cosine", "#17becf"), ("squar
 
 def test_c4_draws_one_bar_per_cooldown_shape_and_length_with_its_seeds(suites):
     c4 = suites("c4_cooldown_shapes")["c4_cooldown_shapes"]
-    fig = plot.fig_c4(c4)
+    cosines = suites("c1_cosine_lengths")["c1_cosine_lengths"]  # of 200 and 400 steps too: not a cooldown shape
+    fig = plot.fig_c4(c4 + cosines)
     assert len(fig.axes) == 2
     for ax, length in zip(fig.axes, (200, 400)):
         seeds = [sorted(final(r) for r in c4 if cfg(r)["cooldown_shape"] == shape and cfg(r)["max_steps"] == length)
@@ -282,6 +304,11 @@ def test_c4_draws_one_bar_per_cooldown_shape_and_length_with_its_seeds(suites):
         assert [t.get_text() for t in ax.get_xticklabels()] == [shape for shape, _ in C4_SHAPES]
         assert [(x, sorted(y), colour) for _, x, y, colour, _, _ in plotted(ax)] == [
             ([i, i], pytest.approx(s), "#000000") for i, s in enumerate(seeds)]
+    one_seed = plot.fig_c4([r for r in c4 if cfg(r)["seed"] == 1338]).axes[1]  # 400 steps
+    bars = next(c for c in one_seed.containers if isinstance(c, BarContainer))
+    assert [to_hex(bar.get_facecolor()) for bar in bars] == [colour for _, colour in C4_SHAPES]
+    assert [t.get_text() for t in one_seed.get_xticklabels()] == [shape for shape, _ in C4_SHAPES]
+    assert error_bars(one_seed)[0][3] == [0] * 5  # no spread
 
 
 def test_c4_gap_draws_each_shape_against_1_sqrt_seed_by_seed_per_length(tmp_path):
@@ -289,9 +316,15 @@ def test_c4_gap_draws_each_shape_against_1_sqrt_seed_by_seed_per_length(tmp_path
     for seed in (1337, 1338):  # a shape without a colour of its own: 'other', dashed
         write_run(tmp_path, "c4_cooldown_shapes", f"x15-{seed}", schedule="wsd", cooldown_shape="1-x^1.5",
                   max_steps=200, lr=1e-3, seed=seed)
+    metrics = tmp_path / "c4_cooldown_shapes" / "x15-1338" / "metrics.jsonl"  # this seed's own gap: a spread
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    records[-1]["val_loss"] += 0.01
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_run(tmp_path, "c4_cooldown_shapes", "cosine", schedule="cosine", max_steps=200)  # not a cooldown shape
     c4 = plot.load_suites([tmp_path])["c4_cooldown_shapes"]
     ax = plot.fig_c4_gap(c4).axes[0]
-    ppl = {(cfg(r)["cooldown_shape"], cfg(r)["max_steps"], cfg(r)["seed"]): final(r) for r in c4}
+    ppl = {(cfg(r)["cooldown_shape"], cfg(r)["max_steps"], cfg(r)["seed"]): final(r) for r in c4
+           if cfg(r)["schedule"] == "wsd"}
     expected_bars, expected_dots = [], []
     for shape, colour, style, lengths in (*[(s, c, "-", (200, 400)) for s, c in C4_SHAPES if s != "1-sqrt"],
                                           ("1-x^1.5", "#9467bd", "--", (200,))):
@@ -300,6 +333,8 @@ def test_c4_gap_draws_each_shape_against_1_sqrt_seed_by_seed_per_length(tmp_path
         expected_bars.append((f"{shape} / 1-sqrt - 1", list(lengths), list(means), list(sds), colour, style))
         expected_dots += [(None, [n, n], pytest.approx(g, rel=1e-9), colour, "None", ".") for n, g in zip(lengths, gaps)]
     styles = [c.lines[0].get_linestyle() for c in ax.containers]
+    assert [c.lines[0].get_marker() for c in ax.containers] == ["o"] * 5
+    assert error_bars(ax)[-1][3][0] > 1e-3  # the spread of 1-x^1.5's two gaps
     assert [(*bar, style) for bar, style in zip(error_bars(ax), styles)] == expected_bars
     assert plotted(ax) == expected_dots + [(None, [0, 1], [0, 0], "#000000", "-", "None")]  # the zero line last
     assert [t.get_text() for t in ax.get_xticklabels()] == ["200", "400"]
@@ -307,14 +342,25 @@ def test_c4_gap_draws_each_shape_against_1_sqrt_seed_by_seed_per_length(tmp_path
     assert plot.fig_c4_gap([r for r in c4 if cfg(r)["cooldown_shape"] != "1-sqrt"]) is None
 
 
-def test_c5_draws_the_final_perplexity_by_cooldown_length_and_the_cosine_s_as_a_line(suites):
-    c5 = suites("c5_cooldown_lengths")["c5_cooldown_lengths"]
-    cooldowns = sorted((r for r in c5 if cfg(r)["schedule"] == "wsd"), key=lambda r: cfg(r)["cooldown_steps"])
-    cosine = next(r for r in c5 if cfg(r)["schedule"] == "cosine")
-    ax = plot.fig_c5(c5).axes[0]
-    assert plotted(ax) == [  # cooldowns of 20, 40, 80 and 160 of the 400 steps
-        ("wsd/1-sqrt, 400 steps", [0.05, 0.1, 0.2, 0.4], pytest.approx([final(r) for r in cooldowns]), RED, "-", "o"),
-        ("cosine, 400 steps", [0, 1], pytest.approx([final(cosine)] * 2), BLUE, "--", "None")]
+def test_c5_draws_the_final_perplexity_by_cooldown_length_and_the_cosine_s_as_a_line(tmp_path):
+    write_suites(tmp_path, suites=("c5_cooldown_lengths",))
+    for steps in (10, 40):  # a shorter run length: a lighter shade
+        write_run(tmp_path, "c5_cooldown_lengths", f"short-{steps}", schedule="wsd", max_steps=200, lr=1e-3,
+                  cooldown_steps=steps)
+    write_run(tmp_path, "c5_cooldown_lengths", "short-cosine", schedule="cosine", max_steps=200)
+    c5 = plot.load_suites([tmp_path])["c5_cooldown_lengths"]
+    cooldowns = {n: sorted((r for r in c5 if cfg(r)["schedule"] == "wsd" and cfg(r)["max_steps"] == n),
+                           key=lambda r: cfg(r)["cooldown_steps"]) for n in (200, 400)}
+    cosine = {cfg(r)["max_steps"]: r for r in c5 if cfg(r)["schedule"] == "cosine"}
+    with plt.rc_context(NOT_A_METHOD):
+        ax = plot.fig_c5(c5).axes[0]
+    assert plotted(ax) == [
+        ("wsd/1-sqrt, 200 steps", [0.05, 0.2], pytest.approx([final(r) for r in cooldowns[200]]), PALE_RED, "-", "o"),
+        # cooldowns of 20, 40, 80 and 160 of the 400 steps
+        ("wsd/1-sqrt, 400 steps", [0.05, 0.1, 0.2, 0.4], pytest.approx([final(r) for r in cooldowns[400]]), RED, "-",
+         "o"),
+        ("cosine, 400 steps", [0, 1], pytest.approx([final(cosine[400])] * 2), BLUE, "--", "None"),
+        ("cosine, 200 steps", [0, 1], pytest.approx([final(cosine[200])] * 2), PALE_BLUE, "--", "None")]
 
 
 def test_c6_draws_each_run_and_its_average_in_its_panel(suites):
@@ -328,12 +374,18 @@ def test_c6_draws_each_run_and_its_average_in_its_panel(suites):
                                     ("wsd/1-sqrt, 400 steps", *logged(cooldown), RED, "-", "None")]
     assert plotted(fig.axes[1]) == [("cosine, 400 steps", *logged(cosine), BLUE, "-", "None"),
                                     ("cosine + SWA", *logged(cosine, "val_loss_swa"), GREEN, "--", "None")]
-    assert len(fig.axes) == 2
+    assert [ax.get_title() for ax in fig.axes] == ["C6: weight averaging, constant LR and cooldowns",
+                                                   "C6: weight averaging, cosine"]
+    ema = dict(cosine, metrics=[dict(r, val_loss_ema=r["val_loss"] - 0.01) if "val_loss" in r else r
+                                for r in cosine["metrics"]])  # an EMA beside the SWA
+    assert plotted(plot.fig_c6([ema]).axes[0])[1:] == [
+        ("cosine + SWA", *logged(ema, "val_loss_swa"), GREEN, "--", "None"),
+        ("cosine + EMA", *logged(ema, "val_loss_ema"), "#8c564b", "--", "None")]
     assert plot.fig_c6([r for r in c6 if not cfg(r)["swa"]]) is None  # no average to show
     assert len(plot.fig_c6([trunk]).axes) == 1  # no cosine: one panel
 
 
-def test_c7_draws_each_optimizer_s_lr_curve_and_the_best_lr_s_curves(suites):
+def test_c7_draws_each_optimizer_s_lr_curve_and_the_best_lr_s_curves(suites, tmp_path):
     c7 = summary.schedulefree_runs(suites("c7_schedulefree"))
     fig = plot.fig_c7(c7)
     kinds = [("schedule-free (0.9, 0.95)", dict(optimizer="adamw_schedulefree", beta1=0.9), PINK, "-"),
@@ -346,6 +398,14 @@ def test_c7_draws_each_optimizer_s_lr_curve_and_the_best_lr_s_curves(suites):
     assert plotted(fig.axes[1]) == [  # each seed's curve; the method's colour, the betas told apart by the line style
         (label, *logged(run), RED if name == "wsd/1-sqrt" else PINK, style, "None") for name, _, _, style in kinds
         for label, run in zip((f"{name}, lr 0.001 (2 seeds)", None), runs[name])]
+    # a shorter run of the second betas: its length's shade (0.55) and its betas' (0.4), at most 0.8
+    write_run(tmp_path, "c7_schedulefree", "short", optimizer="adamw_schedulefree", schedule="constant", beta1=0.95,
+              beta2=0.99, max_steps=200, lr=1e-3)
+    short = plot.load_suites([tmp_path])["c7_schedulefree"]
+    left = plot.fig_c7(c7 + short).axes[0]
+    assert [(label, colour) for label, *_, colour in error_bars(left)] == [
+        ("schedule-free (0.9, 0.95), 400 steps", PINK), ("schedule-free (0.95, 0.99), 200 steps", PALEST_PINK),
+        ("schedule-free (0.95, 0.99), 400 steps", PALE_PINK), ("wsd/1-sqrt, 400 steps", RED)]
 
 
 def test_c8_draws_each_size_s_envelopes_trunk_and_its_average_against_tokens(suites):
@@ -370,6 +430,9 @@ def test_c8_draws_each_size_s_envelopes_trunk_and_its_average_against_tokens(sui
              RED, "-", "o"),
             ("constant trunk", *tokens(trunk), GREY, "-", "None"),
             ("trunk + SWA", *tokens(trunk, "val_loss_swa"), GREEN, "-", "None")]
+    one_each = [r for r in c8 if cfg(r)["max_steps"] == 400 and cfg(r)["n_embd"] == 64]  # one cosine, one cooldown
+    assert [line[0] for line in plotted(plot.fig_c8_envelopes(one_each).axes[0])] == [None, "cosine runs", None,
+                                                                                        "trunk + cooldowns"]
 
 
 def test_c8_scatter_draws_each_cooldown_against_the_cosine_of_its_size_and_length_and_their_fit(suites):
@@ -381,12 +444,18 @@ def test_c8_scatter_draws_each_cooldown_against_the_cosine_of_its_size_and_lengt
     slope, intercept = np.polyfit(x, y, 1)
     labels = [summary.scaling.size_label(next(r for r in c8 if cfg(r)["n_embd"] == n)) for n in (64, 96, 128)]
     assert labels == ["0.103M", "0.308M", "0.697M"]
-    assert plotted(plot.fig_c8_scatter(c8).axes[0]) == [
+    with plt.rc_context(NOT_A_METHOD):
+        fig = plot.fig_c8_scatter(c8)
+    assert plotted(fig.axes[0]) == [
         *[(label, pytest.approx(x[3 * i:3 * i + 3]), pytest.approx(y[3 * i:3 * i + 3]), RED, "None", marker)
           for i, (label, marker) in enumerate(zip(labels, "osD"))],
         ("y = x", pytest.approx(span), pytest.approx(span), "#000000", ":", "None"),
         (f"fit: y = {slope:.3f} x {intercept:+.3f}", pytest.approx(span),
          pytest.approx([slope * v + intercept for v in span]), BLUE, "-", "None")]
+    two = [r for r in c8 if cfg(r)["n_embd"] == 64 and cfg(r)["max_steps"] in (200, 300)]  # two pairs: a line
+    assert [line[0][:5] for line in plotted(plot.fig_c8_scatter(two).axes[0])] == ["0.103", "y = x", "fit: "]
+    one = [r for r in two if cfg(r)["max_steps"] == 200]  # one pair: no line to fit
+    assert [line[0] for line in plotted(plot.fig_c8_scatter(one).axes[0])] == ["0.103M", "y = x"]
 
 
 def test_c8_compute_draws_both_studies_compute_per_size_side_by_side_with_their_ratio(suites):
@@ -426,6 +495,18 @@ def test_c9_draws_each_merge_and_cooldown_relative_to_the_trunk(suites):
                            line("cooldown 1-sqrt", {n: cooldowns[("1-sqrt", n)] for n in (200, 400)}, RED, "-", "o")]
     assert ax.yaxis.get_major_formatter().xmax == 1.0
     assert plot.fig_c9([r for r in c9 if not r["info"].get("merge")]) is None  # nothing merged: nothing to compare
+
+
+def test_c9_draws_a_merge_of_a_shape_without_a_style_of_its_own_dotted_with_triangles(tmp_path):
+    write_suites(tmp_path, suites=("c9_merge",))
+    write_merge(tmp_path, "square", {200: 1.58, 400: 1.47})
+    c9 = plot.load_suites([tmp_path])["c9_merge"]
+    trunk = next(r for r in c9 if cfg(r)["schedule"] == "constant" and not r["info"].get("merge") and
+                 not r["info"].get("origin"))
+    ppl = {r["step"]: math.exp(r["val_loss"]) for r in trunk["metrics"] if r["step"] in (200, 400)}
+    assert plotted(plot.fig_c9(c9).axes[0])[-1] == (
+        "merge square", [200, 400], pytest.approx([math.exp(1.58) / ppl[200] - 1, math.exp(1.47) / ppl[400] - 1]),
+        "#9467bd", ":", "^")
 
 
 def test_a_figure_without_the_runs_it_draws_is_none():
