@@ -176,6 +176,8 @@ EQUIVALENT = {
        for n in (5, 7)},
     **{f"plot.x_lr_curves__mutmut_{n}": "split() or split(' '): the labels' words are single-spaced"
        for n in (22, 28)},
+    "lab.shards.x_scan__mutmut_5": "the read buffer's size: the digest and the largest token do not depend on how "
+                                   "a file is cut into reads",
     "predict.x_recommended_fits__mutmut_29": "str(k[1]) for str(k[0]): the recipe's runs are on streams (seed, "
                                              "seed) (validation.matching), so both name the seed",
     "predict.x_committed_runs__mutmut_10": "the recipe's second run for its first: every recipe run has the recipe's "

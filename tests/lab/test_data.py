@@ -1,70 +1,13 @@
-"""lab/data.py's Dataset: every bad meta.json or shard is one DataError line, never a traceback; a batch's layout, the
-epochs' order, the validation windows (the folder's checks: tests/lab/test_shards.py)."""
-import json
+"""lab/data.py's Dataset: a batch's layout, the epochs' order, the validation windows, windows that do not fit in one
+line, what a run records of its data (the folder's checks: tests/lab/test_shards.py)."""
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import TINY_MODEL, fingerprint_of, module_source, write_bytes_dataset
+from helpers import TINY_MODEL, fingerprint_of, write_bytes_dataset, write_shards
 from lab.data import DataError, Dataset
-
-
-def edit_meta(folder, change):
-    meta = json.loads((folder / "meta.json").read_text())
-    (folder / "meta.json").write_text(json.dumps(change(meta)))
-
-
-@pytest.mark.parametrize("change, reason", [
-    (lambda meta: {k: v for k, v in meta.items() if k != "shards"}, "KeyError: 'shards'"),
-    (lambda meta: {**meta, "shards": {"val": meta["shards"]["val"]}}, "KeyError: 'train'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"tokens": 10}]}}, "KeyError: 'file'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "val": [{"file": "val_0000.bin"}]}}, "KeyError: 'tokens'"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"file": 5, "tokens": 10}]}}, "TypeError"),
-    (lambda meta: {**meta, "shards": {**meta["shards"], "train": [{"file": "t", "tokens": "many"}]}}, "ValueError"),
-    (lambda meta: {**meta, "shards": {"train": "train_0000.bin", "val": []}}, "TypeError"),
-    (lambda meta: [meta], "TypeError"),
-])
-def test_malformed_meta_is_a_data_error_naming_the_file(tmp_path, change, reason):
-    folder = write_bytes_dataset(tmp_path / "data", "some text " * 1000, val_tokens=100)
-    edit_meta(folder, change)
-    with pytest.raises(DataError) as info:
-        Dataset(folder)
-    assert str(info.value).startswith(f"{folder / 'meta.json'} is not a valid dataset description ({reason}")
-
-
-def test_empty_shard_listed_in_meta_is_a_data_error(tmp_path):
-    folder = write_bytes_dataset(tmp_path / "data", "some text " * 1000, val_tokens=100)
-    (folder / "train_0001.bin").write_bytes(b"")
-    edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "train": [
-        *meta["shards"]["train"], {"file": "train_0001.bin", "tokens": 0}]}})
-    with pytest.raises(DataError, match=r"^shard \S+train_0001.bin is empty$"):
-        Dataset(folder)
-
-
-@pytest.mark.parametrize("train, val, message", [
-    (b"\1\0\2", b"\1\0", r"train.bin has 3 bytes, an odd number: not a file of uint16 tokens$"),
-    (b"\1\0", b"", r"val.bin is empty$"),
-])
-def test_nanogpt_bin_of_bad_size_is_a_data_error(tmp_path, train, val, message):
-    (tmp_path / "train.bin").write_bytes(train)
-    (tmp_path / "val.bin").write_bytes(val)
-    with pytest.raises(DataError, match=message):
-        Dataset(tmp_path)
-
-
-def write_shards(folder, train, val, **meta):
-    """A dataset of the given shards (lists of token lists) in prepare_data.py's format."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shards = {}
-    for split, arrays in (("train", train), ("val", val)):
-        shards[split] = []
-        for i, tokens in enumerate(arrays):
-            np.array(tokens, dtype="<u2").tofile(folder / f"{split}_{i:04d}.bin")
-            shards[split].append({"file": f"{split}_{i:04d}.bin", "tokens": len(tokens)})
-    (folder / "meta.json").write_text(json.dumps({"vocab_size": 257, "shards": shards, **meta}))
-    return folder
 
 
 def test_windows_never_straddle_train_shards_and_val_shards_are_one_stream(tmp_path):
@@ -80,26 +23,6 @@ def test_windows_never_straddle_train_shards_and_val_shards_are_one_stream(tmp_p
                        3: list(range(204, 209)), 4: list(range(208, 213))}
     x, y = data.val_windows(8, 4)
     assert x.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]] and y.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
-
-
-@pytest.mark.parametrize("change, message", [
-    (lambda folder: (folder / "train_0001.bin").unlink(), r"^shard \S+train_0001.bin listed in meta.json is missing$"),
-    (lambda folder: (folder / "train_0001.bin").write_bytes(b"\0" * 30),
-     r"^shard \S+train_0001.bin has 30 bytes but meta.json says 14 tokens \(28 bytes\)$"),
-    (lambda folder: (folder / "val_0000.bin").write_bytes(b"\0" * 20),
-     r"^shard \S+val_0000.bin has 20 bytes but meta.json says 11 tokens \(22 bytes\)$"),
-    (lambda folder: edit_meta(folder, lambda meta: {**meta, "dtype": "uint32"}),
-     r"meta.json: dtype 'uint32' is not supported, only uint16$"),
-    (lambda folder: edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "val": []}}),
-     r"^dataset \S+ has an empty train or val split$"),
-    (lambda folder: (folder / "meta.json").unlink(), r"^no prepared dataset in \S+ \(no meta.json, nor nanoGPT's "
-                                                     r"train.bin and val.bin\): run `python prepare_data.py --dataset="),
-])
-def test_a_dataset_that_does_not_match_its_meta_is_one_line(tmp_path, change, message):
-    folder = write_shards(tmp_path / "data", [list(range(9)), list(range(14))], [list(range(11))])
-    change(folder)
-    with pytest.raises(DataError, match=message):
-        Dataset(folder)
 
 
 def test_windows_that_do_not_fit_are_one_line(tmp_path):
@@ -129,21 +52,6 @@ def test_the_validation_windows_are_distinct_int64_and_all_of_a_split_that_has_j
 @pytest.mark.gpu
 def test_a_batch_for_a_gpu_is_in_pinned_memory(tiny_data):
     assert Dataset(tiny_data).train_batch(0, 1, 4, 16, pin_memory=True).is_pinned()
-
-
-def test_nanogpt_pair_is_read_as_gpt2_tokens(tmp_path):
-    np.array([50256, 1, 2, 3], dtype="<u2").tofile(tmp_path / "train.bin")
-    np.array([7, 50256], dtype="<u2").tofile(tmp_path / "val.bin")
-    data = Dataset(tmp_path)
-    assert data.vocab_size == 50257 and data.val_tokens == 2
-    assert {k: data.meta[k] for k in ("tokenizer", "vocab_size", "eot_token", "max_token", "source")} == {
-        "tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256, "max_token": 50256, "source": {"format": "nanoGPT"}}
-    assert [s.tolist() for s in data.train] == [[50256, 1, 2, 3]] and [s.tolist() for s in data.val] == [[7, 50256]]
-    assert not data.train[0].flags.writeable  # the shards are mapped read-only
-    (tmp_path / "val.bin").unlink()  # train.bin alone is no dataset
-    with pytest.raises(DataError, match=r"^no prepared dataset in \S+ \(no meta.json, nor nanoGPT's train.bin and "
-                                        r"val.bin\)"):
-        Dataset(tmp_path)
 
 
 def test_a_batch_is_one_contiguous_tensor_of_inputs_and_targets(tiny_data):
