@@ -135,8 +135,9 @@ def fig_c2(runs):
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, height_ratios=(3, 1.3))
     for name, group in sorted(best.items()):
         for i, run in enumerate(group):  # every seed of the best LR
-            top.plot(*curve(run), color=color(name), lw=1, alpha=0.8,
-                     label=None if i else f"{name}, lr {cfg(run)['lr']:g} ({len(group)} seeds)")
+            top.plot(*curve(run), color=color(name),
+                     label=None if i else f"{name}, lr {cfg(run)['lr']:g} ({len(group)} seeds)",
+                     lw=1, alpha=0.8)
         bottom.plot(*curve(group[0], "lr"), color=color(name))
     finish(top, "C2: constant LR + cooldown vs cosine (best LR of each, every seed)", "",
            [r for group in best.values() for r in group])
@@ -159,10 +160,12 @@ def lr_curves(ax, runs, label):
         variant = [label for label in labels if label.split(" ")[0] == base].index(name)
         shade = color(base, min(0.8, shade_of(length, lengths) + 0.4 * variant))
         lrs, spreads = [cfg(g[0])["lr"] for g in groups], [spread(g) for g in groups]
-        ax.errorbar(lrs, [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], fmt="o-", capsize=3,
-                    color=shade, label=f"{name}, {length} steps")
+        ax.errorbar(lrs, [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], fmt="o-", color=shade,
+                    label=f"{name}, {length} steps",
+                    capsize=3)
         for lr, group in zip(lrs, groups):
-            ax.plot([lr] * len(group), [final_ppl(r) for r in group], ".", color=shade, alpha=0.5)
+            ax.plot([lr] * len(group), [final_ppl(r) for r in group], ".", color=shade,
+                    alpha=0.5)
     return bool(lines)
 
 
@@ -184,11 +187,14 @@ def fig_c4(runs):
     for ax, (length, group) in zip(axes[0], sorted(by_length.items())):
         shapes = sorted(on_shared_seeds(seed_groups(group)), key=lambda g: shape_order(method(g[0])))
         spreads = [spread(g) for g in shapes]
-        ax.bar(range(len(shapes)), [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], capsize=3,
-               color=[color(method(g[0])) for g in shapes])
+        ax.bar(range(len(shapes)), [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads],
+               color=[color(method(g[0])) for g in shapes],
+               capsize=3)
         for i, g in enumerate(shapes):
-            ax.plot([i] * len(g), [final_ppl(r) for r in g], "k.", alpha=0.6)
-        ax.set_xticks(range(len(shapes)), [cfg(g[0])["cooldown_shape"] for g in shapes], rotation=30)
+            ax.plot([i] * len(g), [final_ppl(r) for r in g], "k.",
+                    alpha=0.6)
+        ax.set_xticks(range(len(shapes)), [cfg(g[0])["cooldown_shape"] for g in shapes],
+                      rotation=30)
         values = [final_ppl(r) for g in shapes for r in g]
         ax.set_ylim(min(values) * 0.995, max(values) * 1.005)  # the differences are a few percent at most
         ax.set(title=f"{length} steps, {cooldown_frac(group[0]):.0%} cooldown", ylabel="final validation perplexity")
@@ -212,11 +218,13 @@ def fig_c4_gap(runs):
     for shape, gaps in sorted(by_shape.items(), key=lambda item: shape_order(item[0])):
         lengths = sorted(gaps)
         spreads = [spread(gaps[n]) for n in lengths]
-        ax.errorbar(lengths, [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], capsize=3, marker="o",
+        ax.errorbar(lengths, [s.mean for s in spreads], yerr=[s.std or 0 for s in spreads], marker="o",
                     color=color(f"wsd/{shape}"), ls="-" if f"wsd/{shape}" in COLORS else next(styles),
-                    label=f"{shape} / 1-sqrt - 1")
+                    label=f"{shape} / 1-sqrt - 1",
+                    capsize=3)
         for n in lengths:
-            ax.plot([n] * len(gaps[n]), gaps[n], ".", color=color(f"wsd/{shape}"), alpha=0.5)
+            ax.plot([n] * len(gaps[n]), gaps[n], ".", color=color(f"wsd/{shape}"),
+                    alpha=0.5)
     ax.axhline(0, color="k", lw=0.8)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     lengths = sorted({n for gaps in by_shape.values() for n in gaps})
@@ -278,8 +286,9 @@ def fig_c7(runs):
     for name, group in sorted(best.items()):
         style = next(styles)
         for i, run in enumerate(group):
-            right.plot(*curve(run), color=color(method(run)), ls=style, lw=1,
-                       label=None if i else f"{name}, lr {cfg(run)['lr']:g} ({len(group)} seeds)")
+            right.plot(*curve(run), color=color(method(run)), ls=style,
+                       label=None if i else f"{name}, lr {cfg(run)['lr']:g} ({len(group)} seeds)",
+                       lw=1)
     finish(right, f"C7: the best LR of each, {longest} steps", "step", [r for g in best.values() for r in g])
     return fig
 
@@ -292,16 +301,19 @@ def fig_c8_envelopes(runs):
             finished = sorted((r for r in group if select(r) and final_ppl(r)), key=lambda r: cfg(r)["max_steps"])
             for run in finished:
                 steps, values = curve(run)
-                ax.plot(steps * scaling.tokens_per_step(run), values, color=color(method(run)), lw=1, alpha=0.6)
+                ax.plot(steps * scaling.tokens_per_step(run), values, color=color(method(run)),
+                        lw=1, alpha=0.6)
             if finished:  # the envelope: where each run ends
                 ax.plot([cfg(r)["max_steps"] * scaling.tokens_per_step(r) for r in finished],
-                        [final_ppl(r) for r in finished], "o-", color=color(method(finished[0])), lw=2, label=label)
+                        [final_ppl(r) for r in finished], "o-", color=color(method(finished[0])), label=label,
+                        lw=2)
         for run in (r for r in group if cfg(r)["schedule"] == "constant" and not scaling.is_branch(r)):
             for key, name, label in (("val_loss", "constant", "constant trunk"),
                                      ("val_loss_swa", "swa", "trunk + SWA")):
                 steps, values = curve(run, key)
                 if len(steps):
-                    ax.plot(steps * scaling.tokens_per_step(run), values, color=color(name), lw=1, label=label)
+                    ax.plot(steps * scaling.tokens_per_step(run), values, color=color(name), label=label,
+                            lw=1)
         finish(ax, f"{scaling.size_label(group[0])} parameters", "tokens", group)
     fig.suptitle("C8: loss envelopes per model size (each size at its best LRs)")
     return fig
@@ -337,7 +349,8 @@ def fig_c8_compute(runs):
                                       (0.2, "cooldown", "wsd/1-sqrt", "one trunk + cooldowns")):
         ax.bar(x + offset, [row[side]["chinchilla"] for row in rows], 0.4, color=color(name), label=label)
     for i, row in enumerate(rows):
-        ax.annotate(f"{row['ratio']:.2f}x", (i + 0.2, row["cooldown"]["chinchilla"]), ha="center", va="bottom")
+        ax.annotate(f"{row['ratio']:.2f}x", (i + 0.2, row["cooldown"]["chinchilla"]),
+                    ha="center", va="bottom")
     ax.set_xticks(x, [f"{row['label']}\n({row['cosine']['runs']} lengths)" for row in rows])
     ax.set(yscale="log", xlabel="model size (parameters)", ylabel="training FLOPs (Chinchilla count)",
            title="C8: compute of a scaling study")

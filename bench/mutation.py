@@ -33,7 +33,7 @@ from lab.settings import run_script
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "out" / "mutation"
 # what a module's tests need beside the code: the repository's top-level files and folders a test reads
-LINKED = ("tests", "configs", "pytest.ini")
+LINKED = ("tests", "configs", "pytest.ini", "results", "results_long")
 MUTMUT = str(Path(sys.executable).parent / "mutmut")  # its command, not `python -m mutmut`, which it warns against
 # mutmut's statuses that mean a test noticed the mutant: a failure, or a run past its time (an endless loop)
 KILLED = ("killed", "timeout", "segfault")
@@ -47,6 +47,8 @@ class Target:
     # tests left out: slow ones that would run again for nearly every mutant (a training run, torchrun, every
     # suite's table), whose parts have tests of their own
     deselect: tuple = ()
+    # lines left unmutated (regular expressions, mutmut's do_not_mutate_patterns): what the module's job is not
+    unmutated: tuple = ()
 
 
 TARGETS = {
@@ -54,21 +56,58 @@ TARGETS = {
     "model": Target("model.py", ("x_flops_per_token", "xǁGPTǁ_init_weights"), ("tests/test_model.py",)),
     "data": Target("lab/data.py", ("*",), ("tests/lab/test_data.py",), ("tests/lab/test_data.py::"
                    "test_the_spread_validation_set_scores_a_trained_model_as_the_whole_split_does",)),
+    # a data folder's checks: meta.json, its shards, nanoGPT's folders and meta.pkl, the vocabulary, the fingerprint
+    # (not its test of train.py in a subprocess run in another folder, where mutmut's code finds no setup.cfg)
+    "shards": Target("lab/shards.py", ("*",), ("tests/lab/test_shards.py",),
+                     ("tests/lab/test_shards.py::test_the_paper_config_without_its_data_names_slimpajama",)),
     "evaluation": Target("lab/evaluation.py", ("*",), ("tests/lab/test_evaluation.py",)),
     "swa": Target("swa.py", ("xǁSWAǁ*", "xǁEMAǁ*", "x__fold", "x_merge_weights", "x_average_checkpoints"),
                   ("tests/test_swa.py",)),
-    # the memory plan: the estimate, its parts and the micro-batch that fits (not the dry run's printing)
+    # the memory plan: the estimate, its parts and the micro-batch that fits (not the dry run's printing); not the
+    # tests that compile a model to count what inductor saves (10 to 30 s each, for every mutant of every formula):
+    # the compiled formulas are written out by hand in another
     "plan": Target("lab/plan.py", ("x_activation_*", "x_attention_*", "x_num_params", "x_matmul_weights",
                                    "x_rms_norm_bytes", "x_eager_block_bytes", "x_compiled_*",
                                    "x_logits_workspace_bytes",
                                    "x_optimizer_bytes_per_param", "x_fsdp_unsharded_bytes", "x_fuses_loss",
-                                   "x_memory_estimate", "x_fitting_micro_batch"), ("tests/lab/test_plan.py",)),
+                                   "x_memory_estimate", "x_fitting_micro_batch"), ("tests/lab/test_plan.py",),
+                   ("tests/lab/test_plan.py::test_compiled_activation_bytes_are_what_inductors_partitioner_saves",)),
     # safe loading: the metadata unpickler, the reader that uses it, load's refusals
     "checkpoint": Target("lab/checkpoint.py", ("xǁ_MetadataUnpicklerǁ*", "xǁSafeReaderǁ*", "x_load"),
                          ("tests/lab/test_checkpoint.py",),
                          ("tests/lab/test_checkpoint.py::test_fsdp_on_three_processes_resumes_under_ddp_on_two_and_on_"
                           "one_process", "tests/lab/test_checkpoint.py::test_each_of_three_fsdp_processes_reads_only_"
                           "its_own_shards")),
+    # the loss laws and their fit; the validation protocol (what runs share, seed noise, cells, the band);
+    # predict.py's own logic: the recommended fit's runs and cache, the asked schedule, the best cooldown
+    "laws": Target("lab/laws.py", ("*",), ("tests/lab/test_laws.py",)),
+    "validation": Target("lab/validation.py", ("*",), ("tests/lab/test_validation.py",)),
+    "predict": Target("predict.py", ("x_recipe_runs", "x_committed_runs", "x_fingerprint", "x_recommended_fits",
+                                     "x_user_fits", "x_describe", "x_asked_schedule", "x_optimal_cooldown",
+                                     "x_train_command", "x_split_repeated"), ("tests/test_predict.py",)),
+    # the resume guards: what a resume or branch may change, its data, its checkpoint, its out_dir and config.json,
+    # init_from=auto; not the tests that train runs (seconds each: the guards' own tests cover each guard)
+    "rundir": Target("lab/rundir.py", ("x_changed_settings", "x_first_step_with_other_lr", "x_check_changes",
+                                       "x_load_start", "x_check_same_data", "x_write_config", "x_claim_out_dir",
+                                       "x_truncate_metrics", "x_start_or_resume", "x_check_started_from",
+                                       "x_resolve_auto", "x_starting_point"), ("tests/lab/test_rundir.py",),
+                     tuple(f"tests/lab/test_rundir.py::test_{name}" for name in (
+                         "resume_refuses_every_change_of_what_the_run_is_in_one_line",
+                         "resume_may_extend_a_constant_run_and_change_bookkeeping_and_keeps_a_history",
+                         "resume_refuses_a_schedule_change_that_rewrites_steps_already_taken",
+                         "a_branch_may_change_the_schedule_but_not_the_data_stream_without_saying_so",
+                         "resume_and_branch_know_their_data_by_its_fingerprint"))),
+    # the figures' data: what each line, error bar and bar draws, its label, colour and style (each figure's tests:
+    # not those that draw and save every figure, seconds each); not how a figure looks: lines of its size, panels,
+    # titles, axis labels, zoom, legend, grid, line widths and transparency
+    "plot": Target("plot.py", ("x_color", "x_shade_of", "x_curve", "x_lr_curves", "x_fig_c*"), ("tests/test_plot.py",),
+                   tuple(f"tests/test_plot.py::test_{name}" for name in (
+                       "every_figure_and_the_summary_from_synthetic_runs",
+                       "only_figures_plot_py_wrote_are_replaced_or_deleted",
+                       "runs_of_other_data_are_refused_and_runs_of_unknown_data_counted")),
+                   (r"plt\.subplots\(", r"^\s*(finish|plain_log_ticks)\(",
+                    r"\.(set|set_ylabel|set_ylim|set_xscale|suptitle|legend|grid|set_minor_formatter)\(",
+                    r"^\s*(lw|alpha|capsize|rotation|ha)=", r"styles = iter\(", r"axhline\(0,")),
     "runs": Target("lab/runs.py", ("*",), ("tests/lab/test_runs.py",)),
     # the rows whose comparisons end in a verdict: C2 (lr_rows), C4 (shape_rows), C7 (schedulefree_rows)
     "summary": Target("lab/summary.py", ("x_lr_rows", "x_shape_rows", "x_schedulefree_rows"),
@@ -113,6 +152,40 @@ EQUIVALENT = {
        for n in (3, 4)},
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
+    **{f"lab.validation.x_predict_with_band__mutmut_{n}": "the fits' spread of one fit: max - min is 0, the zeros "
+       "that len(fitted) > 1 stands for" for n in (14, 25)},
+    **{f"lab.validation.x_seed_noise__mutmut_{n}": "a seed group's runs have one setting, hence one cell: group[1]'s "
+       "are group[0]'s" for n in (8, 22)},
+    "lab.validation.x_seed_noise__mutmut_5": "> or >= UNSTABLE: they differ only when the mean |relative difference| "
+                                             "is 0.10 to the last bit",
+    "lab.laws.x_fit_law__mutmut_1": "fit_from 0 or 1 by default: a run's val losses are at steps >= 1 (none at "
+                                    "step 0, before any update)",
+    **{f"lab.laws.x_fit_law__mutmut_{n}": "scipy's minimize without bounds or constraints defaults to BFGS, and reads "
+       "the method's name in any case" for n in (54, 59, 62)},
+    "lab.laws.x_huber__mutmut_3": "<= or < delta: at |r| = delta both pieces give delta^2 / 2",
+    "lab.laws.x_objective__mutmut_31": "1e+30 is 1e30",
+    **{f"lab.laws.x_schedule_lrs__mutmut_{n}": "learning_rates gives floats (lr, a float setting, times float "
+       "multipliers): the array is float64 without dtype=float" for n in (2, 4)},
+    **{f"plot.x_curve__mutmut_{n}": "steps logged as ints stay ints without dtype=float: the same points drawn"
+       for n in (14, 16)},
+    "plot.x_fig_c1__mutmut_29": "length <= or < cycle: a length equal to its cycle is drawn matched ('-') before",
+    "plot.x_fig_c3__mutmut_8": "plt.close(None) closes the current figure: the one just made",
+    "plot.x_fig_c8_scatter__mutmut_17": "markers 'osD^v<>ph*' repeated 11 times or 10: the same for 100 sizes",
+    "plot.x_fig_c8_scatter__mutmut_27": "ls='' dropped: a marker-only format ('o', 's', ...) draws no line already",
+    **{f"plot.x_fig_c9__mutmut_{n}": "no trunk: None and {} are both falsy, and fig_c9 draws nothing either way"
+       for n in (5, 7)},
+    **{f"plot.x_lr_curves__mutmut_{n}": "split() or split(' '): the labels' words are single-spaced"
+       for n in (22, 28)},
+    "lab.shards.x_scan__mutmut_5": "the read buffer's size: the digest and the largest token do not depend on how "
+                                   "a file is cut into reads",
+    "predict.x_recommended_fits__mutmut_29": "str(k[1]) for str(k[0]): the recipe's runs are on streams (seed, "
+                                             "seed) (validation.matching), so both name the seed",
+    "predict.x_committed_runs__mutmut_10": "the recipe's second run for its first: every recipe run has the recipe's "
+                                           "model, data and batch (RECIPE_SETUP), so either is `like`",
+    "predict.x_committed_runs__mutmut_9": "FIT_SEEDS[:2] for [:1]: the first run is the same; it needs seed 1338's "
+                                          "runs, which every caller then needs too (the same error, from matching)",
+    **{f"predict.x_user_fits__mutmut_{n}": "'none found' is never shown: --fit names folders, find_run_dirs refuses "
+       "one without runs, and load_runs notes every run it leaves out" for n in (14, 15)},
     "lab.runs.x_verdict__mutmut_25": "mean < 0 or <= 0 to name the better: a mean of exactly 0 is always within "
                                      "noise (0 <= half), never reaches this line",
 }
@@ -136,6 +209,8 @@ def project(name, target):
              "also_copy =", *(f"    {entry}" for entry in LINKED),
              "pytest_add_cli_args_test_selection =", *(f"    {test}" for test in target.tests),
              *(f"    --deselect={test}" for test in target.deselect),
+             # (an empty value would be one empty pattern, which every line matches)
+             *(["do_not_mutate_patterns ="] if target.unmutated else []), *(f"    {p}" for p in target.unmutated),
              "pytest_add_cli_args = -p no:cacheprovider -n 0",
              # forked from a server that has imported torch but run nothing: torch's thread pools are not fork-safe
              "process_isolation = forkserver", "use_git_change_detection = false"]

@@ -45,6 +45,26 @@ def write_bytes_dataset(folder, text, val_tokens=4096):
     return folder
 
 
+def write_shards(folder, train, val, **meta):
+    """A dataset of the given shards (lists of token lists) in prepare_data.py's format: meta.json with vocab_size
+    257 and the shards, and `meta`; no recorded fingerprint (a start then reads every shard)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shards = {}
+    for split, arrays in (("train", train), ("val", val)):
+        shards[split] = []
+        for i, tokens in enumerate(arrays):
+            np.array(tokens, dtype="<u2").tofile(folder / f"{split}_{i:04d}.bin")
+            shards[split].append({"file": f"{split}_{i:04d}.bin", "tokens": len(tokens)})
+    (folder / "meta.json").write_text(json.dumps({"vocab_size": 257, "shards": shards, **meta}))
+    return folder
+
+
+def edit_meta(folder, change):
+    """meta.json of `folder` rewritten as change(meta)."""
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps(change(meta)))
+
+
 def write_char_folder(folder, text):
     """A nanoGPT char-level folder as its shakespeare_char/prepare.py writes one: the sorted characters of the text
     are the vocabulary, train.bin and val.bin the text's 90/10 split, meta.pkl vocab_size, itos and stoi."""
@@ -74,12 +94,6 @@ def fingerprint_of(folder):
         raw = path.read_bytes()
         digest.update(f"{split}:{len(raw) // 2}\n".encode() + raw)
     return digest.hexdigest()
-
-
-def edit_meta(folder, change):
-    """meta.json of a dataset folder replaced by change(its contents)."""
-    meta = json.loads((folder / "meta.json").read_text())
-    (folder / "meta.json").write_text(json.dumps(change(meta)))
 
 
 def metrics(out):

@@ -107,6 +107,26 @@ def test_one_seed_is_fitted_with_a_warning_that_its_band_has_no_fit_uncertainty(
                           "seeds for a band that does\n")
 
 
+def test_the_user_s_runs_are_fitted_from_ten_warmups_unless_fit_from_says_and_unusable_ones_named(tmp_path):
+    write_recipe(tmp_path / "runs", seeds=(1,))
+    args = dict(parse_args([], predict.SETTINGS), fit=[str(tmp_path / "runs")])
+    fits, warnings, runs = predict.user_fits(args)
+    assert [fit["fit_from"] for fit, _ in fits.values()] == [200]  # 10 x warmup_steps=20
+    assert len(runs) == 3 and warnings == ["warning: the fit runs are of one seed: the band holds no fit uncertainty; "
+                                           "fit runs of two seeds for a band that does"]
+    fits, _, _ = predict.user_fits(dict(args, fit_from=0))
+    assert [fit["fit_from"] for fit, _ in fits.values()] == [0]
+    stopped = write_run(tmp_path / "stopped" / "a", max_steps=400)
+    (stopped / "metrics.jsonl").write_text("".join(line + "\n" for line in (stopped / "metrics.jsonl").read_text()
+                                                   .splitlines()[:5]))  # killed at step 40
+    write_run(tmp_path / "stopped" / "b", optimizer="adamw_schedulefree")
+    with pytest.raises(ConfigError) as info:
+        predict.user_fits(dict(args, fit=[str(tmp_path / "stopped")]))
+    assert str(info.value) == (f"no usable finished run under --fit (skipped {tmp_path / 'stopped' / 'a'}: it did not "
+                               f"reach max_steps; skipped {tmp_path / 'stopped' / 'b'}: its optimizer "
+                               f"adamw_schedulefree sets its own LR)")
+
+
 def test_the_validation_writes_its_table_json_and_figure(tmp_path, capsys):
     write_recipe(tmp_path / "runs", seeds=(1, 2, 3))
     predict.main([f"--fit={tmp_path / 'runs'}", "--validate", f"--out={tmp_path / 'out'}"])
@@ -170,15 +190,95 @@ def final_loss(fits, cfg, cooldown, exponent):
 
 
 def test_optimize_finds_the_best_cooldown_of_an_exhaustive_search():
-    fits = [(dict(law="floor", params=FLOOR), [])]
-    cfg = dict(BASE, max_steps=300)
+    # two fits: the mean of their predictions is minimised (the band's edges would have other minima)
+    fits = [(dict(law="floor", params=FLOOR), []), (dict(law="floor", params=dict(FLOOR, F=0.1, x0=6.0)), [])]
+    cfg = dict(BASE, max_steps=300, schedule="cosine")
     best = predict.optimal_cooldown(fits, cfg)
+    assert best == dict(cfg, schedule="wsd", cooldown_steps=best["cooldown_steps"],
+                        cooldown_shape=best["cooldown_shape"])  # a wsd schedule; the rest of cfg as asked
     found = final_loss(fits, cfg, best["cooldown_steps"], float(best["cooldown_shape"][4:]))
     grid = {(c, a): final_loss(fits, cfg, c, a) for c in range(10, 281, 15) for a in np.geomspace(0.1, 10, 13)}
-    (cooldown, exponent), lowest = min(grid.items(), key=lambda item: item[1])
-    assert found <= lowest + 2e-4
+    (cooldown, exponent), _ = min(grid.items(), key=lambda item: item[1])
+    # then every whole-step cooldown and 21 exponents around the coarse grid's best
+    fine = {(c, a): final_loss(fits, cfg, c, a) for c in range(max(cooldown - 14, 1), min(cooldown + 15, 281))
+            for a in np.geomspace(exponent / 1.5, exponent * 1.5, 21)}
+    assert found <= min(fine.values()) + 1e-7
     assert found < final_loss(fits, cfg, 60, 0.5) - 1e-4  # better than the default 20 % 1-sqrt
     argv = predict.train_command(best).split()[2:]  # the printed settings are a schedule train.py runs
     printed = parse_args(argv, settings.SETTINGS)
     validate_schedule(**{k: printed[k] for k in predict.SCHEDULE_KEYS})
     assert printed["cooldown_steps"] == best["cooldown_steps"] and printed["cooldown_shape"] == best["cooldown_shape"]
+
+
+def test_the_best_cooldown_stays_inside_the_run_and_its_shapes():
+    # no floor: lowering the LR only slows progress, so the shortest and gentlest cooldown searched is best
+    no_floor = [(dict(law="floor", params=dict(FLOOR, F=0.0)), [])]
+    best = predict.optimal_cooldown(no_floor, dict(BASE, max_steps=300))
+    assert (best["cooldown_steps"], best["cooldown_shape"]) == (1, "1-x^0.1")
+    # a floor that relaxes over 300 steps at the peak LR: the longest cooldown, from the end of the warmup
+    slow = [(dict(law="floor", params=dict(FLOOR, F=3.0, x0=300.0)), [])]
+    assert predict.optimal_cooldown(slow, dict(BASE, max_steps=300))["cooldown_steps"] == 280
+    assert predict.optimal_cooldown(no_floor, dict(BASE, max_steps=21))["cooldown_steps"] == 1  # one step left
+    with pytest.raises(ConfigError) as info:
+        predict.optimal_cooldown(no_floor, dict(BASE, max_steps=20))
+    assert str(info.value) == "max_steps=20 leaves no step after the warmup (warmup_steps=20) to cool down"
+
+
+def test_the_command_line_s_schedule_and_what_it_prints():
+    first = dict(BASE, optimizer="adamw", cooldown_frac=0.5)  # the first fitted run's config
+    args = parse_args(["--schedule=cosine", "--max_steps=600", "--cycle_steps=300"], predict.SETTINGS)
+    assert predict.asked_schedule(args, first) == dict(
+        first, schedule="cosine", max_steps=600, warmup_steps=20, cooldown_frac=0.2, cooldown_steps=None,
+        cooldown_shape="1-sqrt", final_lr_frac=None, cycle_steps=300, lr=3e-3, eval_interval=20)
+    asked = predict.asked_schedule(parse_args(["--lr=1e-3", "--warmup_steps=5", "--eval_interval=7"],
+                                              predict.SETTINGS), dict(first, optimizer="adamw_schedulefree"))
+    assert (asked["optimizer"], asked["lr"], asked["warmup_steps"], asked["eval_interval"]) == ("adamw", 1e-3, 5, 7)
+    with pytest.raises(ConfigError, match=r"^cooldown_steps=500: the cooldown is longer than the run \(max_steps=200\)$"):
+        predict.asked_schedule(parse_args(["--cooldown_steps=500"], predict.SETTINGS), first)  # train.py's default
+    with pytest.raises(ConfigError) as info:  # a first run's own setting that no schedule can use
+        predict.asked_schedule(parse_args([], predict.SETTINGS), dict(first, eval_interval=0))
+    assert str(info.value) == "eval_interval must be > 0, got 0"
+    assert predict.describe(dict(BASE, schedule="wsd", max_steps=600, cooldown_shape="linear")) == (
+        "wsd linear cooldown 480->600")  # the default 20 % cooldown
+    assert predict.describe(dict(BASE, schedule="wsd", cooldown_steps=99, cooldown_shape="1-x^2")) == (
+        "wsd 1-x^2 cooldown 301->400")
+    assert predict.describe(dict(BASE, schedule="cosine", cycle_steps=200)) == "cosine 400 cycle 200"
+    assert predict.describe(dict(BASE, schedule="cosine")) == "cosine 400"
+    assert predict.train_command(dict(BASE, schedule="wsd", cooldown_steps=99, cooldown_shape="1-x^2")) == (
+        "python train.py --schedule=wsd --max_steps=400 --lr=0.003 --warmup_steps=20 --cooldown_steps=99 "
+        "--cooldown_shape=1-x^2")  # final_lr_frac None: not printed
+    assert predict.split_repeated(["--fit=a", "--law=mpl", "--fit=runs=old", "--fit", "-h"]) == (
+        {"fit": ["a", "runs=old"]}, ["--law=mpl", "--fit", "-h"])  # a folder's name may hold '=' 
+
+
+def test_the_recommended_fit_is_cached_with_what_it_was_fitted_to(tmp_path, monkeypatch):
+    # a small recipe (three runs of 400 steps per seed) and its own cache file
+    write_recipe(tmp_path / "runs", seeds=predict.FIT_SEEDS)
+    runs = validation.load_runs([tmp_path / "runs"])
+    monkeypatch.setattr(predict, "RECIPE", (dict(schedule="wsd", lr=3e-3), dict(schedule="cosine"), dict(lr=1e-3)))
+    monkeypatch.setattr(predict, "FIT_FROM", 100)
+    monkeypatch.setattr(predict, "CACHE", tmp_path / "predict" / "fit.json")
+    predict.CACHE.parent.mkdir()
+    predict.CACHE.write_text(json.dumps({"mpl": {"fingerprint": "x"}}))  # another law's entry
+    fits, how = predict.recommended_fits("floor", runs)
+    assert how == "fitted now: the cache is missing or was computed from other runs; --validate rewrites it"
+    names = {seed: [str(tmp_path / "runs" / f"{n}_seed{seed}") for n in ("wsd", "cosine", "low")]
+             for seed in predict.FIT_SEEDS}
+    assert list(fits) == [(1337, 1337), (1338, 1338)]
+    for (seed, _), (fit, group) in fits.items():
+        assert [r["name"] for r in group] == names[seed] and (fit["law"], fit["fit_from"]) == ("floor", 100)
+    assert fits[(1337, 1337)][0]["params"]["A"] == pytest.approx(FLOOR["A"], rel=0.05)  # the law's own curves
+    predict.write_cache(fits, "floor")
+    document = json.loads(predict.CACHE.read_text())
+    by_name = {r["name"]: r for r in runs}
+    fit_runs = [by_name[name] for seed in predict.FIT_SEEDS for name in names[seed]]  # the recipe's order
+    assert document == {"mpl": {"fingerprint": "x"}, "floor": dict(
+        fingerprint=predict.fingerprint(fit_runs, "floor", 100), fit_from=100, runs=names[1337] + names[1338],
+        fits={"1337": json.loads(json.dumps(fits[(1337, 1337)][0])), "1338": json.loads(json.dumps(
+            fits[(1338, 1338)][0]))})}
+    cached, how = predict.recommended_fits("floor", runs)
+    assert how == "cached" and list(cached) == list(fits)
+    assert [(fit, [r["name"] for r in group]) for fit, group in cached.values()] == [
+        (document["floor"]["fits"][str(seed)], names[seed]) for seed in predict.FIT_SEEDS]
+    predict.CACHE.unlink()
+    assert predict.recommended_fits("floor", runs)[1].startswith("fitted now")

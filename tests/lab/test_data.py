@@ -1,27 +1,13 @@
-"""lab/data.py's Dataset: every bad meta.json or shard is one DataError line, never a traceback; a batch's layout, the
-epochs' order, the validation windows (the folder's checks: tests/lab/test_shards.py)."""
-import json
+"""lab/data.py's Dataset: a batch's layout, the epochs' order, the validation windows, windows that do not fit in one
+line, what a run records of its data (the folder's checks: tests/lab/test_shards.py)."""
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import TINY_MODEL, edit_meta, module_source, write_bytes_dataset
+from helpers import TINY_MODEL, fingerprint_of, write_bytes_dataset, write_shards
 from lab.data import DataError, Dataset
-
-
-def write_shards(folder, train, val, **meta):
-    """A dataset of the given shards (lists of token lists) in prepare_data.py's format."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shards = {}
-    for split, arrays in (("train", train), ("val", val)):
-        shards[split] = []
-        for i, tokens in enumerate(arrays):
-            np.array(tokens, dtype="<u2").tofile(folder / f"{split}_{i:04d}.bin")
-            shards[split].append({"file": f"{split}_{i:04d}.bin", "tokens": len(tokens)})
-    (folder / "meta.json").write_text(json.dumps({"vocab_size": 257, "shards": shards, **meta}))
-    return folder
 
 
 def test_windows_never_straddle_train_shards_and_val_shards_are_one_stream(tmp_path):
@@ -37,26 +23,6 @@ def test_windows_never_straddle_train_shards_and_val_shards_are_one_stream(tmp_p
                        3: list(range(204, 209)), 4: list(range(208, 213))}
     x, y = data.val_windows(8, 4)
     assert x.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]] and y.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
-
-
-@pytest.mark.parametrize("change, message", [
-    (lambda folder: (folder / "train_0001.bin").unlink(), r"^shard \S+train_0001.bin listed in meta.json is missing$"),
-    (lambda folder: (folder / "train_0001.bin").write_bytes(b"\0" * 30),
-     r"^shard \S+train_0001.bin has 30 bytes but meta.json says 14 tokens \(28 bytes\)$"),
-    (lambda folder: (folder / "val_0000.bin").write_bytes(b"\0" * 20),
-     r"^shard \S+val_0000.bin has 20 bytes but meta.json says 11 tokens \(22 bytes\)$"),
-    (lambda folder: edit_meta(folder, lambda meta: {**meta, "dtype": "uint32"}),
-     r"meta.json: dtype 'uint32' is not supported, only uint16$"),
-    (lambda folder: edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "val": []}}),
-     r"^dataset \S+ has an empty train or val split$"),
-    (lambda folder: (folder / "meta.json").unlink(), r"^no prepared dataset in \S+ \(no meta.json, nor nanoGPT's "
-                                                     r"train.bin and val.bin\): run `python prepare_data.py --dataset="),
-])
-def test_a_dataset_that_does_not_match_its_meta_is_one_line(tmp_path, change, message):
-    folder = write_shards(tmp_path / "data", [list(range(9)), list(range(14))], [list(range(11))])
-    change(folder)
-    with pytest.raises(DataError, match=message):
-        Dataset(folder)
 
 
 def test_windows_that_do_not_fit_are_one_line(tmp_path):
@@ -86,21 +52,6 @@ def test_the_validation_windows_are_distinct_int64_and_all_of_a_split_that_has_j
 @pytest.mark.gpu
 def test_a_batch_for_a_gpu_is_in_pinned_memory(tiny_data):
     assert Dataset(tiny_data).train_batch(0, 1, 4, 16, pin_memory=True).is_pinned()
-
-
-def test_nanogpt_pair_is_read_as_gpt2_tokens(tmp_path):
-    np.array([50256, 1, 2, 3], dtype="<u2").tofile(tmp_path / "train.bin")
-    np.array([7, 50256], dtype="<u2").tofile(tmp_path / "val.bin")
-    data = Dataset(tmp_path)
-    assert data.vocab_size == 50257 and data.val_tokens == 2
-    assert {k: data.meta[k] for k in ("tokenizer", "vocab_size", "eot_token", "max_token", "source")} == {
-        "tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256, "max_token": 50256, "source": {"format": "nanoGPT"}}
-    assert [s.tolist() for s in data.train] == [[50256, 1, 2, 3]] and [s.tolist() for s in data.val] == [[7, 50256]]
-    assert not data.train[0].flags.writeable  # the shards are mapped read-only
-    (tmp_path / "val.bin").unlink()  # train.bin alone is no dataset
-    with pytest.raises(DataError, match=r"^no prepared dataset in \S+ \(no meta.json, nor nanoGPT's train.bin and "
-                                        r"val.bin\)"):
-        Dataset(tmp_path)
 
 
 def test_a_batch_is_one_contiguous_tensor_of_inputs_and_targets(tiny_data):
@@ -220,3 +171,10 @@ def test_model_inputs_are_contiguous_copies_of_the_rows():
     x, y = inputs_and_targets(rows)
     assert x.is_contiguous() and y.is_contiguous()
     assert torch.equal(x, rows[:, :-1]) and torch.equal(y, rows[:, 1:])
+
+
+def test_a_run_records_where_its_data_is_what_it_is_and_its_size(tmp_path):
+    folder = write_shards(tmp_path / "d", train=[[1, 2, 3, 4, 5], [6, 7, 8]], val=[[9, 10]], tokenizer="bytes",
+                          source=dict(python="3.11.7"))
+    assert Dataset(folder).record() == dict(dir=str(folder), fingerprint=fingerprint_of(folder), tokenizer="bytes",
+                                            vocab_size=257, tokens=dict(train=8, val=2), source=dict(python="3.11.7"))

@@ -2,6 +2,7 @@
 the published formulas written out); each law recovering the parameters of curves it generated; what the fit
 weighs."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -112,3 +113,69 @@ def test_every_run_weighs_the_same_however_many_points_it_logged():
     # every point 1 % off: each run's mean Huber loss is the same, whatever its number of points
     one = laws.huber(np.array([math.log(1 / 1.01)]))[0]
     assert laws.objective(theta, "floor", curves, {}) == pytest.approx(one, rel=1e-9)
+
+
+def test_a_drop_at_the_first_update_counts_from_nothing_done():
+    """No warmup, and the first update already below the peak: its drop counts from R(0) = 0 and S1(0) = 0."""
+    lrs, steps = np.array([0.5, 0.25]), np.array([2])
+    f = laws.floor_features(lrs, 0, 1.0, steps)
+    # drops of m: 1 -> 0.5 at u = 0, 0.5 -> 0.25 at u = 1; R = 0, 0.5, 0.75: R(2) - R(0) = 0.75, R(2) - R(1) = 0.25
+    assert f["drops"] == pytest.approx([0.5, 0.25]) and f["since"] == pytest.approx(np.array([[0.75, 0.25]]))
+    g = laws.mpl_features(lrs, 0, 1.0, steps, decay=0.5)  # the same in LR units: S_u(2) = 0.75 and 0.25
+    assert g["area"] == pytest.approx([0.75]) and g["since"] == pytest.approx(np.array([[0.75, 0.25]]))
+
+
+def test_before_any_update_the_power_law_of_progress_is_infinite():
+    p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, eta_s=0.5, x0=1.0)
+    with np.errstate(divide="ignore"):
+        losses = laws.floor_loss(p, laws.floor_features(LRS, WARMUP, PEAK, np.array([0, 3])))
+    assert np.isinf(losses[0]) and losses[1] == pytest.approx(1.649601, abs=2e-6)  # tau(0) = 0; step 3 as above
+
+
+def test_the_fit_starts_from_the_grid_with_a_meeting_the_first_point():
+    curves = [(dict(area=np.array([2.0, 4.0])), np.array([3.0, 2.0])),
+              (dict(area=np.array([3.0, 5.0])), np.array([2.8, 2.5]))]
+    thetas = list(laws.starts("tissue", curves, {}))
+    assert len(thetas) == 3 * 3 * 4  # L0 at 0.3, 0.6, 0.9 of the lowest loss (2.0); alpha 3 values; C 4
+    # the first: L0 = 0.6, alpha = 0.2, C = 0.01, and A with L0 + A S1^-alpha = 3.0 at the curves' first area, 2.0
+    assert thetas[0] == pytest.approx([0.6, math.log(2.4 * 2.0**0.2), math.log(0.2), math.log(0.01)])
+    assert thetas[12][0] == pytest.approx(1.2) and thetas[24][0] == pytest.approx(1.8)  # the next levels of L0
+    assert thetas[-1] == pytest.approx([1.8, math.log(1.2 * 2.0), math.log(1.0), math.log(10)])
+    floor = list(laws.starts("floor", [(dict(steps=np.array([100, 200])), np.array([3.0, 2.0]))], dict(eta_c=1e6)))
+    assert len(floor) == 2 * 2 * 2 * 2  # eta_c fixed: alpha, F, eta_s, x0
+    assert floor[0] == pytest.approx([math.log(3.0 * 100**0.2), math.log(0.2), math.log(0.03), math.log(3e-5),
+                                      math.log(3.0)])  # no L0: A meets the first point at step 100
+
+
+def test_parameters_are_fitted_as_logarithms_but_l0_and_the_fixed_ones_as_given():
+    theta = np.array([0.8, math.log(0.9), math.log(0.45), math.log(0.4)])  # tissue: L0, A, alpha, C
+    assert laws.to_params("tissue", theta, {}) == pytest.approx(dict(L0=0.8, A=0.9, alpha=0.45, C=0.4))
+    assert laws.to_params("tissue", theta[:3], dict(alpha=7.0)) == pytest.approx(dict(L0=0.8, A=0.9, alpha=7.0,
+                                                                                       C=0.45))
+
+
+def test_the_objective_of_the_law_s_own_curve_is_zero_below_a_loss_of_one_and_wild_parameters_get_1e30():
+    params = dict(A=0.5, alpha=0.2, F=0.05, eta_c=4e-3, eta_s=3e-4, x0=8.0)  # val losses of 0.18 to 0.33
+    run = synthetic_run("floor", params, schedule="wsd")
+    curves = [(laws.run_features("floor", run["cfg"], run["steps"]), run["losses"])]
+    assert run["losses"].max() < 0.4
+    theta = np.log([params[n] for n in laws.LAWS["floor"]["names"]])
+    assert laws.objective(theta, "floor", curves, {}) < 1e-20  # the law's own parameters: its own curve
+    wild = theta.copy()
+    wild[3] = -400.0  # eta_c = e^-400: the floor's (peak / eta_c)^2 overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and silently: no overflow warning
+        assert laws.objective(wild, "floor", curves, {}) == 1e30
+
+
+def test_a_fit_reports_its_objective_and_reads_steps_given_as_floats():
+    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+    runs = [synthetic_run("floor", params, schedule="wsd"), synthetic_run("floor", params, schedule="cosine")]
+    runs[1]["losses"] = runs[1]["losses"] * 1.002  # a curve the law cannot meet exactly: an objective above 0
+    fit = laws.fit_law("floor", runs, fixed=dict(eta_c=4e-3))
+    curves = [(laws.run_features("floor", r["cfg"], r["steps"]), r["losses"]) for r in runs]
+    theta = np.log([fit["params"][n] for n in laws.LAWS["floor"]["names"] if n != "eta_c"])
+    assert fit["objective"] == pytest.approx(laws.objective(theta, "floor", curves, dict(eta_c=4e-3)), rel=1e-9)
+    assert 0 < fit["objective"] < laws.huber(np.array([math.log(1.002)]))[0]
+    as_floats = laws.predict_losses(fit, runs[0]["cfg"], [200.0, 400.0])  # e.g. read from JSON
+    assert as_floats.tolist() == laws.predict_losses(fit, runs[0]["cfg"], [200, 400]).tolist()

@@ -144,7 +144,13 @@ def test_fsdp_compile_and_checkpointing_change_the_parts_they_change():
     assert parts(parallelism="fsdp") == one  # one process (the default) shards nothing
     # compiled: the partitioner's saved tensors (measured below) and the fused loss's workspace, 4 + 2 bytes a score
     compiled = parts(compiled=True)
-    assert compiled["activations"] == plan.compiled_activation_bytes(SMALL, 4, 64, bf16, compiled_loss=True)
+    # by hand: 2 blocks of 256 tokens x (2 x 64 x 4 + 2 x (5 x 64 + 2 x 64) + 3 x 2 x 160 + 2 x 4 + 2 x 4) bytes
+    # = 1,220,608; the autocast copies of the 114,688 matmul weights, 2 bytes each; the fused head and loss:
+    # 256 x (2 x 2 x 64 + 3 x 4 + 2 x 320) + 4 = 232,452
+    assert compiled["activations"] == 1_220_608 + 2 * 114_688 + 232_452
+    # in fp32: blocks 2 x 256 x (2 x 64 x 4 + 4 x (5 x 64 + 2 x 64) + 3 x 4 x 160 + 2 x 4 + 2 x 4), no copies, the
+    # head 256 x (2 x 4 x 64 + 3 x 4 + 4 x 320) + 4
+    assert plan.compiled_activation_bytes(SMALL, 4, 64, torch.float32, compiled_loss=True) == 2_170_880 + 461_828
     assert compiled["logits_workspace"] == 6 * scores
     assert plan.compiled_loss_workspace_bytes(SMALL, 4, 64, torch.float32) == 4 * scores  # no copy in fp32
     # compiled under FSDP: the blocks alone, the head and loss eager, no autocast copies (all-gathered instead)

@@ -1,6 +1,7 @@
 """lab/shards.py: what a data folder holds and its checks, each bad folder one DataError line: meta.json and its
 shards, nanoGPT's folders (GPT-2 tokens, or meta.pkl's vocabulary, read without running code), tokens outside the
 vocabulary, the fingerprint, and the command that prepares a missing folder."""
+import hashlib
 import json
 import pickle
 import shlex
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import prepare_data
-from helpers import REPO, edit_meta, fingerprint_of, write_bytes_dataset, write_char_folder
+from helpers import REPO, edit_meta, fingerprint_of, write_bytes_dataset, write_char_folder, write_shards
 from lab import settings, shards
 from lab.config import config_file
 from lab.data import DataError, Dataset
@@ -56,23 +57,64 @@ def test_nanogpt_bin_of_bad_size_is_a_data_error(tmp_path, train, val, message):
         Dataset(tmp_path)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda folder: (folder / "train_0001.bin").unlink(), r"^shard \S+train_0001.bin listed in meta.json is missing$"),
+    (lambda folder: (folder / "train_0001.bin").write_bytes(b"\0" * 30),
+     r"^shard \S+train_0001.bin has 30 bytes but meta.json says 14 tokens \(28 bytes\)$"),
+    (lambda folder: (folder / "val_0000.bin").write_bytes(b"\0" * 20),
+     r"^shard \S+val_0000.bin has 20 bytes but meta.json says 11 tokens \(22 bytes\)$"),
+    (lambda folder: edit_meta(folder, lambda meta: {**meta, "dtype": "uint32"}),
+     r"meta.json: dtype 'uint32' is not supported, only uint16$"),
+    (lambda folder: edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "val": []}}),
+     r"^dataset \S+ has an empty train or val split$"),
+    (lambda folder: edit_meta(folder, lambda meta: {**meta, "shards": {**meta["shards"], "train": []}}),
+     r"^dataset \S+ has an empty train or val split$"),
+    (lambda folder: (folder / "meta.json").unlink(), r"^no prepared dataset in \S+ \(no meta.json, nor nanoGPT's "
+                                                     r"train.bin and val.bin\): run `python prepare_data.py --dataset="),
+])
+def test_a_dataset_that_does_not_match_its_meta_is_one_line(tmp_path, change, message):
+    folder = write_shards(tmp_path / "data", [list(range(9)), list(range(14))], [list(range(11))])
+    change(folder)
+    with pytest.raises(DataError, match=message):
+        Dataset(folder)
+
+
+def test_a_folder_without_a_record_is_read_whole_and_its_vocabulary_size_is_a_number(tmp_path):
+    folder = write_shards(tmp_path / "d", [[0, 0, 0]], [[0, 0]], vocab_size="257")  # as a hand-written meta.json
+    meta = Dataset(folder).meta
+    assert meta["vocab_size"] == 257 and type(meta["vocab_size"]) is int
+    assert (meta["fingerprint"], meta["fingerprint_of"], meta["max_token"]) == (fingerprint_of(folder),
+                                                                                shards.FINGERPRINT_OF, 0)
+    assert shards.short("0123456789abcdef0123") == "0123456789abcdef"  # how messages show a fingerprint
+
+
 def test_nanogpt_pair_without_meta_pkl_is_read_as_gpt2_tokens(tmp_path):
     np.array([50256, 1, 2, 3], dtype="<u2").tofile(tmp_path / "train.bin")
     np.array([7, 50256], dtype="<u2").tofile(tmp_path / "val.bin")
     data = Dataset(tmp_path)
-    assert data.vocab_size == 50257 and data.val_tokens == 2 and data.meta["tokenizer"] == "gpt2"
+    assert data.meta == dict(tokenizer="gpt2", vocab_size=50257, eot_token=50256, source={"format": "nanoGPT"},
+                             fingerprint=fingerprint_of(tmp_path), fingerprint_of=shards.FINGERPRINT_OF,
+                             max_token=50256)  # read whole: no record
+    assert data.val_tokens == 2 and data.fingerprint == fingerprint_of(tmp_path)
     assert [s.tolist() for s in data.train] == [[50256, 1, 2, 3]] and [s.tolist() for s in data.val] == [[7, 50256]]
-    assert data.fingerprint == fingerprint_of(tmp_path)
+    assert not data.train[0].flags.writeable  # the shards are mapped read-only
+    (tmp_path / "val.bin").unlink()  # train.bin alone is no dataset
+    with pytest.raises(DataError, match=r"^no prepared dataset in \S+ \(no meta.json, nor nanoGPT's train.bin and "
+                                        r"val.bin\)"):
+        Dataset(tmp_path)
 
 
 def test_char_level_nanogpt_folder_is_read_with_its_vocabulary(tmp_path):
     chars = write_char_folder(tmp_path, "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20)
     data = Dataset(tmp_path)
-    assert data.vocab_size == len(chars) == 27 and data.meta["tokenizer"] == "chars"
-    assert data.meta["vocabulary"] == chars and data.fingerprint == fingerprint_of(tmp_path)
-    record = data.record()
-    assert record["vocabulary"] == chars and record["tokenizer"] == "chars" and record["vocab_size"] == 27
-    assert record["tokens"] == {"train": len(data.train[0]), "val": len(data.val[0])}
+    assert len(chars) == 27 and chars[-1] == "z"  # 'z' (of 'Citizen') is the largest token: 26
+    assert data.meta == dict(tokenizer="chars", vocab_size=27, eot_token=None, vocabulary=chars, source={
+        "format": "nanoGPT", "meta.pkl sha256": hashlib.sha256((tmp_path / "meta.pkl").read_bytes()).hexdigest()},
+        fingerprint=fingerprint_of(tmp_path), fingerprint_of=shards.FINGERPRINT_OF, max_token=26)
+    tokens = {"train": len(data.train[0]), "val": len(data.val[0])}
+    assert tokens == {"train": 1098, "val": 122}  # nanoGPT's 90/10 split of 1,220 characters
+    assert data.record() == dict(dir=str(tmp_path), fingerprint=fingerprint_of(tmp_path), tokenizer="chars",
+                                 vocab_size=27, tokens=tokens, source=data.meta["source"], vocabulary=chars)
 
 
 def test_the_issue_case_a_char_folder_plans_a_model_of_its_own_vocabulary(tmp_path, capsys, monkeypatch):
@@ -177,6 +219,37 @@ def test_a_prepared_folder_records_its_fingerprint_and_a_start_checks_sampled_bl
     with pytest.raises(DataError, match=rf"^the shards in {out} are not those its meta.json records \(sampled blocks "
                                         r"differ\): a shard changed after prepare_data.py wrote it"):
         Dataset(out)
+
+
+def test_the_record_and_its_sampled_blocks_by_hand(tmp_path):
+    """Shards shorter than a block: each of the 16 blocks is the whole shard; a longer one: 16 blocks of 2,048 tokens
+    from its first token to its last, evenly (starts 0, 200, ..., 3000 for 5,048 tokens)."""
+    folder = write_shards(tmp_path / "short", [[5, 6, 7]], [[8, 9]])
+    meta, train, val = shards.read_folder(folder)
+    def split(name, shard):
+        return f"{name}:{len(shard)}\n".encode()
+    by_hand = hashlib.sha256(split("train", train[0]) + train[0].tobytes() * 16 + split("val", val[0])
+                             + val[0].tobytes() * 16).hexdigest()
+    assert shards.record(train, val) == dict(fingerprint=fingerprint_of(folder), fingerprint_of=shards.FINGERPRINT_OF,
+                                             max_token=9, spot_sha256=by_hand)
+    long = np.arange(5048, dtype="<u2") % 257
+    folder = write_shards(tmp_path / "long", [long.tolist()], [[8, 9]])
+    _, train, val = shards.read_folder(folder)
+    blocks = b"".join(long[start:start + 2048].tobytes() for start in range(0, 3001, 200))
+    assert shards.spot_digest(train, val) == hashlib.sha256(split("train", long) + blocks + split("val", val[0])
+                                                            + val[0].tobytes() * 16).hexdigest()
+
+
+def test_a_meta_pkl_of_one_token_and_one_of_none(tmp_path):
+    np.array([0, 0, 0], dtype="<u2").tofile(tmp_path / "train.bin")
+    np.array([0, 0], dtype="<u2").tofile(tmp_path / "val.bin")
+    (tmp_path / "meta.pkl").write_bytes(pickle.dumps({"vocab_size": 1, "itos": ["a"]}))  # itos as a list
+    assert Dataset(tmp_path).meta["vocabulary"] == ["a"]
+    for vocab_size, shown in ((0, "0"), (-3, "-3"), (True, "True"), ("3", "'3'")):
+        (tmp_path / "meta.pkl").write_bytes(pickle.dumps({"vocab_size": vocab_size, "itos": ["a"]}))
+        with pytest.raises(DataError, match=rf"is not nanoGPT's meta.pkl: it needs a dict whose vocab_size is a "
+                                            rf"positive int, not {shown}$"):
+            Dataset(tmp_path)
 
 
 def test_the_fingerprint_is_of_the_tokens_not_of_the_files(tmp_path):

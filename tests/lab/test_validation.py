@@ -164,3 +164,341 @@ def test_runs_are_read_from_train_py_s_files_and_a_wrong_lr_log_is_refused(tmp_p
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     with pytest.raises(ConfigError, match=r"its logged lr at step 10 is not its config's schedule$"):
         validation.load_run(folder)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reading runs: what is kept, what is left out and why
+
+def write_folder(folder, cfg, records, info=None):
+    """A run folder in train.py's format: config.json ({'config': cfg} unless `info`) and metrics.jsonl."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(dict(config=cfg) if info is None else info))
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def train_log(cfg, every=50, val=lambda step: 3.0 - step / 1000):
+    """A training log: the lr of each logged step's last update, and val_loss at every `every` steps."""
+    lrs = laws.schedule_lrs(cfg, cfg["max_steps"])
+    return [dict(step=0, val_loss=val(0))] + [
+        dict(step=s, lr=float(lrs[s - 1]), **({"val_loss": val(s)} if s % every == 0 else {}))
+        for s in range(10, cfg["max_steps"] + 1, 10)]
+
+
+def test_a_run_s_val_losses_are_read_from_the_warmup_on(tmp_path):
+    cfg = dict(BASE, warmup_steps=0, max_steps=30)
+    records = [dict(step=0, val_loss=4), dict(step=1, val_loss=3), dict(step=2, lr=laws.schedule_lrs(cfg, 2)[1],
+                                                                      val_loss=2)]
+    loaded = validation.load_run(write_folder(tmp_path / "r", cfg, records))
+    assert loaded["name"] == str(tmp_path / "r") and loaded["cfg"] == cfg and loaded["data"] is None
+    # step 0 never (no update yet); integer losses in the log are read as floats
+    assert loaded["steps"].tolist() == [1, 2] and loaded["steps"].dtype == np.int64
+    assert loaded["losses"].tolist() == [3.0, 2.0] and loaded["losses"].dtype == np.float64
+    assert loaded["trained"] is True and set(loaded) == {"name", "cfg", "steps", "losses", "trained", "data"}
+    at_warmup = dict(BASE, warmup_steps=20)
+    loaded = validation.load_run(write_folder(tmp_path / "w", at_warmup, [dict(step=20, val_loss=2.5)]))
+    assert loaded["steps"].tolist() == [20] and loaded["trained"] is False  # evaluated at the warmup's end; no lr
+    empty = validation.load_run(write_folder(tmp_path / "e", at_warmup, [dict(step=10, val_loss=2.5)]))
+    assert empty["steps"].dtype == np.int64 and len(empty["steps"]) == 0
+
+
+def test_a_logged_lr_is_checked_against_the_schedule_to_its_float32_rounding_for_adamw_alone(tmp_path):
+    cfg = dict(BASE, schedule="wsd", max_steps=100)
+    log = train_log(cfg)
+    log[3]["lr"] *= 1 + 1e-7  # float32's rounding of the logged value: still the config's schedule
+    assert validation.load_run(write_folder(tmp_path / "a", cfg, log))["steps"].tolist() == [50, 100]
+    log[3]["lr"] *= 1 + 1e-5
+    with pytest.raises(ConfigError, match=rf"^run {tmp_path / 'b'}: its logged lr at step 30 is not its config's "
+                                          r"schedule$"):
+        validation.load_run(write_folder(tmp_path / "b", cfg, log))
+    free = dict(cfg, optimizer="adamw_schedulefree")  # schedule-free logs its own LR: not checked
+    assert validation.load_run(write_folder(tmp_path / "c", free, log))["trained"] is True
+    with pytest.raises(ConfigError) as info:
+        validation.load_run(write_folder(tmp_path / "d", cfg, log, info=[cfg]))
+    assert str(info.value) == f"{tmp_path / 'd' / 'config.json'} is not a train.py config.json (no 'config')"
+    with pytest.raises(ConfigError, match=r"is not a train.py config.json \(no 'config'\)$"):
+        validation.load_run(write_folder(tmp_path / "e", cfg, log, info=dict(cfg)))
+
+
+def test_finished_lr_schedule_runs_are_kept_once_and_every_other_run_is_skipped_with_why(tmp_path):
+    wsd = dict(BASE, schedule="wsd")
+    runs = tmp_path / "runs"
+    kept = write_folder(runs / "a" / "wsd", wsd, train_log(wsd))
+    write_folder(runs / "b" / "wsd copy", wsd, train_log(wsd, every=100))  # a sweep's copy, logged less
+    cosine = write_folder(runs / "b" / "cosine", dict(BASE, schedule="cosine"), train_log(dict(BASE, schedule="cosine")))
+    free = dict(wsd, optimizer="adamw_schedulefree")
+    write_folder(runs / "free", free, train_log(free))
+    write_folder(runs / "merged", wsd, [dict(step=400, val_loss=1.5)])
+    write_folder(runs / "early", wsd, [dict(step=10, lr=float(laws.schedule_lrs(wsd, 10)[9]), val_loss=2.0)])
+    write_folder(runs / "stopped", wsd, [r for r in train_log(wsd) if r["step"] <= 200])
+    write_folder(runs / "wide", dict(wsd, n_embd=128), train_log(dict(wsd, n_embd=128)))
+    write_folder(runs / "c.partial", wsd, train_log(wsd))  # sweep.py's copy being published
+    notes = []
+    loaded = validation.load_runs([runs, kept], like=dict(cfg=wsd, data=None), notes=notes)
+    assert [r["name"] for r in loaded] == [str(kept), str(cosine)]
+    assert loaded[0]["lrs"].tolist() == laws.schedule_lrs(wsd, 400).tolist()
+    assert notes == [f"skipped {runs / 'early'}: it has no val_loss after the warmup",
+                     f"skipped {runs / 'free'}: its optimizer adamw_schedulefree sets its own LR",
+                     f"skipped {runs / 'merged'}: its log has no training steps (no lr)",
+                     f"skipped {runs / 'stopped'}: it did not reach max_steps",
+                     f"skipped {runs / 'wide'}: another model, data or batch"]
+    assert [r["name"] for r in validation.load_runs([runs])][-1] == str(runs / "wide")  # no `like`: every setup
+    assert validation.find_run_dirs(kept) == [kept]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=r"^'\S+empty' holds no run folder \(config.json \+ metrics.jsonl\)$"):
+        validation.find_run_dirs(tmp_path / "empty")
+    with pytest.raises(ConfigError, match=r"^'\S+nothing' is not a folder$"):
+        validation.find_run_dirs(tmp_path / "nothing")
+
+
+def test_two_runs_differ_in_their_data_by_fingerprint_where_both_have_one_else_by_data_dir():
+    a = run("a")
+    assert validation.setup_difference(a, run("b", seed=7, lr=1e-3)) is None  # seeds and LRs are not the setup
+    assert validation.setup_difference(a, run("b", n_layer=3)) == ("n_layer", None, 3)
+    assert validation.setup_difference(run("a", batch_size=8, seq_len=32), run("b")) == ("batch_size", 8, 16)
+    assert validation.setup_difference(a, run("b", data_dir="moved")) == ("data_dir", "data/stdlib-bytes", "moved")
+    known = dict(a, data="a" * 64)
+    assert validation.setup_difference(known, dict(run("b", data_dir="moved"), data="a" * 64)) is None
+    assert validation.setup_difference(known, dict(run("b"), data="b" * 64)) == ("data", "a" * 16, "b" * 16)
+    assert validation.setup_difference(known, run("b", data_dir="moved")) == ("data_dir", "data/stdlib-bytes", "moved")
+
+
+def test_why_a_run_cannot_be_fitted():
+    assert validation.unusable(run("a")) is None
+    assert validation.unusable(run("a", optimizer="adamw_schedulefree")) == ("its optimizer adamw_schedulefree sets "
+                                                                             "its own LR")
+    assert validation.unusable(dict(run("a"), trained=False)) == "its log has no training steps (no lr)"
+    assert validation.unusable(dict(run("a"), steps=np.array([], dtype=int))) == "it has no val_loss after the warmup"
+
+
+def test_the_recipe_s_runs_are_found_by_seed_and_settings_with_the_cooldown_resolved():
+    runs = [run("a", schedule="wsd", cooldown_frac=0.25), run("b", schedule="wsd", seed=2, cooldown_frac=0.25),
+            run("c", schedule="wsd", data_seed=3, cooldown_frac=0.25)]
+    assert validation.matching(runs, dict(schedule="wsd", cooldown_steps=100), 1337)["name"] == "a"  # 0.25 x 400
+    assert validation.matching(runs, dict(schedule="wsd", cooldown_steps=100), 2)["name"] == "b"
+    with pytest.raises(ConfigError) as info:  # seed 1337 with data order 3: not the recipe's (seed, seed) stream
+        validation.matching(runs[2:], dict(schedule="wsd"), 1337)
+    assert str(info.value) == ("no run of seed 1337 with {'schedule': 'wsd'} among the runs read: the recipe needs "
+                               "one")
+    with pytest.raises(ConfigError, match="no run of seed 2 with {'schedule': 'wsd', 'cooldown_steps': 99} among"):
+        validation.matching(runs, dict(schedule="wsd", cooldown_steps=99), 2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# what runs share, cells, seed noise and the band: the edges
+
+
+def test_streams_seeds_and_updates_shared():
+    assert validation.seeds(run("a")) == (1337, 1337) and validation.seeds(run("a", data_seed=7)) == (1337, 7)
+    trunk = run("trunk")
+    assert validation.shared_updates(trunk, run("twin")) == 400  # every update: the same run
+    assert validation.shared_updates(trunk, run("shorter", max_steps=300)) == 300
+    one = dict(run("one"), lrs=np.concatenate([trunk["lrs"][:1], trunk["lrs"][1:] / 2]))
+    assert validation.shared_updates(one, trunk) == 1 and validation.relation(one, [trunk]) == "shares a trunk"
+    known = dict(trunk, data="f" * 64)
+    assert validation.same_stream(known, trunk) and validation.same_stream(trunk, known)  # one fingerprint unknown
+    assert not validation.same_stream(known, dict(trunk, data="e" * 64))  # two fingerprints that differ
+    assert validation.shared_updates(known, dict(trunk, data="e" * 64)) == 0
+    assert not validation.same_stream(run("b", warmup_steps=10), trunk)  # another trajectory
+
+
+def test_a_schedule_s_family_tells_a_cosine_whose_cycle_ends_early():
+    assert validation.family(dict(BASE, schedule="cosine", cycle_steps=200)) == "cosine cycle"
+    assert validation.family(dict(BASE, schedule="cosine", cycle_steps=400)) == "cosine"
+    assert validation.family(dict(BASE, schedule="cosine", cycle_steps=None)) == "cosine"
+    assert validation.family(dict(BASE, schedule="wsd")) == "wsd"
+    assert validation.cell(run("a", schedule="cosine", cycle_steps=100)) == ("cosine cycle", 400, 3e-3)
+
+
+def test_an_unstable_setting_does_not_stop_the_others_from_being_pooled():
+    runs = [run("c1", 1.50, seed=1, lr=9e-3), run("c2", 1.80, seed=2, lr=9e-3),  # unstable, first
+            run("a1", 1.50, seed=1), run("a2", 1.53, seed=2), run("a3", 1.56, seed=3)]
+    noise, unstable = validation.seed_noise(runs)
+    pairs = [1 - 1.50 / 1.53, 1 - 1.50 / 1.56, 1 - 1.53 / 1.56]
+    assert noise == {("constant", 400): (pytest.approx(sum(pairs) / 3, rel=1e-12), 3)}
+    assert type(noise[("constant", 400)][1]) is int  # printed in the table as a count
+    assert unstable == {validation.setting(runs[0])}
+
+
+def test_the_fitted_seed_noise_counts_every_pair_of_every_setting_fitted_at_several_seeds():
+    assert validation.fitted_noise([(None, [run("a")])]) == (0.0, 0)
+    three = [(None, [run(f"s{i}", final, seed=i)]) for i, final in ((1, 1.00), (2, 1.01), (3, 1.02))]
+    two = [(None, [run(f"w{i}", final, seed=i, schedule="wsd")]) for i, final in ((1, 1.0), (2, 1.1))]
+    sigma, pairs = validation.fitted_noise(three + two)
+    constant = (1 / 1.01 - 1 + 1 / 1.02 - 1 + 1.01 / 1.02 - 1) / -3
+    assert sigma == pytest.approx((constant + (1 - 1 / 1.1)) / 2 / (2 / math.sqrt(math.pi)), rel=1e-12)
+    assert pairs == 4 and type(pairs) is int  # 3 of the three seeds, 1 of the two
+
+
+FLOOR = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+
+
+def test_the_band_of_three_fits_at_several_steps_by_hand():
+    """The law's own predictions (not a stand-in): the mean, the fits' spread per step and the noise of a setting
+    fitted at three seeds (three pairs), with two degrees of freedom for three fits."""
+    fits = [dict(law="floor", params=dict(FLOOR, A=a)) for a in (5.0, 5.1, 5.3)]
+    fitted = [(fit, [run(f"s{i}", final, seed=i)]) for i, (fit, final) in enumerate(zip(fits, (1.00, 1.01, 1.03)))]
+    cfg, steps = dict(BASE, schedule="wsd"), [200, 400]
+    each = np.array([laws.predict_losses(fit, cfg, steps) for fit in fits])
+    point = each.mean(axis=0)
+    fit_var = ((each[2] - each[0]) / 2 / point) ** 2  # A = 5.3 predicts the most, 5.0 the least
+    noise = (abs(1 / 1.01 - 1) + abs(1 / 1.03 - 1) + abs(1.01 / 1.03 - 1)) / 3 / (2 / math.sqrt(math.pi))
+    total = fit_var + noise**2
+    half = student_t.ppf(0.95, total**2 / (fit_var**2 / 2 + noise**4 / 3)) * np.sqrt(total) * point
+    got = validation.predict_with_band(fitted, cfg, steps)
+    assert [g.tolist() for g in got] == [pytest.approx(point.tolist(), rel=1e-12),
+                                         pytest.approx((point - half).tolist(), rel=1e-12),
+                                         pytest.approx((point + half).tolist(), rel=1e-12)]
+    assert half[0] != pytest.approx(half[1], rel=1e-3)  # the spread differs per step
+    sigma_only = validation.predict_with_band(fitted[:1] + [(fits[0], fitted[1][1])], cfg, steps)  # equal fits
+    dof = (noise**2) ** 2 / (noise**4 / 1)  # one pair: one degree of freedom
+    assert sigma_only[2].tolist() == pytest.approx(
+        (each[0] * (1 + student_t.ppf(0.95, dof) * (1 - 1 / 1.01) / (2 / math.sqrt(math.pi)))).tolist(), rel=1e-12)
+
+
+def test_a_run_on_no_fit_s_stream_is_predicted_by_the_preferred_fits_first_then_in_the_fits_order():
+    fitted = {(s, s): (None, [run(f"fit {s}", seed=s, schedule="wsd", cooldown_steps=100)]) for s in (3, 1, 2)}
+    assert validation.fits_for(run("seed 9", seed=9), fitted, [(2, 2), (1, 1)]) == ("held out", [(1, 1), (2, 2)])
+    assert validation.fits_for(run("seed 9", seed=9), fitted, []) == ("held out", [(3, 3), (1, 1)])
+    assert validation.fits_for(run("seed 3", seed=3), fitted, [(3, 3), (2, 2)]) == ("held out", [(2, 2), (1, 1)])
+    # fits whose runs share its stream (of one seed, here): the closest relation is the one reported
+    one_seed = {"a": (None, [run("other lr", lr=1e-3)]), "b": (None, [run("trunk")]),
+                "c": (None, [run("cooldown", schedule="wsd", cooldown_steps=100)])}
+    assert validation.fits_for(run("branch", schedule="wsd", cooldown_steps=50), one_seed, []) == (
+        "shares a trunk", ["a", "b", "c"])
+    assert validation.fits_for(run("trunk"), one_seed, []) == ("fitted", ["a", "b", "c"])
+
+
+def cell_row(cell, error, inside=True, relation="held out", unstable=False, curve=0.01, lr_fitted=True):
+    return dict(cell=cell, error=error, inside=inside, relation=relation, unstable=unstable, lr_fitted=lr_fitted,
+                spread=abs(error) / 2, curve=curve, curve_max=None if curve is None else 2 * curve,
+                curve_from_warmup=3 * abs(error))
+
+
+def test_a_cell_is_within_the_noise_at_exactly_1_5_times_its_mean_and_3_times_its_max():
+    noise = {("wsd", 600): (0.0625, 3)}  # binary fractions: the thresholds are exact, 0.09375 and 0.1875
+
+    def within(*errors):
+        return validation.cells([cell_row(("wsd", 600, 3e-3), e) for e in errors], noise)[0]["within_noise"]
+    assert within(0.0, -0.1875) is True  # mean 1.5x, max 3x
+    assert within(0.0, 0.0, 0.21875) is False  # mean 1.17x, max 3.5x
+    assert within(0.125, -0.125) is False  # mean and max 2x
+    assert within(0.0) is None  # one run
+
+
+def test_a_cell_s_numbers_and_the_order_of_cells_held_out_stable_by_lr_family_and_length():
+    noise = {("wsd", 600): (0.01, 5), ("cosine", 600): (0.02, 2)}
+    rows = [cell_row(("wsd", 600, 3e-3), 0.012, curve=0.01), cell_row(("wsd", 600, 3e-3), -0.018, False, curve=0.03),
+            cell_row(("wsd", 600, 3e-3), 0.006, curve=None),  # no point of its curve at steps >= fit_from
+            cell_row(("cosine", 600, 3e-3), 0.01), cell_row(("cosine", 300, 3e-3), 0.01),
+            cell_row(("cosine", 600, 1e-3), 0.01, lr_fitted=False),
+            cell_row(("cosine", 600, 3e-3), 0.2, unstable=True), cell_row(("wsd", 300, 1e-3), 0.0, relation="fitted"),
+            cell_row(("wsd", 300, 1e-3), 0.0, relation="same stream", curve=None)]
+    cells = validation.cells(rows, noise)
+    assert [(c["relation"], c["unstable"], c["family"], c["length"], c["lr"]) for c in cells] == [
+        ("held out", False, "cosine", 600, 1e-3), ("held out", False, "cosine", 300, 3e-3),
+        ("held out", False, "cosine", 600, 3e-3), ("held out", False, "wsd", 600, 3e-3),
+        ("held out", True, "cosine", 600, 3e-3), ("fitted", False, "wsd", 300, 1e-3),
+        ("same stream", False, "wsd", 300, 1e-3)]
+    # errors 1.2 %, 1.8 %, 0.6 %: mean 1.2 % <= 1.5 %, max 1.8 % <= 3 %; curves of the two that have one
+    assert cells[3] == dict(relation="held out", unstable=False, family="wsd", length=600, lr=3e-3, lr_fitted=True,
+                            runs=3, final_mean=pytest.approx(0.012), final_max=pytest.approx(0.018),
+                            curve_mean=pytest.approx(0.02), curve_max=pytest.approx(0.06),
+                            curve_from_warmup=pytest.approx(0.036), noise=0.01, noise_pairs=5,
+                            spread=pytest.approx(0.006), coverage=pytest.approx(2 / 3), within_noise=True)
+    assert cells[0]["lr_fitted"] is False and cells[0]["within_noise"] is None  # one run
+    assert (cells[1]["noise"], cells[1]["noise_pairs"]) == (None, 0)  # no seed pair of that family and length
+    last = cells[-1]
+    assert (last["curve_mean"], last["curve_max"], last["final_mean"]) == (None, None, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the protocol: fits per seed, a run's row, the rows and cells of a validation
+
+
+def law_run(name, params=FLOOR, **settings):
+    """An in-memory run whose val losses (every 50 steps) are the floor law's with `params`."""
+    cfg = dict(BASE, **settings)
+    steps = np.arange(50, cfg["max_steps"] + 1, 50)
+    return dict(name=name, cfg=cfg, steps=steps, data=None, trained=True, lrs=laws.schedule_lrs(cfg, cfg["max_steps"]),
+                losses=laws.predict_losses(dict(law="floor", params=params), cfg, steps))
+
+
+def test_each_seed_is_fitted_alone_and_a_warning_said_once():
+    runs = [law_run(f"{kind} {seed}", seed=seed, schedule=kind) for seed in (1, 2) for kind in ("wsd", "cosine")]
+    fits, warnings = validation.fit_each_seed("floor", runs, 100)
+    assert warnings == ["warning: every fit run has peak LR 0.003: eta_c (how the floor grows with the peak LR) is "
+                        "not determined, fixed at infinity; predictions at other peak LRs are extrapolations"]
+    assert list(fits) == [(1, 1), (2, 2)]
+    for (seed, _), (fit, group) in fits.items():
+        assert [r["name"] for r in group] == [f"wsd {seed}", f"cosine {seed}"]
+        assert (fit["law"], fit["fit_from"], fit["fixed"], fit["points"]) == ("floor", 100, ["eta_c"], 14)
+        # eta_c infinite: the floor at the peak is F (1 + (3e-3 / 4e-3)^2) = 0.08 x 1.5625 = 0.125
+        assert fit["params"]["F"] == pytest.approx(0.125, rel=0.05) and fit["params"]["eta_c"] == 1e6
+        assert fit["params"]["alpha"] == pytest.approx(0.2, rel=0.05)
+
+
+def test_a_seed_needs_as_many_val_losses_as_the_law_has_free_parameters():
+    five = [law_run("wsd", schedule="wsd", data_seed=5)]  # steps 200 ... 400 from fit_from=200: 5 points
+    fits, _ = validation.fit_each_seed("floor", five, 200)  # 6 parameters, eta_c fixed: 5 free
+    assert fits[(1337, 5)][0]["points"] == 5
+    with pytest.raises(ConfigError, match=r"^the runs of seed 1337 have 4 val losses at steps >= fit_from=250, "
+                                          r"fewer than the floor law's parameters$"):
+        validation.fit_each_seed("floor", five, 250)
+    with pytest.raises(ConfigError, match=r"the floor law's cooldown terms are not determined"):
+        validation.fit_each_seed("floor", [law_run("flat", seed=3)], 0)
+
+
+def two_fits():
+    """Fits of seeds 1 and 2 (A = 5.0 and 5.2), each fitted to one run of its seed: no seed pair, no noise."""
+    return {(1, 1): (dict(law="floor", params=FLOOR), [law_run("fit 1", seed=1, schedule="wsd")]),
+            (2, 7): (dict(law="floor", params=dict(FLOOR, A=5.2)), [law_run("fit 2", seed=2, data_seed=7,
+                                                                            schedule="wsd")])}
+
+
+def test_a_run_s_row_its_final_loss_predicted_with_the_band_and_its_curve_s_errors():
+    fitted = two_fits()
+    measured = law_run("measured", seed=9, schedule="cosine", params=dict(FLOOR, A=5.05))
+    steps = measured["steps"]  # 50, 100, ..., 400
+    each = [laws.predict_losses(fit, measured["cfg"], steps) for fit, _ in fitted.values()]
+    point = (each[0] + each[1]) / 2
+    # no seed noise: the fits' spread alone, one degree of freedom: t = 6.3138; half = t x (A=5.2's - A=5.0's) / 2
+    half = student_t.ppf(0.95, 1) * (each[1] - each[0]) / 2
+    errors = np.abs(point / measured["losses"] - 1)
+    row = validation.score(measured, fitted, [(2, 7), (1, 1)], 300)
+    assert row == dict(run="measured", seeds=[[2, 7], 1], measured=measured["losses"][-1],
+                       predicted=pytest.approx(point[-1], rel=1e-12), low=pytest.approx(point[-1] - half[-1], rel=1e-12),
+                       high=pytest.approx(point[-1] + half[-1], rel=1e-12),
+                       error=pytest.approx(point[-1] / measured["losses"][-1] - 1, rel=1e-9), inside=True,
+                       spread=pytest.approx((each[1][-1] - each[0][-1]) / point[-1], rel=1e-9),
+                       curve=pytest.approx(errors[-3:].mean(), rel=1e-9), curve_max=pytest.approx(errors[-3:].max()),
+                       curve_from_warmup=pytest.approx(errors.mean(), rel=1e-9))
+    assert errors[-3:].mean() != pytest.approx(errors.mean(), rel=1e-3)  # fit_from leaves out the early curve
+    outside = dict(measured, losses=measured["losses"] * 1.2)  # the band is +-12 %: one degree of freedom
+    assert validation.score(outside, fitted, [(1, 1), (2, 7)], 300)["inside"] is False
+    late = validation.score(measured, fitted, [(1, 1), (2, 7)], 500)
+    assert (late["curve"], late["curve_max"]) == (None, None)  # no point at steps >= fit_from
+
+
+def test_a_validation_predicts_every_run_by_fits_of_other_seeds_and_tables_its_cells():
+    fitted = two_fits()
+    fitted[(3, 3)] = (dict(law="floor", params=dict(FLOOR, A=5.1)), [law_run("fit 3", seed=3, schedule="wsd")])
+    fit_runs = [runs[0] for _, runs in fitted.values()]
+    other_lr = law_run("lr 1e-3", seed=9, schedule="wsd", lr=1e-3)
+    shaky = [law_run(f"shaky {s}", seed=s, schedule="cosine", params=dict(FLOOR, A=a)) for s, a in ((4, 5.0), (5, 7.0))]
+    rows, cells = validation.validate(fit_runs + [other_lr] + shaky, fitted, [(1, 1), (2, 7)], 300)
+    assert [(r["run"], r["seeds"], r["relation"], r["cell"], r["unstable"], r["lr_fitted"]) for r in rows] == [
+        ("fit 1", [[2, 7], 3], "held out", ("wsd", 400, 3e-3), False, True),
+        ("fit 2", [1, 3], "held out", ("wsd", 400, 3e-3), False, True),
+        ("fit 3", [1, [2, 7]], "held out", ("wsd", 400, 3e-3), False, True),
+        ("lr 1e-3", [1, [2, 7]], "held out", ("wsd", 400, 1e-3), False, False),
+        ("shaky 4", [1, [2, 7]], "held out", ("cosine", 400, 3e-3), True, True),
+        ("shaky 5", [1, [2, 7]], "held out", ("cosine", 400, 3e-3), True, True)]
+    each = {k: laws.predict_losses(fit, other_lr["cfg"], [400])[0] for k, (fit, _) in fitted.items()}
+    assert rows[3]["predicted"] == pytest.approx((each[(1, 1)] + each[(2, 7)]) / 2, rel=1e-12)
+    # the three fitted runs are one setting at three seeds: its pooled noise is their mean |relative difference|
+    finals = [r["losses"][-1] for r in fit_runs]
+    pooled = np.mean([abs(finals[i] / finals[j] - 1) for i, j in ((0, 1), (0, 2), (1, 2))])
+    assert [(c["family"], c["lr"], c["unstable"], c["runs"], c["noise"], c["noise_pairs"]) for c in cells] == [
+        ("wsd", 1e-3, False, 1, pytest.approx(pooled, rel=1e-12), 3),
+        ("wsd", 3e-3, False, 3, pytest.approx(pooled, rel=1e-12), 3), ("cosine", 3e-3, True, 2, None, 0)]
