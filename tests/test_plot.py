@@ -320,7 +320,9 @@ def test_c4_gap_draws_each_shape_against_1_sqrt_seed_by_seed_per_length(tmp_path
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     records[-1]["val_loss"] += 0.01
     metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
-    write_run(tmp_path, "c4_cooldown_shapes", "cosine", schedule="cosine", max_steps=200)  # not a cooldown shape
+    for seed in (1337, 1338):  # not a cooldown shape, whatever cooldown_shape it records (a cosine ignores it)
+        write_run(tmp_path, "c4_cooldown_shapes", f"cosine-{seed}", schedule="cosine", max_steps=200,
+                  cooldown_shape="1-x^2", seed=seed)
     c4 = plot.load_suites([tmp_path])["c4_cooldown_shapes"]
     ax = plot.fig_c4_gap(c4).axes[0]
     ppl = {(cfg(r)["cooldown_shape"], cfg(r)["max_steps"], cfg(r)["seed"]): final(r) for r in c4

@@ -224,6 +224,24 @@ def test_the_best_cooldown_stays_inside_the_run_and_its_shapes():
     assert str(info.value) == "max_steps=20 leaves no step after the warmup (warmup_steps=20) to cool down"
 
 
+@pytest.mark.parametrize("x, cooldown, shape", [((0.0, np.log(0.01)), 1, "1-x^0.1"),  # below one step, A < 0.1
+                                                  ((2.0, np.log(100.0)), 280, "1-x^10"),  # past the run, A > 10
+                                                  ((0.5, np.log(2.0)), 150, "1-x^2")])
+def test_the_search_spans_one_step_to_the_whole_run_and_its_proposal_is_clipped_to_them(monkeypatch, x, cooldown,
+                                                                                        shape):
+    searched = {}
+
+    def search(final, ranges, **kwargs):  # scipy's brute, as predict.py calls it: where it searches, what it returns
+        searched.update(ranges=ranges, final=final(np.array(x)))
+        return np.array(x)
+    monkeypatch.setattr(predict, "brute", search)
+    fits = [(dict(law="floor", params=FLOOR), [])]
+    best = predict.optimal_cooldown(fits, dict(BASE, max_steps=300))  # warmup 20: at most 280 steps of cooldown
+    assert (best["cooldown_steps"], best["cooldown_shape"]) == (cooldown, shape)
+    assert searched["ranges"] == ((1 / 300, 280 / 300), (np.log(0.1), np.log(10.0)))
+    assert searched["final"] == final_loss(fits, dict(BASE, max_steps=300), cooldown, float(shape[4:]))
+
+
 def test_the_command_line_s_schedule_and_what_it_prints():
     first = dict(BASE, optimizer="adamw", cooldown_frac=0.5)  # the first fitted run's config
     args = parse_args(["--schedule=cosine", "--max_steps=600", "--cycle_steps=300"], predict.SETTINGS)

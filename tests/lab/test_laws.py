@@ -179,3 +179,22 @@ def test_a_fit_reports_its_objective_and_reads_steps_given_as_floats():
     assert 0 < fit["objective"] < laws.huber(np.array([math.log(1.002)]))[0]
     as_floats = laws.predict_losses(fit, runs[0]["cfg"], [200.0, 400.0])  # e.g. read from JSON
     assert as_floats.tolist() == laws.predict_losses(fit, runs[0]["cfg"], [200, 400]).tolist()
+
+
+@pytest.mark.parametrize("success, nit, converged", [(True, 3, True), (True, 1, True), (True, 0, False),
+                                                     (False, 3, False)])
+def test_a_fit_is_converged_only_where_bfgs_says_so_after_leaving_its_start(monkeypatch, success, nit, converged):
+    class Result:  # what scipy's minimize returns; nit = 0: it never left its start
+        def __init__(self, theta):
+            self.x, self.fun, self.success, self.nit, self.message = theta, 0.5, success, nit, f"stopped after {nit}"
+    monkeypatch.setattr(laws, "minimize", lambda objective, theta, **kwargs: Result(theta))
+    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+    fit = laws.fit_law("floor", [synthetic_run("floor", params, schedule="wsd")])
+    assert fit["converged"] is converged and fit["message"] == f"stopped after {nit}"
+
+
+def test_a_real_fit_says_it_converged():
+    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+    runs = [synthetic_run("floor", params, schedule="wsd"), synthetic_run("floor", params, schedule="cosine")]
+    fit = laws.fit_law("floor", runs, fixed=dict(eta_c=4e-3))
+    assert fit["converged"] is True and fit["message"] == "Optimization terminated successfully."

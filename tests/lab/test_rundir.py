@@ -162,6 +162,9 @@ def test_resume_drops_log_lines_past_the_checkpoint_and_a_line_cut_short(tmp_pat
     log.write_text('{"step": 0}\n{"step": 5}\n{"st')  # the cut line is the last one logged, past the checkpoint
     rundir.truncate_metrics(log, 10)
     assert log.read_text() == '{"step": 0}\n{"step": 5}\n'
+    log.write_text("\n")  # a log with no line yet (killed before the first): nothing to drop
+    rundir.truncate_metrics(log, 10)
+    assert log.read_text() == ""
 
 
 def test_optimizer_state_follows_this_runs_device_not_the_checkpoints():
@@ -211,6 +214,10 @@ def test_auto_resumes_a_checkpoint_starts_over_a_start_that_died_and_refuses_ano
     assert str(info.value).startswith(f"init_from=auto: {out} holds no checkpoint but the config.json of a run that "
                                       f"it would replace: cannot resume a run with other settings: seed=7 (the run's: "
                                       f"1337); ")
+    # no step was taken: a start over may change the schedule (lr is checked from step 0, not step 1)
+    assert rundir.resolve_auto(dict(cfg, lr=1e-3), alone) == dict(cfg, lr=1e-3, init_from="scratch", overwrite=True)
+    (out / "config.json").write_text(json.dumps(dict(history=[dict(event="start", step=0)])))  # no settings kept
+    assert rundir.resolve_auto(cfg, alone) == dict(cfg, init_from="scratch", overwrite=True)
     (out / "ckpt_0000008.pt").touch()
     assert rundir.resolve_auto(dict(cfg, seed=7), alone) == dict(cfg, seed=7, init_from="resume")  # checked as resumed
     assert rundir.resolve_auto(dict(cfg, overwrite=True), alone) == dict(cfg, overwrite=True, init_from="scratch")
@@ -256,6 +263,10 @@ def test_keys_that_rewrite_past_steps_only_together_are_named_together():
     assert str(info.value) == ("cannot resume a run with other settings: max_steps=12 (the run's: 8), cycle_steps=None "
                                f"(the run's: 8); {WHY_RESUME}; the schedule change alters the LR of step 5, already "
                                "taken (0.00174 -> 0.00193)")
+    with pytest.raises(ConfigError) as info:  # a bookkeeping change beside them is not named: it rewrites no LR
+        rundir.check_changes(trunk, dict(cfg, eval_interval=2), 8, branch=False)
+    assert str(info.value).startswith("cannot resume a run with other settings: max_steps=12 (the run's: 8), "
+                                      "cycle_steps=None (the run's: 8); resuming")
     assert rundir.check_changes(trunk, cfg, 5, branch=False) == {"max_steps": [8, 12], "cycle_steps": [8, None]}
     assert rundir.first_step_with_other_lr(trunk, cfg, 8) == 5 and rundir.first_step_with_other_lr(trunk, cfg, 5) is None
 
@@ -270,6 +281,8 @@ def test_a_schedule_that_no_longer_validates_counts_as_rewriting_step_0():
 
 def test_dtype_auto_continues_the_run_s_precision_and_another_dtype_is_refused_with_why():
     assert rundir.check_changes(TRUNK, dict(TRUNK, dtype="auto"), 8, branch=False) == {}
+    auto = dict(TRUNK, dtype="auto")  # a run started with dtype=auto, resumed with it: nothing changed
+    assert rundir.check_changes(auto, auto, 8, branch=False) == {}
     assert rundir.check_changes(TRUNK, dict(TRUNK, dtype="auto", lr=1e-3), 8, branch=True) == {"lr": [0.002, 0.001]}
     with pytest.raises(ConfigError) as info:
         rundir.check_changes(TRUNK, dict(TRUNK, dtype="bfloat16"), 8, branch=False)
@@ -288,6 +301,10 @@ def test_schedule_free_freezes_its_lr_and_warmup_even_before_a_step_is_taken():
             rundir.check_changes(free, dict(free, **{key: value}), 0, branch=False)
         assert str(info.value) == (f"cannot resume a run with other settings: {key}={value!r} (the run's: "
                                    f"{TRUNK[key]!r}); {WHY_RESUME}")
+    free = dict(TRUNK, optimizer="adamw_schedulefree")  # and what the run is, as for AdamW
+    with pytest.raises(ConfigError, match=r"^cannot resume a run with other settings: seed=7 \(the run's: 1337\), "
+                                          r"swa=True \(the run's: False\); resuming"):
+        rundir.check_changes(free, dict(free, seed=7, swa=True), 0, branch=False)
 
 
 def test_a_branch_may_change_its_schedule_and_averages_and_its_data_stream_only_when_allowed():
@@ -338,7 +355,7 @@ def write_checkpoint(path, step=8, config=TRUNK, **extra):
     return path
 
 
-def test_load_start_checks_the_model_and_the_data_and_records_data_that_moved(tmp_path):
+def test_load_start_checks_the_model_and_the_data_and_records_data_that_moved(tmp_path, capsys):
     trunk = dict(TRUNK, out_dir=str(tmp_path / "trunk"), data_dir="data/old")
     path = write_checkpoint(tmp_path / "trunk" / "ckpt_0000008.pt", config=trunk, data=dict(fingerprint="f" * 64))
     cfg = dict(trunk, init_from="resume", max_steps=12, data_dir="data/moved")
@@ -353,6 +370,10 @@ def test_load_start_checks_the_model_and_the_data_and_records_data_that_moved(tm
     with pytest.raises(rundir.checkpoint.CheckpointError) as info:
         rundir.load_start(cfg, alone, SimpleNamespace(n_layer=3, n_embd=64, block_size=64), "f" * 64)
     assert str(info.value) == "the checkpoint's model does not match this run's model: n_layer=2 (this run: 3)"
+    with pytest.raises(rundir.checkpoint.CheckpointError) as info:
+        rundir.load_start(cfg, alone, SimpleNamespace(n_layer=3, n_embd=32, block_size=64), "f" * 64)
+    assert str(info.value) == ("the checkpoint's model does not match this run's model: n_layer=2 (this run: 3), "
+                               "n_embd=64 (this run: 32)")
     branch = dict(cfg, init_from=str(path), out_dir=str(tmp_path / "branch"), lr=1e-3, data_dir="data/old")
     assert rundir.load_start(branch, alone, mconf, "f" * 64)[1] == {"max_steps": [8, 12], "lr": [0.002, 0.001]}
     # a checkpoint from before fingerprints: data_dir is all there is to know the data by, and may not change
@@ -360,6 +381,14 @@ def test_load_start_checks_the_model_and_the_data_and_records_data_that_moved(tm
     with pytest.raises(ConfigError, match=r"^cannot resume a run with other settings: data_dir='data/moved' \(the "
                                           r"run's: 'data/old'\)"):
         rundir.load_start(cfg, alone, mconf, "f" * 64)
+    assert capsys.readouterr().out == ("warning: the checkpoint records no data fingerprint (written before they were "
+                                       "recorded): that data_dir=data/moved holds the data it was trained on is not "
+                                       "checked\n")  # on rank 0
+    (tmp_path / "trunk" / "ckpt_0000012.pt").write_text("not a checkpoint")  # the newest, corrupt: the hint
+    with pytest.raises(rundir.checkpoint.CheckpointError, match=r"is corrupt or unreadable \(\w+\); the previous one "
+                                                                r"is \S+ckpt_0000010.pt, use init_from="):
+        rundir.load_start(cfg, alone, mconf, "f" * 64)
+    (tmp_path / "trunk" / "ckpt_0000012.pt").unlink()
     assert rundir.load_start(dict(cfg, data_dir="data/old"), alone, mconf, "f" * 64)[1] == {"max_steps": [8, 12]}
 
 
@@ -391,7 +420,7 @@ def test_the_starting_point_of_a_new_run_a_resume_and_a_branch(tmp_path):
         rundir.starting_point(dict(trunk, init_from="resume"), alone, mconf, "f" * 64)
 
 
-def test_claiming_an_out_dir_clears_only_a_replaced_run_and_refuses_mixing_two(tmp_path):
+def test_claiming_an_out_dir_clears_only_a_replaced_run_and_refuses_mixing_two(tmp_path, monkeypatch):
     out = tmp_path / "run"
     rundir.claim_out_dir(dict(TRUNK, out_dir=str(out / "deep"), init_from="scratch"))
     assert (out / "deep").is_dir()  # made, parents too
@@ -411,6 +440,11 @@ def test_claiming_an_out_dir_clears_only_a_replaced_run_and_refuses_mixing_two(t
                                                      "ema.pt", "metrics.jsonl", "notes.txt", "swa.pt"]
     rundir.claim_out_dir(dict(TRUNK, out_dir=str(out), init_from="scratch", overwrite=True))
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "deep", "notes.txt"]  # config.json: rewritten
+    rundir.claim_out_dir(dict(TRUNK, out_dir=str(tmp_path / "branch"), init_from=str(out / "ckpt_0000008")))
+    assert (tmp_path / "branch").is_dir()  # a branch off a checkpoint of another folder
+    monkeypatch.chdir(out)  # out_dir '.': 'scratch' and 'resume' are no checkpoint lying in it
+    rundir.claim_out_dir(dict(TRUNK, out_dir=".", init_from="resume"))
+    rundir.claim_out_dir(dict(TRUNK, out_dir=".", init_from="scratch", overwrite=True))
 
 
 def test_config_json_keeps_the_history_of_a_resumed_run_and_starts_one_for_a_new_run(tmp_path):
@@ -426,12 +460,15 @@ def test_config_json_keeps_the_history_of_a_resumed_run_and_starts_one_for_a_new
     (tmp_path / "config.json").write_text("[1, 2]")  # unreadable as a run's: the checkpoint still says what it was
     rundir.write_config(tmp_path, dict(config={}), event("resume", 10))
     assert history(tmp_path) == [event("resume", 10)]
+    (tmp_path / "config.json").write_text('{"config": {}}')  # a run's, written before histories were kept
+    rundir.write_config(tmp_path, dict(config={}), event("resume", 11))
+    assert history(tmp_path) == [event("resume", 11)]
     (tmp_path / "config.json").write_text('{"config": ')
     rundir.write_config(tmp_path, dict(config={}), event("resume", 12))
     assert history(tmp_path) == [event("resume", 12)]
 
 
-def test_a_run_is_replaced_only_by_a_start_from_where_it_started(tmp_path):
+def test_a_run_is_replaced_only_by_a_start_from_where_it_started(tmp_path, monkeypatch):
     rundir.check_started_from(tmp_path / "nothing", "scratch")  # no run there
     def started(history):
         (tmp_path / "config.json").write_text(json.dumps(dict(config={}, history=history)))
@@ -441,6 +478,9 @@ def test_a_run_is_replaced_only_by_a_start_from_where_it_started(tmp_path):
         rundir.check_started_from(tmp_path, "trunk/ckpt_0000008")
     assert str(info.value) == (f"{tmp_path} holds a run that did not start from trunk/ckpt_0000008 (it started from "
                                f"scratch): move it away, or give the branches another trunk name")
+    monkeypatch.chdir(tmp_path)  # a checkpoint folder named 'scratch' is not where a run from scratch started
+    with pytest.raises(ConfigError, match=r"did not start from \S+scratch \(it started from scratch\)"):
+        rundir.check_started_from(tmp_path, tmp_path / "scratch")
     trunk = tmp_path / "trunk" / "ckpt_0000008"
     started([dict(event="branch", step=8, **{"from": str(trunk)}), dict(event="resume", step=10)])
     rundir.check_started_from(tmp_path, trunk)
@@ -466,3 +506,7 @@ def test_auto_says_when_the_run_is_finished_on_rank_0_alone(tmp_path, capsys):
     cfg = dict(settings.DEFAULTS, out_dir=str(out), max_steps=12, init_from="auto")
     assert rundir.resolve_auto(cfg, parallel.Processes()) is None
     assert capsys.readouterr().out == f"{out} holds a finished run (step 12): nothing to train\n"
+    (out / "ckpt_0000012.pt").unlink()
+    (out / "ckpt_0000008.pt").touch()
+    assert rundir.resolve_auto(cfg, parallel.Processes()) == dict(cfg, init_from="resume")
+    assert capsys.readouterr().out == ""  # not finished: nothing said

@@ -49,6 +49,9 @@ def test_copies_of_a_run_are_dropped_keeping_the_one_with_the_longest_log():
     scratch = run("from scratch", schedule="wsd", cooldown_steps=100)
     kept = validation.drop_copies([branch, scratch, run("trunk")])
     assert [r["name"] for r in kept] == ["from scratch", "trunk"]
+    # copies that logged as much: the first read (find_run_dirs' sorted order) is kept, whatever comes after
+    assert [r["name"] for r in validation.drop_copies([scratch, run("again", schedule="wsd", cooldown_steps=100)])
+            ] == ["from scratch"]
 
 
 def test_each_run_is_predicted_by_fits_of_other_seeds_only():
@@ -147,6 +150,9 @@ def test_a_fit_that_did_not_converge_is_said(monkeypatch):
     assert warnings == ["warning: the floor fit of seed 1337 did not converge (Desired error not achieved): its "
                         "parameters may be far from the best"]
     assert fits[(1337, 1337)][0]["converged"] is False
+    _, warnings = validation.fit_each_seed("floor", [run("a", schedule="wsd", data_seed=7),
+                                                     run("b", lr=1e-3, schedule="cosine", data_seed=7)], 100)
+    assert warnings[0].startswith("warning: the floor fit of seed 1337 did not converge")  # the seed, not data_seed 7
 
 
 def test_runs_are_read_from_train_py_s_files_and_a_wrong_lr_log_is_refused(tmp_path):
@@ -244,6 +250,10 @@ def test_finished_lr_schedule_runs_are_kept_once_and_every_other_run_is_skipped_
                      f"skipped {runs / 'wide'}: another model, data or batch"]
     assert [r["name"] for r in validation.load_runs([runs])][-1] == str(runs / "wide")  # no `like`: every setup
     assert validation.find_run_dirs(kept) == [kept]
+    assert runs / "c.partial" not in validation.find_run_dirs(runs)  # (drop_copies would hide it: a copy of a/wsd)
+    assert validation.find_run_dirs(runs)[:3] == [kept, cosine, runs / "b" / "wsd copy"]
+    write_folder(kept / "inner", wsd, train_log(wsd))  # a run folder is read alone, whatever lies below it
+    assert validation.find_run_dirs(kept) == [kept]
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"^'\S+empty' holds no run folder \(config.json \+ metrics.jsonl\)$"):
         validation.find_run_dirs(tmp_path / "empty")
@@ -282,6 +292,8 @@ def test_the_recipe_s_runs_are_found_by_seed_and_settings_with_the_cooldown_reso
                                "one")
     with pytest.raises(ConfigError, match="no run of seed 2 with {'schedule': 'wsd', 'cooldown_steps': 99} among"):
         validation.matching(runs, dict(schedule="wsd", cooldown_steps=99), 2)
+    steps_given = [run("d", schedule="wsd", cooldown_frac=0.25, cooldown_steps=60)]  # the steps, not 0.25 x 400
+    assert validation.matching(steps_given, dict(schedule="wsd", cooldown_steps=60), 1337)["name"] == "d"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -476,6 +488,12 @@ def test_a_run_s_row_its_final_loss_predicted_with_the_band_and_its_curve_s_erro
     assert errors[-3:].mean() != pytest.approx(errors.mean(), rel=1e-3)  # fit_from leaves out the early curve
     outside = dict(measured, losses=measured["losses"] * 1.2)  # the band is +-12 %: one degree of freedom
     assert validation.score(outside, fitted, [(1, 1), (2, 7)], 300)["inside"] is False
+    _, low, high = validation.predict_with_band([fitted[(1, 1)], fitted[(2, 7)]], measured["cfg"], steps)
+    assert low[-2] > low[-1] and high[-2] > high[-1]  # a falling curve: the band at step 350 lies above the last
+    for final, inside in ((low[-1], True), (high[-1], True), (np.nextafter(low[-1], 0), False),
+                          (np.nextafter(high[-1], 2), False)):
+        edge = dict(measured, losses=np.concatenate([measured["losses"][:-1], [final]]))
+        assert validation.score(edge, fitted, [(1, 1), (2, 7)], 300)["inside"] is inside, (final, inside)
     late = validation.score(measured, fitted, [(1, 1), (2, 7)], 500)
     assert (late["curve"], late["curve_max"]) == (None, None)  # no point at steps >= fit_from
 
