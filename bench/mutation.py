@@ -185,6 +185,12 @@ EQUIVALENT = {
     **{f"lab.rundir.x_load_start__mutmut_{n}": "the tensors read at once (load's default) instead of as references: "
        "read_tensors then cuts the same shards from them, the same values; what differs is the memory (every "
        "process holds every full tensor for a moment), which FSDP's sharded read avoids" for n in (14, 29)},
+    **{mutant: "true division of exact multiples: n_embd is a multiple of n_head and head_dim even (the model "
+       "requires both for rotary), a float's bits a multiple of 8; the same numbers, as floats" for mutant in (
+        "lab.plan.x_attention_bytes__mutmut_4", "lab.plan.x_attention_bytes__mutmut_42",
+        "lab.plan.x_activation_dtype_bytes__mutmut_1")},
+    "lab.plan.x_compiled_activation_bytes__mutmut_36": "weight_copies=None: activation_bytes tests it for truth, "
+                                                       "None is False",
     "lab.shards.x_scan__mutmut_5": "the read buffer's size: the digest and the largest token do not depend on how "
                                    "a file is cut into reads",
     "predict.x_recommended_fits__mutmut_29": "str(k[1]) for str(k[0]): the recipe's runs are on streams (seed, "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from schedules import (ScheduleError, bound_predictions, cooldown_multiplier, cooldown_start, cosine,
-                       last_iterate_bound, learning_rate, linear, lr_multiplier, parse_cooldown_shape,
+                       last_iterate_bound, learning_rate, linear, lr_multiplier, lr_multipliers, parse_cooldown_shape,
                        resolve_cooldown_steps, validate_schedule, warmup, wsd)
 
 N, W = 1000, 100  # a run of 1000 steps with 100 warmup steps
@@ -354,3 +354,11 @@ def test_bound_refuses_multipliers_it_cannot_bound(multipliers):
 def test_a_zero_multiplier_before_the_last_is_bounded():
     # eta = 1, 0, 1: sums 2 and 2; t3 = ½ (1/1 · 2/2 + 0/1 · 1/1) = ½
     assert last_iterate_bound([1.0, 0.0, 1.0])["t3"] == 0.5
+
+
+def test_a_whole_schedule_at_once_takes_the_defaults_of_lr_multiplier():
+    # wsd over 10 steps, nothing else said: no warmup, a linear cooldown of 20 % (steps 8-10) to 0
+    assert lr_multipliers(range(11), schedule="wsd", max_steps=10) == [1.0] * 9 + [0.5, 0.0]
+    assert lr_multipliers([], schedule="wsd", max_steps=10) == []  # no step: nothing to check or compute
+    with pytest.raises(ScheduleError, match=r"^step must be non-negative, got -1$"):
+        lr_multipliers([3, -1], schedule="wsd", max_steps=10)

@@ -164,10 +164,38 @@ def test_fsdp_compile_and_checkpointing_change_the_parts_they_change():
     # activation checkpointing turns compilation's count off: the eager count with checkpointing
     checkpointed = parts(compiled=True, activation_checkpointing=True)
     assert checkpointed["activations"] == plan.activation_bytes(SMALL, 4, 64, bf16, "flash", checkpointing=True)
+    # which keeps each block's fp32 input (2 x 256 x 64 x 4 = 131,072) and one block's activations at a time: a
+    # block saves (by hand, 256 tokens) its attention norm 2 x 256 x 64 x 4 + 256 x 4 + 256 x 64 x 2 = 164,864,
+    # attention 163,840 (qkv) + 8,192 (rotary tables) + 34,816 (flash) + 32,768 (projection input) = 239,616, its
+    # MLP norm 197,632 (two bf16 casts) and SwiGLU 4 x 256 x 160 x 2 = 327,680: 929,792 a block
+    assert checkpointed["activations"] == eager + 131_072 - 929_792
     assert checkpointed["logits_workspace"] == 8 * scores
     # the logits' transient is the backward's two fp32 scores, in every precision
     assert [plan.logits_workspace_bytes(SMALL, 4, 64, dtype) for dtype in (bf16, torch.float16, torch.float32)] == \
         [8 * scores] * 3
+
+
+def test_grouped_query_attention_s_saved_bytes_by_hand():
+    """The formulas the measured test bounds (at most 5 % over), pinned by hand: d 192, kv 64, 6 heads of 32,
+    4 x 128 = 512 tokens, bf16 (2 bytes)."""
+    config = SHAPES["gqa_untied"][0]
+    # flash: q and its rotated copy (2 x 512 x 192), k, v and the rotated k (3 x 512 x 64); 4 rotary tables of
+    # 128 x 16; the output 512 x 192 and the logsumexp 4 x 6 x 128 in fp32; the projection's input 512 x 192
+    assert plan.attention_bytes(config, 4, 128, 2, "flash") == ((2 * 512 * 192 + 3 * 512 * 64) * 2 + 4 * 128 * 16 * 2
+                                                                + 512 * 192 * 2 + 4 * 6 * 128 * 4 + 512 * 192 * 2)
+    # math: the repeated k and v and the rotated q, the q copy (4 x 512 x 192), the v copy (512 x 64); the
+    # probabilities 4 x 6 x 128 x 128
+    assert plan.attention_bytes(config, 4, 128, 2, "math") == ((4 * 512 * 192 + 512 * 64) * 2 + 4 * 128 * 16 * 2
+                                                               + 4 * 6 * 128 * 128 * 2 + 512 * 192 * 2)
+    # compiled blocks under FSDP with the eager head and loss (whatever attention the eager count assumes): two
+    # blocks of 512 x (2 x 192 x 4 + 2 x (5 x 192 + 2 x 64) + 3 x 2 x 512 + 6 x 4 + 2 x 4) = 6,979,584; the token ids
+    # 512 x 8, the final norm 2 x 512 x 192 x 4 + 512 x 4 + 512 x 192 x 2, the loss 512 x 2048 x 4 + 512 x 8 + 4
+    eager_head = 512 * 8 + 2 * 512 * 192 * 4 + 512 * 4 + 512 * 192 * 2 + 512 * 2048 * 4 + 512 * 8 + 4
+    bf16 = torch.bfloat16
+    assert plan.compiled_activation_bytes(config, 4, 128, bf16, compiled_loss=False, weight_copies=False) == \
+        6_979_584 + eager_head
+    assert plan.compiled_activation_bytes(config, 4, 128, bf16, compiled_loss=False) == \
+        6_979_584 + eager_head + 2 * plan.matmul_weights(config)  # autocast's copies, where not all-gathered
 
 
 def test_fsdp_buffers_by_hand_with_grouped_query_attention_and_an_untied_head():
