@@ -1,11 +1,15 @@
-"""lab/runs.py: what a run is from its config, which runs are one setting at several seeds, their spread, and the
-paired verdict."""
+"""lab/runs.py: what a run is from its config, which runs are one setting at several seeds, their spread, the
+paired verdict, and the data the runs read."""
 import math
 import statistics
 
+import pytest
+
 from lab import scaling
-from lab.runs import (best_per_method, cooldown_frac, cycle, final_ppl, finished_groups, method, on_shared_seeds,
-                      optimizer_label, paired_gap, seed, seed_groups, setting, shape_order, spread, verdict)
+from lab.config import ConfigError
+from lab.runs import (best_per_method, cooldown_frac, cycle, data_fingerprint, final_ppl, finished_groups, method,
+                      on_shared_seeds, one_data, optimizer_label, paired_gap, seed, seed_groups, setting, shape_order,
+                      spread, verdict)
 from lab.settings import DEFAULTS
 from synthetic_runs import write_run
 
@@ -105,3 +109,22 @@ def test_groups_are_compared_on_the_seeds_all_of_them_have(tmp_path):
     groups = on_shared_seeds(seed_groups(scaling.load_runs(tmp_path)["s"]))
     assert [[r["name"] for r in g] for g in groups] == [["1-sqrt1337", "1-sqrt1338"], ["linear1337", "linear1338"]]
     assert on_shared_seeds([]) == []
+
+
+def test_the_data_a_run_read_is_its_recorded_fingerprint_and_one_data_is_asked_of_the_runs():
+    assert data_fingerprint(dict(config={}, data=dict(fingerprint="a" * 64))) == "a" * 64
+    for unknown in (dict(config={}), dict(config={}, data=None), dict(data={}), [], None):  # not recorded, unreadable
+        assert data_fingerprint(unknown) is None
+
+    def runs(*fingerprints):
+        return [dict(dir=f"run{i}", info=dict(config={}, **({} if f is None else dict(data=dict(fingerprint=f)))))
+                for i, f in enumerate(fingerprints)]
+    assert one_data(runs("a" * 64, "a" * 64, None)) == ("data aaaaaaaaaaaaaaaa (2 runs), 1 runs of unknown data (no "
+                                                        "fingerprint recorded)")
+    assert one_data(runs("b" * 64)) == "data bbbbbbbbbbbbbbbb (1 runs)"
+    assert one_data(runs(None, None)) == "2 runs of unknown data (no fingerprint recorded)"
+    assert one_data([]) == ""
+    with pytest.raises(ConfigError) as info:  # the first two data, each by its first run
+        one_data(runs("a" * 64, None, "a" * 64, "b" * 64, "c" * 64))
+    assert str(info.value) == ("the runs read different data: run0 read aaaaaaaaaaaaaaaa, run3 read bbbbbbbbbbbbbbbb; "
+                               "give each data's results apart (their own folders)")
