@@ -127,6 +127,7 @@ EQUIVALENT = {
                                                 "the same floats while the sums are exact",
     "schedules.x_last_iterate_bound__mutmut_7": "multipliers as given (ints stay ints): numpy's true division gives "
                                                 "the same floats while the sums are exact",
+    "schedules.x_lr_multipliers__mutmut_5": "min's value for no steps, 0 or 1: neither is negative",
     "model.xǁGPTǁ_init_weights__mutmut_12": "mean=0.0 dropped: nn.init.normal_'s default mean is 0.0",
     "model.xǁGPTǁ_init_weights__mutmut_21": "mean=0.0 dropped: nn.init.normal_'s default mean is 0.0",
     **{f"lab.checkpoint.xǁSafeReaderǁread_metadata__mutmut_{n}": "the rank-local metadata path (DCP's fallback when "
@@ -205,6 +206,8 @@ EQUIVALENT = {
                                           "runs, which every caller then needs too (the same error, from matching)",
     **{f"predict.x_user_fits__mutmut_{n}": "'none found' is never shown: --fit names folders, find_run_dirs refuses "
        "one without runs, and load_runs notes every run it leaves out" for n in (14, 15)},
+    "lab.runs.x_one_data__mutmut_8": "None for [] where no run's data is unknown: unknown is then only tested for "
+                                      "truth, and both are false",
     "lab.runs.x_verdict__mutmut_25": "mean < 0 or <= 0 to name the better: a mean of exactly 0 is always within "
                                      "noise (0 <= half), never reaches this line",
 }

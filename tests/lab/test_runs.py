@@ -124,7 +124,8 @@ def test_the_data_a_run_read_is_its_recorded_fingerprint_and_one_data_is_asked_o
     assert one_data(runs("b" * 64)) == "data bbbbbbbbbbbbbbbb (1 runs)"
     assert one_data(runs(None, None)) == "2 runs of unknown data (no fingerprint recorded)"
     assert one_data([]) == ""
-    with pytest.raises(ConfigError) as info:  # the first two data, each by its first run
-        one_data(runs("a" * 64, None, "a" * 64, "b" * 64, "c" * 64))
-    assert str(info.value) == ("the runs read different data: run0 read aaaaaaaaaaaaaaaa, run3 read bbbbbbbbbbbbbbbb; "
-                               "give each data's results apart (their own folders)")
+    for fingerprints in (("a" * 64, None, "a" * 64, "b" * 64), ("a" * 64, None, "a" * 64, "b" * 64, "c" * 64)):
+        with pytest.raises(ConfigError) as info:  # two data or more: the first two, each by its first run
+            one_data(runs(*fingerprints))
+        assert str(info.value) == ("the runs read different data: run0 read aaaaaaaaaaaaaaaa, run3 read "
+                                   "bbbbbbbbbbbbbbbb; give each data's results apart (their own folders)")
