@@ -145,7 +145,8 @@ def test_every_numeric_setting_of_every_script_says_what_it_allows_and_refuses_w
     assert checked > 100  # train.py's 34 in every script that runs it, and the scripts' own
 
 
-TRACKER = re.compile(r"(?i)\b(?:issue|ticket|pull request|PR)s?\s*#?\d+\b|(?<![\w&#/])#\d+\b")
+# (a colour such as #000000, six hex digits, is not a tracker number)
+TRACKER = re.compile(r"(?i)\b(?:issue|ticket|pull request|PR)s?\s*#?\d+\b|(?<![\w&#/])#(?![0-9a-f]{6}\b)\d+\b")
 OUTSIDE = re.compile(r"(?<![\w.])(?:\.\./)+[\w.-]+|(?<![\w.])/(?:work|home|Users|root|mnt|opt)/[\w./-]*")
 MARKDOWN = re.compile(r"(?<![\w.-])([\w-]+\.md)\b")
 
