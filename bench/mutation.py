@@ -162,7 +162,6 @@ EQUIVALENT = {
                                     "step 0, before any update)",
     **{f"lab.laws.x_fit_law__mutmut_{n}": "scipy's minimize without bounds or constraints defaults to BFGS, and reads "
        "the method's name in any case" for n in (54, 59, 62)},
-    "lab.laws.x_huber__mutmut_3": "<= or < delta: at |r| = delta both pieces give delta^2 / 2",
     "lab.laws.x_objective__mutmut_31": "1e+30 is 1e30",
     **{f"lab.laws.x_schedule_lrs__mutmut_{n}": "learning_rates gives floats (lr, a float setting, times float "
        "multipliers): the array is float64 without dtype=float" for n in (2, 4)},

@@ -31,7 +31,7 @@ from itertools import product
 import numpy as np
 from scipy.optimize import minimize
 
-from lab.scaling import HUBER_DELTA
+from lab.scaling import huber
 from schedules import learning_rates
 
 TISSUE_DECAY = 0.999  # lambda, the momentum of LR decrements; Tissue et al. fix it near 0.999 rather than fit it
@@ -122,11 +122,6 @@ def predict_losses(fit, cfg, steps):
 # fitting
 
 
-def huber(residual):
-    small = np.abs(residual) <= HUBER_DELTA
-    return np.where(small, 0.5 * residual**2, HUBER_DELTA * (np.abs(residual) - 0.5 * HUBER_DELTA))
-
-
 def free_names(law, fixed):
     return [n for n in LAWS[law]["names"] if n not in fixed]
 
@@ -143,7 +138,7 @@ def objective(theta, law, curves, fixed):
     same, however many val losses it logged (a trunk logs many points of one noisy trajectory)."""
     p = to_params(law, theta, fixed)
     with np.errstate(all="ignore"):  # wild parameters overflow: they get a huge objective instead
-        total = np.mean([huber(np.log(np.maximum(LAWS[law]["loss"](p, f), 1e-9)) - np.log(losses)).mean()
+        total = np.mean([huber(np.log(np.maximum(LAWS[law]["loss"](p, f), 1e-9)) - np.log(losses))[0].mean()
                          for f, losses in curves])
     return total if np.isfinite(total) else 1e30
 

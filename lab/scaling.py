@@ -232,7 +232,8 @@ def _terms(theta, log_N, log_D):
     return np.stack(np.broadcast_arrays(log_A - alpha * log_N, log_B - beta * log_D, log_E), axis=-2)
 
 
-def _huber(residual):
+def huber(residual):
+    """The Huber loss of residuals of log-loss and its derivative (laws.py's fits use it too)."""
     small = np.abs(residual) <= HUBER_DELTA
     return (np.where(small, 0.5 * residual**2, HUBER_DELTA * (np.abs(residual) - 0.5 * HUBER_DELTA)),
             np.where(small, residual, HUBER_DELTA * np.sign(residual)))  # the loss and its derivative
@@ -241,7 +242,7 @@ def _huber(residual):
 def _objective(theta, log_N, log_D, log_L):
     """Summed Huber loss of log L_hat - log L, and its gradient in theta = (log A, log B, log E, alpha, beta)."""
     terms = _terms(theta, log_N, log_D)
-    loss, slope = _huber(logsumexp(terms, axis=0) - log_L)
+    loss, slope = huber(logsumexp(terms, axis=0) - log_L)
     weights = softmax(terms, axis=0) * slope  # d log L_hat / d term, times d Huber / d residual
     grad = np.array([weights[0].sum(), weights[1].sum(), weights[2].sum(),
                      -(weights[0] * log_N).sum(), -(weights[1] * log_D).sum()])
@@ -261,7 +262,7 @@ def fit_loss_law(N, D, L):
         return None
     data = (np.log(N), np.log(D), np.log(L))
     grid = np.array(list(product(*INIT_GRID.values())))
-    grid_losses = _huber(logsumexp(_terms(grid, *data[:2]), axis=-2) - data[2])[0].sum(axis=-1)
+    grid_losses = huber(logsumexp(_terms(grid, *data[:2]), axis=-2) - data[2])[0].sum(axis=-1)
     best = None
     for theta in grid[np.argsort(grid_losses)[:FIT_STARTS]]:
         result = minimize(_objective, theta, args=data, jac=True, method="BFGS", options=dict(maxiter=2000, gtol=1e-10))

@@ -117,12 +117,12 @@ def load_runs(folders, like=None, notes=None):
 def drop_copies(runs):
     """One run of each (stream, schedule): the one that logged the most of its curve (a branch logs only its own).
     The runs are of one data (load_runs' `like`, or predict.py's check)."""
+    keys = [(stream(run), run["cfg"]["max_steps"], run["lrs"].tobytes()) for run in runs]
     best = {}
-    for run in runs:
-        key = (stream(run), run["cfg"]["max_steps"], run["lrs"].tobytes())
+    for key, run in zip(keys, runs):
         if key not in best or len(run["steps"]) > len(best[key]["steps"]):
             best[key] = run
-    return [run for run in runs if best[(stream(run), run["cfg"]["max_steps"], run["lrs"].tobytes())] is run]
+    return [run for key, run in zip(keys, runs) if best[key] is run]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -286,13 +286,22 @@ def fitted_noise(fitted):
     return float(np.mean([mean_abs_difference(g) for g in groups])) / MEAN_ABS_DIFF_PER_SIGMA, pairs
 
 
+def fit_predictions(fitted, cfg, steps):
+    """Each fit's val loss at `steps` of the schedule in `cfg`: a row per fit."""
+    return np.array([laws.predict_losses(fit, cfg, steps) for fit, _ in fitted])
+
+
 def predict_with_band(fitted, cfg, steps):
-    """(point, low, high) at `steps`: the mean of the fits' predictions, and its 90 % prediction interval from two
+    """(point, low, high) at `steps` of the schedule in `cfg` (band)."""
+    return band(fit_predictions(fitted, cfg, steps), fitted)
+
+
+def band(predictions, fitted):
+    """(point, low, high) from the fits' `predictions`: their mean, and its 90 % prediction interval from two
     independent errors, both estimated: the fits' (half their spread, the standard error of their mean; one degree
     of freedom with two fits) and the seed noise of the fitted runs (a measured run is one seed's draw; a degree of
     freedom per seed pair). With estimated variances the interval is Student's t at the Welch-Satterthwaite degrees
     of freedom: wide where two fits disagree, about +-2.1 sigma where the seed noise dominates."""
-    predictions = np.array([laws.predict_losses(fit, cfg, steps) for fit, _ in fitted])
     point = predictions.mean(axis=0)
     fit_var = ((predictions.max(axis=0) - predictions.min(axis=0)) / 2 / point) ** 2  # 0 for one fit
     noise, pairs = fitted_noise(fitted)
@@ -320,8 +329,9 @@ def fits_for(run, fitted, preferred):
 def score(run, fitted, keys, fit_from):
     """One run's row: its final loss measured and predicted with the band, and its curve's errors."""
     chosen = [fitted[k] for k in keys]
-    point, low, high = predict_with_band(chosen, run["cfg"], run["steps"])
-    finals = [laws.predict_losses(fit, run["cfg"], run["steps"][-1:])[0] for fit, _ in chosen]
+    predictions = fit_predictions(chosen, run["cfg"], run["steps"])
+    point, low, high = band(predictions, chosen)
+    finals = predictions[:, -1]
     errors = np.abs(point / run["losses"] - 1)
     domain = errors[run["steps"] >= fit_from]
     measured = float(run["losses"][-1])
