@@ -153,7 +153,7 @@ EQUIVALENT = {
        for n in (3, 4)},
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
-    "lab.validation.x_score__mutmut_84": "k[1] for k[0] where k[0] == k[1]: a stream whose data order is its seed",
+    "lab.validation.x_score__mutmut_78": "k[1] for k[0] where k[0] == k[1]: a stream whose data order is its seed",
     **{f"lab.validation.x_seed_noise__mutmut_{n}": "a seed group's runs have one setting, hence one cell: group[1]'s "
        "are group[0]'s" for n in (8, 22)},
     "lab.validation.x_seed_noise__mutmut_5": "> or >= UNSTABLE: they differ only when the mean |relative difference| "
@@ -162,7 +162,7 @@ EQUIVALENT = {
                                     "step 0, before any update)",
     **{f"lab.laws.x_fit_law__mutmut_{n}": "scipy's minimize without bounds or constraints defaults to BFGS, and reads "
        "the method's name in any case" for n in (54, 59, 62)},
-    "lab.laws.x_objective__mutmut_31": "1e+30 is 1e30",
+    "lab.laws.x_objective__mutmut_32": "1e+30 is 1e30",
     **{f"lab.laws.x_schedule_lrs__mutmut_{n}": "learning_rates gives floats (lr, a float setting, times float "
        "multipliers): the array is float64 without dtype=float" for n in (2, 4)},
     **{f"plot.x_curve__mutmut_{n}": "steps logged as ints stay ints without dtype=float: the same points drawn"
