@@ -8,7 +8,7 @@ floor law (this project's), the multi-power law (Luo et al. 2025) or Tissue et a
     python predict.py --validate          # the protocol: every run predicted by fits of other seeds, per cell
     python predict.py --fit=out/my_runs --schedule=wsd --max_steps=5000 --lr=1e-3  # your own runs (2+ seeds: a band)
 
-Without --fit, the law is the recommended fit (RECIPE: four runs, two peak LRs, three run lengths) of the cpu
+Without --fit, the law is the recommended fit (RECIPE: four runs, two peak LRs, two run lengths) of the cpu
 scale's committed runs at seeds 1337 and 1338, each seed fitted alone; a prediction is the mean of the seeds'
 predictions and its band a 90 % prediction interval from the fits' spread and the fitted runs' seed noise. The
 fitted parameters are cached in results/predict/recommended_fit.json (rewritten by --validate, used while the fitted
@@ -36,9 +36,9 @@ ROOTS = ("results", "results_long")  # the committed cpu-scale runs (docs/result
 RECIPE_SETUP = dict(model="cpu_tiny", n_layer=None, n_embd=None, batch_size=16, seq_len=256, warmup_steps=30)
 RECIPE = tuple(dict(RECIPE_SETUP, **entry) for entry in (
     dict(schedule="wsd", lr=3e-3, max_steps=1200, cooldown_steps=499, cooldown_shape="1-x^1"),
-    dict(schedule="wsd", lr=3e-3, max_steps=300, cooldown_steps=60, cooldown_shape="1-sqrt"),
+    dict(schedule="wsd", lr=3e-3, max_steps=1200, cooldown_steps=60, cooldown_shape="1-sqrt"),
     dict(schedule="wsd", lr=1.5e-3, max_steps=600, cooldown_steps=120, cooldown_shape="linear"),
-    dict(schedule="cosine", lr=3e-3, max_steps=600)))
+    dict(schedule="cosine", lr=1.5e-3, max_steps=600)))
 FIT_SEEDS = (1337, 1338)  # the recommended fit's seeds; the validation fits a third too
 VALIDATION_SEEDS = (1337, 1338, 1339)
 FIT_FROM = 300  # the laws describe the curve from here on (docs/predict.md)
@@ -178,8 +178,13 @@ def optimal_cooldown(fits, cfg):
 
 
 def train_command(cfg):
-    keys = ("schedule", "max_steps", "lr", "warmup_steps", "cooldown_steps", "cooldown_shape", "final_lr_frac")
-    return "python train.py " + " ".join(f"--{k}={cfg[k]}" for k in keys if cfg[k] is not None)
+    """train.py's command for cfg's schedule on the fitted runs' setup: their model, data, batch, optimizer and
+    validation set where they differ from train.py's defaults (another eval_tokens scores other text, so another
+    loss), then the schedule."""
+    schedule = ("schedule", "max_steps", "lr", "warmup_steps", "cooldown_steps", "cooldown_shape", "final_lr_frac")
+    setup = [k for k in (*validation.TRAJECTORY_KEYS, "eval_tokens", "eval_interval")
+             if k not in schedule and cfg.get(k) is not None and cfg[k] != settings.DEFAULTS[k]]
+    return "python train.py " + " ".join(f"--{k}={cfg[k]}" for k in (*setup, *schedule) if cfg[k] is not None)
 
 
 def print_prediction(fits, cfg):
@@ -209,7 +214,7 @@ def table_lines(cells):
              "(from warmup) | seed noise (pairs) | fits' spread | in band | within noise |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
-        pct = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
+        pct = lambda v: "-" if v is None else f"{v:.2%}" if np.isfinite(v) else "n/a"  # noqa: E731
         verdict = {True: "yes", False: "no", None: "-"}[c["within_noise"]]
         lines.append(f"| {c['relation'] + (' (unstable)' if c['unstable'] else '')} | {c['family']} | {c['length']} | "
                      f"{c['lr']:g}{'' if c['lr_fitted'] else ' (held out)'} | {c['runs']} | {pct(c['final_mean'])} / "
@@ -239,8 +244,12 @@ def run_validation(args, law):
         preferred = [(s, s) for s in FIT_SEEDS]
     fit_from = next(iter(fits.values()))[0]["fit_from"]
     rows, cells = validation.validate(runs, fits, preferred, fit_from)
-    lines = describe_fits(fits, f"{law} law fitted per seed") + table_lines(cells) + summary_lines(rows, cells)
-    print("\n".join(warnings + lines) + f"\n({time.perf_counter() - started:.0f} s)")
+    lines = warnings + describe_fits(fits, f"{law} law fitted per seed") + table_lines(cells) + summary_lines(rows,
+                                                                                                         cells)
+    errors = [c[k] for c in cells for k in ("final_mean", "curve_mean", "curve_from_warmup") if c[k] is not None]
+    if not np.isfinite(errors).all():
+        lines.append("n/a: a fit predicts no finite loss at some of the cell's steps (a fit that did not converge)")
+    print("\n".join(lines) + f"\n({time.perf_counter() - started:.0f} s)")
     out.mkdir(parents=True, exist_ok=True)
     name = "validation" if law == SETTINGS["law"].default else f"validation_{law}"  # the other laws' beside it
     document = dict(law=law, fit_from=fit_from, band_level=validation.BAND_LEVEL, unstable_above=validation.UNSTABLE,

@@ -11,11 +11,13 @@ the weights after updates 0 .. s-1. eta_p is the peak LR (cfg lr) and m_u = eta_
 
 floor (this project's law, the default; docs/predict.md says what measurements it rests on):
     L(s)   = A tau(s)^-alpha + F (1 + (eta_p / eta_c)^2) r(s)
-    tau(s) = sum_{u<s} eta_u / (eta_u + eta_s)              progress: steps, each as far as its LR is above eta_s
+    tau(s) = sum_{u<s} m_u^q                                progress: each step weighted by its relative LR
     r(s)   = 1 - sum_{u<s} (m_{u-1} - m_u) (1 - exp(-(R(s) - R(u)) / x0)),   R(s) = sum_{v<s} m_v
   A pure power law of progress (no irreducible L0: runs of a few thousand steps do not determine it, and fits that
-  free it extrapolate worse), plus a noise floor F at constant LR that grows above the peak LR eta_c and falls with
-  the LR relative to its peak, relaxing over x0 steps at the peak LR. (m_{W-1} := 1 at the end of the warmup W.)
+  free it extrapolate worse), where a step at a fraction m of the peak LR counts m^q steps (q 0.2-0.4: a cosine's long
+  tail at low LR makes less progress than a wsd run's plateau, whatever the peak LR); plus a noise floor F at
+  constant LR that grows above the peak LR eta_c and falls with the LR relative to its peak, relaxing over x0 steps
+  at the peak LR. (m_{W-1} := 1 at the end of the warmup W.)
 mpl (Luo et al. 2025, arXiv 2503.12811), with S1(s) = sum_{u<s} eta_u the area under the LR, warmup included:
     L(s) = L0 + A S1(s)^-alpha - B sum_{u>=W} (eta_{u-1} - eta_u) (1 - (C eta_u^-gamma S_u(s) + 1)^-beta),
     S_u(s) = sum_{v=u..s-1} eta_v,  eta_{W-1} := eta_p
@@ -58,12 +60,12 @@ def changes_after_warmup(lrs, warmup_steps, peak_lr):
 def floor_features(lrs, warmup_steps, peak_lr, steps):
     updates, before, after = changes_after_warmup(lrs, warmup_steps, peak_lr)
     relaxed_before = np.concatenate([[0.0], np.cumsum(lrs / peak_lr)])  # R(s) for every s
-    return dict(lrs=lrs, steps=steps, peak=peak_lr, drops=(before - after) / peak_lr,
+    return dict(relative=lrs / peak_lr, steps=steps, peak=peak_lr, drops=(before - after) / peak_lr,
                 since=np.maximum(relaxed_before[steps][:, None] - relaxed_before[updates][None, :], 0.0))
 
 
 def floor_loss(p, f):
-    progress = np.concatenate([[0.0], np.cumsum(f["lrs"] / (f["lrs"] + p["eta_s"]))])[f["steps"]]
+    progress = np.concatenate([[0.0], np.cumsum(f["relative"] ** p["q"])])[f["steps"]]
     r = 1 - (1 - np.exp(-f["since"] / p["x0"])) @ f["drops"]
     return p["A"] * progress ** -p["alpha"] + p["F"] * (1 + np.float64(f["peak"] / p["eta_c"]) ** 2) * r
 
@@ -97,8 +99,8 @@ def tissue_loss(p, f):
 # gamma 0.65, and its ridges (B, C and beta trade off) need more starts and a tighter tolerance; the floor grid
 # spans the cpu-scale runs' fits (docs/predict.md).
 LAWS = dict(
-    floor=dict(names=("A", "alpha", "F", "eta_c", "eta_s", "x0"), features=floor_features, loss=floor_loss,
-               grid=dict(alpha=(0.2, 0.4), F=(0.03, 0.1), eta_c=(3e-3, 1e-2), eta_s=(3e-5, 3e-4), x0=(3.0, 30.0)),
+    floor=dict(names=("A", "alpha", "F", "eta_c", "q", "x0"), features=floor_features, loss=floor_loss,
+               grid=dict(alpha=(0.2, 0.4), F=(0.03, 0.1), eta_c=(3e-3, 1e-2), q=(0.1, 0.5), x0=(3.0, 30.0)),
                starts=3, gtol=1e-7),
     mpl=dict(names=("L0", "A", "alpha", "B", "C", "beta", "gamma"), features=mpl_features, loss=mpl_loss,
              grid=dict(alpha=(0.2, 0.5, 1.0), B=(10, 100, 1000), C=(0.1, 1, 10), beta=(0.3, 0.6, 1.2),

@@ -12,10 +12,10 @@ import predict
 from helpers import REPO
 from lab import laws, settings, validation
 from lab.config import ConfigError, parse_args
-from schedules import learning_rate, validate_schedule
+from schedules import learning_rate, resolve_cooldown_steps, validate_schedule
 
 BASE = dict(settings.DEFAULTS, max_steps=400, lr=3e-3, warmup_steps=20, eval_interval=20, batch_size=16, seq_len=64)
-FLOOR = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+FLOOR = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
 
 
 def write_run(folder, offset=0.0, **settings):
@@ -53,7 +53,10 @@ def test_the_recommended_fit_is_four_committed_runs_per_seed_and_its_cache_is_th
     fit_runs = predict.recipe_runs(runs, predict.FIT_SEEDS)
     assert [validation.seeds(r) for r in fit_runs] == [(1337, 1337)] * 4 + [(1338, 1338)] * 4
     assert {r["cfg"]["lr"] for r in fit_runs} == {1.5e-3, 3e-3}  # at most 3 peak LRs
-    assert {r["cfg"]["max_steps"] for r in fit_runs} == {300, 600, 1200}  # at most 3 lengths
+    assert {r["cfg"]["max_steps"] for r in fit_runs} == {600, 1200}  # at most 3 lengths
+    cooldowns = {resolve_cooldown_steps(r["cfg"]["max_steps"], r["cfg"]["cooldown_frac"], r["cfg"]["cooldown_steps"])
+                 for r in fit_runs if r["cfg"]["schedule"] == "wsd"}
+    assert cooldowns == {60, 120, 499} and {r["cfg"]["schedule"] for r in fit_runs} == {"wsd", "cosine"}
     for run in fit_runs:
         assert run["steps"][-1] == run["cfg"]["max_steps"] and run["cfg"]["model"] == "cpu_tiny"
     fits, how = predict.recommended_fits("floor", runs)
@@ -140,6 +143,24 @@ def test_the_validation_writes_its_table_json_and_figure(tmp_path, capsys):
     assert "\n| relation | family | steps | peak lr | runs |" in table and table in out
     assert (tmp_path / "out" / "predict_validation.png").stat().st_size > 10_000
     assert (tmp_path / "out" / "predict_validation.pdf").stat().st_size > 10_000
+
+
+def test_the_written_table_keeps_the_fits_warnings_and_marks_losses_no_fit_predicts(tmp_path, monkeypatch, capsys):
+    write_recipe(tmp_path / "runs", seeds=(1, 2, 3))
+    fit_each_seed = validation.fit_each_seed
+    said = "warning: the floor fit of seed 1 did not converge (stopped): its parameters may be far from the best"
+    monkeypatch.setattr(validation, "fit_each_seed", lambda *args: (fit_each_seed(*args)[0], [said]))
+    predictions = validation.fit_predictions  # one run's curve predicted as nan, as a degenerate fit can
+    monkeypatch.setattr(validation, "fit_predictions", lambda fitted, cfg, steps: predictions(fitted, cfg, steps) * (
+        np.nan if cfg["schedule"] == "cosine" else 1.0))
+    predict.main([f"--fit={tmp_path / 'runs'}", "--validate", f"--out={tmp_path / 'out'}"])
+    table = (tmp_path / "out" / "validation.md").read_text().splitlines()
+    assert table[0] == said  # the file says what the screen said: a reader of the table sees the fits failed
+    cosine = next(line for line in table if line.startswith("| held out | cosine |"))
+    assert cosine.split(" | ")[5:7] == ["n/a / n/a", "n/a / n/a (n/a)"] and cosine.endswith("| no |")
+    assert "| wsd | 400 |" in "\n".join(table) and "n/a" not in next(line for line in table if "| wsd |" in line)
+    assert table[-1] == "n/a: a fit predicts no finite loss at some of the cell's steps (a fit that did not converge)"
+    assert capsys.readouterr().out.startswith(said)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -263,8 +284,13 @@ def test_the_command_line_s_schedule_and_what_it_prints():
     assert predict.describe(dict(BASE, schedule="cosine", cycle_steps=200)) == "cosine 400 cycle 200"
     assert predict.describe(dict(BASE, schedule="cosine")) == "cosine 400"
     assert predict.train_command(dict(BASE, schedule="wsd", cooldown_steps=99, cooldown_shape="1-x^2")) == (
-        "python train.py --schedule=wsd --max_steps=400 --lr=0.003 --warmup_steps=20 --cooldown_steps=99 "
-        "--cooldown_shape=1-x^2")  # final_lr_frac None: not printed
+        "python train.py --batch_size=16 --seq_len=64 --eval_interval=20 --schedule=wsd --max_steps=400 --lr=0.003 "
+        "--warmup_steps=20 --cooldown_steps=99 --cooldown_shape=1-x^2")  # final_lr_frac None: not printed
+    # the fitted runs' setup where it is not train.py's default: their model, optimizer, dtype and validation set
+    fitted = dict(BASE, model="124m", dtype="bfloat16", weight_decay=0.0, eval_tokens=4096, schedule="wsd")
+    assert predict.train_command(fitted).startswith(
+        "python train.py --model=124m --batch_size=16 --seq_len=64 --weight_decay=0.0 --dtype=bfloat16 "
+        "--eval_tokens=4096 --eval_interval=20 --schedule=wsd --max_steps=400 ")
     assert predict.split_repeated(["--fit=a", "--law=mpl", "--fit=runs=old", "--fit", "-h"]) == (
         {"fit": ["a", "runs=old"]}, ["--law=mpl", "--fit", "-h"])  # a folder's name may hold '=' 
 

@@ -41,15 +41,18 @@ def test_the_multi_power_law_by_hand_with_distinct_parameters():
 
 
 def test_the_floor_law_by_hand():
-    p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, eta_s=0.5, x0=1.0)
+    p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, q=0.5, x0=1.0)
     f = laws.floor_features(LRS, WARMUP, PEAK, STEPS)
     assert f["drops"] == pytest.approx([0.5, 0.25])  # of the multiplier m = eta / peak, after the warmup
     assert f["since"] == pytest.approx(np.array([[0.5, 0.0], [0.75, 0.25]]))  # R(s) - R(u), R the sum of m
-    # tau(3) = 0.5/1 + 1/1.5 + 0.5/1 = 1.666667, tau(4) = tau(3) + 0.25/0.75 = 2; F (1 + (1/2)^2) = 0.125
+    # tau(3) = 0.5^0.5 + 1 + 0.5^0.5 = 2.414214, tau(4) = tau(3) + 0.25^0.5 = 2.914214; F (1 + (1/2)^2) = 0.125
     # r(3) = 1 - 0.5 (1 - e^-0.5) = 0.803265;  r(4) = 1 - 0.5 (1 - e^-0.75) - 0.25 (1 - e^-0.25) = 0.680884
-    expected = [2 * (5 / 3) ** -0.5 + 0.125 * 0.803265, 2 * 2**-0.5 + 0.125 * 0.680884]  # 1.649601, 1.499324
+    expected = [2 * 2.414214**-0.5 + 0.125 * 0.803265, 2 * 2.914214**-0.5 + 0.125 * 0.680884]  # 1.387597, 1.256683
     assert laws.floor_loss(p, f) == pytest.approx(expected, abs=2e-6)
-    assert laws.floor_loss(p, f) == pytest.approx([1.649601, 1.499324], abs=2e-6)
+    assert laws.floor_loss(p, f) == pytest.approx([1.387597, 1.256683], abs=2e-6)
+    # q = 0: every step counts one whatever its LR, tau(3) = 3 and tau(4) = 4
+    assert laws.floor_loss(dict(p, q=0.0), f) == pytest.approx([2 * 3**-0.5 + 0.125 * 0.803265,
+                                                                2 * 4**-0.5 + 0.125 * 0.680884], abs=2e-6)
 
 
 def test_the_first_step_after_the_warmup_drops_from_the_peak():
@@ -62,14 +65,19 @@ def test_the_first_step_after_the_warmup_drops_from_the_peak():
 
 def test_under_a_constant_lr_the_floor_stays_and_a_cooldown_removes_it():
     base = dict(DEFAULTS, max_steps=400, lr=3e-3, warmup_steps=20)
-    fit = dict(law="floor", params=dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=1e-5, x0=0.5))
+    fit = dict(law="floor", params=dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.01, x0=0.5))
     steps = np.arange(100, 401, 20)
     flat = laws.predict_losses(fit, dict(base, schedule="constant"), steps)
     wsd = laws.predict_losses(fit, dict(base, schedule="wsd", cooldown_frac=0.2), steps)
     assert wsd[steps <= 320] == pytest.approx(flat[steps <= 320])  # the same until the cooldown starts
     # at the end nearly the whole floor F (1 + (3/4)^2) = 0.125 is gone: what the last, smallest LRs lowered has not
-    # relaxed yet, and a little progress is lost with them
+    # relaxed yet, and a little progress is lost with them (q = 0.01: a step at a low LR counts nearly one)
     assert 0.11 < flat[-1] - wsd[-1] < 0.125
+    # with q = 0.2 the cooldown's steps count less (m^0.2): more progress is lost, the same floor gone
+    slower = dict(fit, params=dict(fit["params"], q=0.2))
+    gain = laws.predict_losses(slower, dict(base, schedule="constant"), steps)[-1] - laws.predict_losses(
+        slower, dict(base, schedule="wsd", cooldown_frac=0.2), steps)[-1]
+    assert 0.09 < gain < flat[-1] - wsd[-1] - 0.01
 
 
 def synthetic_run(law, params, **settings):
@@ -79,7 +87,7 @@ def synthetic_run(law, params, **settings):
 
 
 @pytest.mark.parametrize("law, params, fixed", [
-    ("floor", dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0), {}),
+    ("floor", dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0), {}),
     ("mpl", dict(L0=0.8, A=0.9, alpha=0.45, B=90.0, C=1.5, beta=0.55, gamma=0.65), {}),
     ("tissue", dict(L0=0.8, A=0.9, alpha=0.45, C=0.4), {})])
 def test_each_law_recovers_the_parameters_of_its_own_curves(law, params, fixed):
@@ -95,7 +103,7 @@ def test_each_law_recovers_the_parameters_of_its_own_curves(law, params, fixed):
 
 
 def test_fixed_parameters_keep_their_value_and_fit_from_leaves_out_the_early_curve():
-    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
     runs = [synthetic_run("floor", params, schedule="wsd"), synthetic_run("floor", params, schedule="cosine")]
     runs[0]["losses"][:5] += 0.5  # an early curve the law does not describe (steps 40-120)
     fit = laws.fit_law("floor", runs, fit_from=200, fixed=dict(eta_c=4e-3))
@@ -105,7 +113,7 @@ def test_fixed_parameters_keep_their_value_and_fit_from_leaves_out_the_early_cur
 
 
 def test_every_run_weighs_the_same_however_many_points_it_logged():
-    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
     dense = synthetic_run("floor", params, schedule="wsd", eval_interval=5)
     sparse = synthetic_run("floor", params, schedule="cosine")
     curves = [(laws.run_features("floor", r["cfg"], r["steps"]), r["losses"] * 1.01) for r in (dense, sparse)]
@@ -126,10 +134,10 @@ def test_a_drop_at_the_first_update_counts_from_nothing_done():
 
 
 def test_before_any_update_the_power_law_of_progress_is_infinite():
-    p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, eta_s=0.5, x0=1.0)
+    p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, q=0.5, x0=1.0)
     with np.errstate(divide="ignore"):
         losses = laws.floor_loss(p, laws.floor_features(LRS, WARMUP, PEAK, np.array([0, 3])))
-    assert np.isinf(losses[0]) and losses[1] == pytest.approx(1.649601, abs=2e-6)  # tau(0) = 0; step 3 as above
+    assert np.isinf(losses[0]) and losses[1] == pytest.approx(1.387597, abs=2e-6)  # tau(0) = 0; step 3 as above
 
 
 def test_the_fit_starts_from_the_grid_with_a_meeting_the_first_point():
@@ -142,8 +150,8 @@ def test_the_fit_starts_from_the_grid_with_a_meeting_the_first_point():
     assert thetas[12][0] == pytest.approx(1.2) and thetas[24][0] == pytest.approx(1.8)  # the next levels of L0
     assert thetas[-1] == pytest.approx([1.8, math.log(1.2 * 2.0), math.log(1.0), math.log(10)])
     floor = list(laws.starts("floor", [(dict(steps=np.array([100, 200])), np.array([3.0, 2.0]))], dict(eta_c=1e6)))
-    assert len(floor) == 2 * 2 * 2 * 2  # eta_c fixed: alpha, F, eta_s, x0
-    assert floor[0] == pytest.approx([math.log(3.0 * 100**0.2), math.log(0.2), math.log(0.03), math.log(3e-5),
+    assert len(floor) == 2 * 2 * 2 * 2  # eta_c fixed: alpha, F, q, x0
+    assert floor[0] == pytest.approx([math.log(3.0 * 100**0.2), math.log(0.2), math.log(0.03), math.log(0.1),
                                       math.log(3.0)])  # no L0: A meets the first point at step 100
 
 
@@ -155,7 +163,7 @@ def test_parameters_are_fitted_as_logarithms_but_l0_and_the_fixed_ones_as_given(
 
 
 def test_the_objective_of_the_law_s_own_curve_is_zero_below_a_loss_of_one_and_wild_parameters_get_1e30():
-    params = dict(A=0.5, alpha=0.2, F=0.05, eta_c=4e-3, eta_s=3e-4, x0=8.0)  # val losses of 0.18 to 0.33
+    params = dict(A=0.5, alpha=0.2, F=0.05, eta_c=4e-3, q=0.3, x0=8.0)  # val losses of 0.18 to 0.33
     run = synthetic_run("floor", params, schedule="wsd")
     curves = [(laws.run_features("floor", run["cfg"], run["steps"]), run["losses"])]
     assert run["losses"].max() < 0.4
@@ -169,7 +177,7 @@ def test_the_objective_of_the_law_s_own_curve_is_zero_below_a_loss_of_one_and_wi
 
 
 def test_a_fit_reports_its_objective_and_reads_steps_given_as_floats():
-    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
     runs = [synthetic_run("floor", params, schedule="wsd"), synthetic_run("floor", params, schedule="cosine")]
     runs[1]["losses"] = runs[1]["losses"] * 1.002  # a curve the law cannot meet exactly: an objective above 0
     fit = laws.fit_law("floor", runs, fixed=dict(eta_c=4e-3))
@@ -188,13 +196,13 @@ def test_a_fit_is_converged_only_where_bfgs_says_so_after_leaving_its_start(monk
         def __init__(self, theta):
             self.x, self.fun, self.success, self.nit, self.message = theta, 0.5, success, nit, f"stopped after {nit}"
     monkeypatch.setattr(laws, "minimize", lambda objective, theta, **kwargs: Result(theta))
-    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
     fit = laws.fit_law("floor", [synthetic_run("floor", params, schedule="wsd")])
     assert fit["converged"] is converged and fit["message"] == f"stopped after {nit}"
 
 
 def test_a_real_fit_says_it_converged():
-    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+    params = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
     runs = [synthetic_run("floor", params, schedule="wsd"), synthetic_run("floor", params, schedule="cosine")]
     fit = laws.fit_law("floor", runs, fixed=dict(eta_c=4e-3))
     assert fit["converged"] is True and fit["message"] == "Optimization terminated successfully."

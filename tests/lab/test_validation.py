@@ -134,8 +134,12 @@ def test_a_fit_set_that_cannot_determine_the_law_is_refused_or_warned():
     assert validation.undetermined("floor", [run("a", schedule="wsd"), run("b", lr=1e-3, schedule="cosine")]) == (
         {}, [])
     assert validation.undetermined("mpl", [run("a", schedule="wsd")]) == ({}, [])  # mpl has no peak-LR term
-    with pytest.raises(ConfigError, match=r"^the runs of seed 1337 have 1 val losses at steps >= fit_from=400, "
+    with pytest.raises(ConfigError, match=r"^the runs of seed 1337 have 2 val losses at steps >= fit_from=400, "
                                           r"fewer than the floor law's parameters$"):
+        validation.fit_each_seed("floor", [run("a", schedule="wsd"), run("b", lr=1e-3, schedule="cosine")], 400)
+    # a run that ends before fit_from would be dropped by the fit without a word (or, alone, crash it)
+    with pytest.raises(ConfigError, match=r"^b logs no val loss at steps >= fit_from=400 \(its last: step 350\): "
+                                          r"lower --fit_from or leave the run out$"):
         validation.fit_each_seed("floor", [run("a", schedule="wsd"), run("b", lr=1e-3, schedule="cosine",
                                                                       max_steps=350)], 400)
 
@@ -342,7 +346,7 @@ def test_the_fitted_seed_noise_counts_every_pair_of_every_setting_fitted_at_seve
     assert pairs == 4 and type(pairs) is int  # 3 of the three seeds, 1 of the two
 
 
-FLOOR = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, eta_s=3e-4, x0=8.0)
+FLOOR = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
 
 
 def test_the_band_of_three_fits_at_several_steps_by_hand():
