@@ -211,8 +211,8 @@ def optimize(fits, cfg):
 
 def table_lines(cells):
     lines = ["| relation | family | steps | peak lr | runs | final: mean / max error | curve: mean / max error "
-             "(from warmup) | seed noise (pairs) | fits' spread | in band | within noise |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(from warmup) | seed noise (pairs) | fits' spread | in band | within noise | stand-in (runs) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         pct = lambda v: "-" if v is None else f"{v:.2%}" if np.isfinite(v) else "n/a"  # noqa: E731
         verdict = {True: "yes", False: "no", None: "-"}[c["within_noise"]]
@@ -220,7 +220,7 @@ def table_lines(cells):
                      f"{c['lr']:g}{'' if c['lr_fitted'] else ' (held out)'} | {c['runs']} | {pct(c['final_mean'])} / "
                      f"{pct(c['final_max'])} | {pct(c['curve_mean'])} / {pct(c['curve_max'])} "
                      f"({pct(c['curve_from_warmup'])}) | {pct(c['noise'])} ({c['noise_pairs']}) | {pct(c['spread'])} | "
-                     f"{c['coverage']:.0%} | {verdict} |")
+                     f"{c['coverage']:.0%} | {verdict} | {pct(c['stand_in'])} ({c['stand_in_runs']}) |")
     return lines
 
 

@@ -352,12 +352,21 @@ def validate(runs, fitted, preferred, fit_from):
     table of cells (relation, unstable or not, family, run length, peak LR)."""
     noise, unstable = seed_noise(runs)
     fitted_lrs = {r["cfg"]["lr"] for _, group in fitted.values() for r in group}
+    finals = {(setting(run), seeds(run)): float(run["losses"][-1]) for run in runs}
     rows = []
     for run in runs:
         kind, keys = fits_for(run, fitted, preferred)
         rows.append(dict(score(run, fitted, keys, fit_from), relation=kind, cell=cell(run),
-                         unstable=setting(run) in unstable, lr_fitted=run["cfg"]["lr"] in fitted_lrs))
+                         unstable=setting(run) in unstable, lr_fitted=run["cfg"]["lr"] in fitted_lrs,
+                         stand_in=stand_in(run, keys, finals)))
     return rows, cells(rows, noise)
+
+
+def stand_in(run, keys, finals):
+    """The error of what no law fitted to the seeds `keys` can beat: the measured final loss of the run's own
+    setting at those seeds (their mean), as a prediction of the run's; None where none of them trained it."""
+    known = [finals[setting(run), key] for key in keys if (setting(run), key) in finals]
+    return float(np.mean(known) / run["losses"][-1] - 1) if known else None
 
 
 def cells(rows, noise):
@@ -375,11 +384,13 @@ def cells(rows, noise):
         if kind == "held out" and not unstable and len(group) >= 2 and cell_noise:
             within = bool(errors.mean() <= 1.5 * cell_noise and errors.max() <= 3 * cell_noise)
         curves = [r["curve"] for r in group if r["curve"] is not None]
+        stand_ins = [abs(r["stand_in"]) for r in group if r["stand_in"] is not None]
         table.append(dict(relation=kind, unstable=unstable, family=fam, length=length, lr=lr,
                           lr_fitted=group[0]["lr_fitted"], runs=len(group), final_mean=float(errors.mean()),
                           final_max=float(errors.max()), curve_mean=float(np.mean(curves)) if curves else None,
                           curve_max=float(max(r["curve_max"] for r in group if r["curve"] is not None)) if curves else None,
                           curve_from_warmup=float(np.mean([r["curve_from_warmup"] for r in group])),
                           noise=cell_noise, noise_pairs=pairs, spread=float(np.mean([r["spread"] for r in group])),
-                          coverage=float(np.mean([r["inside"] for r in group])), within_noise=within))
+                          coverage=float(np.mean([r["inside"] for r in group])), within_noise=within,
+                          stand_in=float(np.mean(stand_ins)) if stand_ins else None, stand_in_runs=len(stand_ins)))
     return table

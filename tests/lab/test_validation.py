@@ -97,7 +97,7 @@ def test_the_band_by_hand(monkeypatch):
 
 def row(cell, error, inside, relation="held out", unstable=False):
     return dict(cell=cell, error=error, inside=inside, relation=relation, unstable=unstable, lr_fitted=True,
-                spread=0.01, curve=abs(error), curve_max=abs(error), curve_from_warmup=abs(error))
+                spread=0.01, curve=abs(error), curve_max=abs(error), curve_from_warmup=abs(error), stand_in=None)
 
 
 def test_cells_score_errors_against_the_noise_and_count_the_band_s_coverage():
@@ -385,10 +385,11 @@ def test_a_run_on_no_fit_s_stream_is_predicted_by_the_preferred_fits_first_then_
     assert validation.fits_for(run("trunk"), one_seed, []) == ("fitted", ["a", "b", "c"])
 
 
-def cell_row(cell, error, inside=True, relation="held out", unstable=False, curve=0.01, lr_fitted=True):
+def cell_row(cell, error, inside=True, relation="held out", unstable=False, curve=0.01, lr_fitted=True,
+             stand_in=None):
     return dict(cell=cell, error=error, inside=inside, relation=relation, unstable=unstable, lr_fitted=lr_fitted,
                 spread=abs(error) / 2, curve=curve, curve_max=None if curve is None else 2 * curve,
-                curve_from_warmup=3 * abs(error))
+                curve_from_warmup=3 * abs(error), stand_in=stand_in)
 
 
 def test_a_cell_is_within_the_noise_at_exactly_1_5_times_its_mean_and_3_times_its_max():
@@ -404,8 +405,9 @@ def test_a_cell_is_within_the_noise_at_exactly_1_5_times_its_mean_and_3_times_it
 
 def test_a_cell_s_numbers_and_the_order_of_cells_held_out_stable_by_lr_family_and_length():
     noise = {("wsd", 600): (0.01, 5), ("cosine", 600): (0.02, 2)}
-    rows = [cell_row(("wsd", 600, 3e-3), 0.012, curve=0.01), cell_row(("wsd", 600, 3e-3), -0.018, False, curve=0.03),
-            cell_row(("wsd", 600, 3e-3), 0.006, curve=None),  # no point of its curve at steps >= fit_from
+    rows = [cell_row(("wsd", 600, 3e-3), 0.012, curve=0.01, stand_in=-0.004),
+            cell_row(("wsd", 600, 3e-3), -0.018, False, curve=0.03),  # no stand-in: its setting not at the fits' seeds
+            cell_row(("wsd", 600, 3e-3), 0.006, curve=None, stand_in=0.008),  # no point of its curve >= fit_from
             cell_row(("cosine", 600, 3e-3), 0.01), cell_row(("cosine", 300, 3e-3), 0.01),
             cell_row(("cosine", 600, 1e-3), 0.01, lr_fitted=False),
             cell_row(("cosine", 600, 3e-3), 0.2, unstable=True), cell_row(("wsd", 300, 1e-3), 0.0, relation="fitted"),
@@ -421,7 +423,8 @@ def test_a_cell_s_numbers_and_the_order_of_cells_held_out_stable_by_lr_family_an
                             runs=3, final_mean=pytest.approx(0.012), final_max=pytest.approx(0.018),
                             curve_mean=pytest.approx(0.02), curve_max=pytest.approx(0.06),
                             curve_from_warmup=pytest.approx(0.036), noise=0.01, noise_pairs=5,
-                            spread=pytest.approx(0.006), coverage=pytest.approx(2 / 3), within_noise=True)
+                            spread=pytest.approx(0.006), coverage=pytest.approx(2 / 3), within_noise=True,
+                            stand_in=pytest.approx(0.006), stand_in_runs=2)  # |-0.4 %| and 0.8 %: of the two
     assert cells[0]["lr_fitted"] is False and cells[0]["within_noise"] is None  # one run
     assert (cells[1]["noise"], cells[1]["noise_pairs"]) == (None, 0)  # no seed pair of that family and length
     last = cells[-1]
@@ -524,3 +527,10 @@ def test_a_validation_predicts_every_run_by_fits_of_other_seeds_and_tables_its_c
     assert [(c["family"], c["lr"], c["unstable"], c["runs"], c["noise"], c["noise_pairs"]) for c in cells] == [
         ("wsd", 1e-3, False, 1, pytest.approx(pooled, rel=1e-12), 3),
         ("wsd", 3e-3, False, 3, pytest.approx(pooled, rel=1e-12), 3), ("cosine", 3e-3, True, 2, None, 0)]
+    # the stand-in: each run predicted by the measured final loss of its own setting at its fits' seeds
+    stand = [finals[1] / finals[0] + finals[2] / finals[0], finals[0] / finals[1] + finals[2] / finals[1],
+             finals[0] / finals[2] + finals[1] / finals[2]]  # fit 1 by seeds 2 and 3, fit 2 by 1 and 3, ...
+    assert [r["stand_in"] for r in rows[:3]] == [pytest.approx(s / 2 - 1, rel=1e-12) for s in stand]
+    assert [r["stand_in"] for r in rows[3:]] == [None, None, None]  # no fit's seed trained their settings
+    assert [(c["stand_in"], c["stand_in_runs"]) for c in cells] == [
+        (None, 0), (pytest.approx(np.mean([abs(s / 2 - 1) for s in stand]), rel=1e-12), 3), (None, 0)]
