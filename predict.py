@@ -244,8 +244,8 @@ def run_validation(args, law):
         preferred = [(s, s) for s in FIT_SEEDS]
     fit_from = next(iter(fits.values()))[0]["fit_from"]
     rows, cells = validation.validate(runs, fits, preferred, fit_from)
-    lines = warnings + describe_fits(fits, f"{law} law fitted per seed") + table_lines(cells) + summary_lines(rows,
-                                                                                                         cells)
+    lines = [*warnings, *describe_fits(fits, f"{law} law fitted per seed"), *table_lines(cells),
+             *summary_lines(rows, cells)]
     errors = [c[k] for c in cells for k in ("final_mean", "curve_mean", "curve_from_warmup") if c[k] is not None]
     if not np.isfinite(errors).all():
         lines.append("n/a: a fit predicts no finite loss at some of the cell's steps (a fit that did not converge)")

@@ -59,8 +59,9 @@ def changes_after_warmup(lrs, warmup_steps, peak_lr):
 
 def floor_features(lrs, warmup_steps, peak_lr, steps):
     updates, before, after = changes_after_warmup(lrs, warmup_steps, peak_lr)
-    relaxed_before = np.concatenate([[0.0], np.cumsum(lrs / peak_lr)])  # R(s) for every s
-    return dict(relative=lrs / peak_lr, steps=steps, peak=peak_lr, drops=(before - after) / peak_lr,
+    relative = lrs / peak_lr  # m_u
+    relaxed_before = np.concatenate([[0.0], np.cumsum(relative)])  # R(s) for every s
+    return dict(relative=relative, steps=steps, peak=peak_lr, drops=(before - after) / peak_lr,
                 since=np.maximum(relaxed_before[steps][:, None] - relaxed_before[updates][None, :], 0.0))
 
 

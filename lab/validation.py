@@ -264,11 +264,12 @@ def fit_each_seed(law, runs, fit_from):
     for key, group in by_seed(runs).items():
         fixed, said = undetermined(law, group)
         warnings += [w for w in said if w not in warnings]
-        for run in group:  # a run with nothing to fit would only be dropped silently by the fit
-            if not (run["steps"] >= fit_from).any():
+        counts = [int((run["steps"] >= fit_from).sum()) for run in group]
+        for run, count in zip(group, counts):  # a run with nothing to fit would only be dropped silently by the fit
+            if not count:
                 raise ConfigError(f"{run['name']} logs no val loss at steps >= fit_from={fit_from} (its last: step "
                                   f"{run['steps'][-1]}): lower --fit_from or leave the run out")
-        points = sum(int((r["steps"] >= fit_from).sum()) for r in group)
+        points = sum(counts)
         if points < len(laws.LAWS[law]["names"]) - len(fixed):
             raise ConfigError(f"the runs of seed {key[0]} have {points} val losses at steps >= fit_from={fit_from}, "
                               f"fewer than the {law} law's parameters")
