@@ -28,9 +28,15 @@ from schedules import COOLDOWN_SHAPES, resolve_cooldown_steps
 # Settings that do not change what a run trains: where it lives, how it was launched, its bookkeeping (sweep.py
 # copies a result of equal settings instead of training it again).
 NOT_WHAT_IT_TRAINS = ("out_dir", "data_dir", "init_from", "overwrite", "device", "compile", "keep_ckpt_steps",
-                      "ckpt_interval", "keep_last_ckpts", "log_interval")
+                      "ckpt_interval", "keep_last_ckpts", "log_interval", "dist_timeout_s", "dry_run", "peak_tflops",
+                      "wandb_log", "wandb_project", "wandb_run_name")
 # ... nor make it another experiment: the seeds too (the runs of one setting at several seeds are its samples)
 NOT_THE_SETTING = (*NOT_WHAT_IT_TRAINS, "seed", "data_seed")
+# Settings train.py gained after runs were committed, at the value that does what train.py did before it had them
+# (their defaults when they came): a config.json without one was trained with that value, so it is the same setting
+# as a config that has it at that value (the GPU levers of 2026-12-04: 171 of the committed runs lack them).
+ADDED_LATER = dict(attention="auto", compile_mode="default", float8=False, fused_loss="none", fused_optimizer=True,
+                   liger_kernels=False)
 
 
 def cfg(run):
@@ -100,9 +106,14 @@ def seed(run):
     return c["seed"], c["seed"] if c.get("data_seed") is None else c["data_seed"]
 
 
+def setting_of(config):
+    """What a run of train.py config `config` is apart from its seeds, settings added later filled in (ADDED_LATER):
+    runs with equal settings are samples of one experiment."""
+    return tuple(sorted((k, repr(v)) for k, v in {**ADDED_LATER, **config}.items() if k not in NOT_THE_SETTING))
+
+
 def setting(run):
-    """What a run is apart from its seeds: runs with equal settings are samples of one experiment."""
-    return tuple(sorted((k, repr(v)) for k, v in cfg(run).items() if k not in NOT_THE_SETTING))
+    return setting_of(cfg(run))
 
 
 def seed_groups(runs):

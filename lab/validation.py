@@ -9,7 +9,8 @@ Two runs are on the same *stream* when they share the randomness of training (se
 else that makes two trajectories the same (model, data, batch, optimizer). On one stream, two runs share their
 weights up to the first update whose LR differs: a cooldown branch shares its trunk, and so does a wsd run trained
 from scratch with the same seed. A test run is *held out* from a fit only when it is on none of the fitted runs'
-streams: it then shares no weights, no logged point, no initialization and no batch with them.
+streams: it then shares no weights, no logged point, no initialization and no batch with them. Runs of one stream
+that share most of their updates are on one *trunk*: the seed noise counts each pair of trunks once.
 
 The protocol (`validate`): the recommended fit set is fitted once per seed; every run is predicted by the mean of
 two fits of *other* seeds, with a band from their spread and the seed noise of the fitted runs (the band every
@@ -27,7 +28,7 @@ from scipy.stats import t as student_t
 
 from lab import laws
 from lab.config import ConfigError, read_json
-from lab.runs import NOT_THE_SETTING, data_fingerprint
+from lab.runs import data_fingerprint, setting_of
 from lab.shards import short
 from schedules import learning_rates, resolve_cooldown_steps
 
@@ -35,6 +36,7 @@ from schedules import learning_rates, resolve_cooldown_steps
 SETUP_KEYS = ("model", "n_layer", "n_head", "n_embd", "ffw_size", "n_kv_head", "tie_embeddings", "data_dir",
               "batch_size", "seq_len")
 TRAJECTORY_KEYS = (*SETUP_KEYS, "optimizer", "beta1", "beta2", "weight_decay", "grad_clip", "dtype", "warmup_steps")
+AVERAGES = ("swa", "swa_interval", "swa_window", "ema", "ema_decay", "ema_interval")  # SWA's and EMA's settings
 UNSTABLE = 0.10  # a setting whose seeds' final losses differ by more than this is unstable (not a prediction)
 BAND_LEVEL = 0.95  # the band is a two-sided 90 % prediction interval: Student's t at 0.95
 MEAN_ABS_DIFF_PER_SIGMA = 2 / math.sqrt(math.pi)  # E|X - Y| = 1.128 sigma for two Gaussian draws
@@ -189,8 +191,9 @@ def cell(run):
 
 
 def setting(run):
-    """What a run is apart from its seeds (lab.runs' rule, on a config)."""
-    return tuple(sorted((k, repr(v)) for k, v in run["cfg"].items() if k not in NOT_THE_SETTING))
+    """What a run's val losses are of apart from its seeds: lab.runs' rule, less the averages' settings (they change
+    val_loss_swa and val_loss_ema, not the trained weights' val_loss)."""
+    return setting_of({k: v for k, v in run["cfg"].items() if k not in AVERAGES})
 
 
 def seed_groups(runs):
@@ -205,20 +208,42 @@ def mean_abs_difference(runs):
     return float(np.mean([abs(a["losses"][-1] / b["losses"][-1] - 1) for a, b in combinations(runs, 2)]))
 
 
+def trunks(runs):
+    """{run name: its trunk's name}: runs on one stream that share at least half of the shorter one's updates (a
+    branch and its trunk, wsd runs of several lengths at one peak LR) are on one trunk, so that their seeds'
+    differences are one sample of the seed noise, not one per branch."""
+    trunk = {run["name"]: run["name"] for run in runs}
+    for a, b in combinations(runs, 2):
+        if 2 * shared_updates(a, b) >= min(len(a["lrs"]), len(b["lrs"])):  # b's trunk joins a's
+            joined, into = trunk[b["name"]], trunk[a["name"]]
+            trunk = {name: into if label == joined else label for name, label in trunk.items()}
+    return trunk
+
+
+def pooled_noise(groups, trunk):
+    """(noise, trunk pairs): the mean |relative difference| of the final losses of two seeds of one setting, each
+    pair of trunks counted once (the mean of its settings' differences) however many of its branches were
+    measured: the branches of two trunks differ by about the same amount."""
+    by_pair = {}
+    for group in groups:
+        for a, b in combinations(group, 2):
+            key = tuple(sorted((trunk[a["name"]], trunk[b["name"]])))
+            by_pair.setdefault(key, []).append(abs(a["losses"][-1] / b["losses"][-1] - 1))
+    return float(np.mean([np.mean(d) for d in by_pair.values()])) if by_pair else 0.0, len(by_pair)
+
+
 def seed_noise(runs):
-    """{(family, length): (noise, pairs)}, the noise a mean |relative difference| between seeds of one setting's
-    final losses, pooled over the stable settings of that family and length (every LR and cooldown shape: one
-    pair's difference is too rough an estimate of a cell's noise); and the set of unstable settings."""
-    pooled, unstable = {}, set()
+    """{(family, length): (noise, trunk pairs)}: pooled_noise over the stable settings of that family and length
+    (every LR and cooldown shape: one pair's difference is too rough an estimate of a cell's noise); and the set
+    of unstable settings."""
+    by_cell, unstable = {}, set()
     for group in seed_groups(runs):
-        difference = mean_abs_difference(group)
-        if difference > UNSTABLE:
+        if mean_abs_difference(group) > UNSTABLE:
             unstable.add(setting(group[0]))
-            continue
-        pairs = len(group) * (len(group) - 1) // 2
-        pooled.setdefault(cell(group[0])[:2], []).append((difference, pairs))
-    return {key: (sum(d * n for d, n in v) / sum(n for _, n in v), sum(n for _, n in v))
-            for key, v in pooled.items()}, unstable
+        else:
+            by_cell.setdefault(cell(group[0])[:2], []).append(group)
+    trunk = trunks(runs)
+    return {key: pooled_noise(groups, trunk) for key, groups in by_cell.items()}, unstable
 
 
 def matching(runs, entry, seed):
@@ -282,13 +307,11 @@ def fit_each_seed(law, runs, fit_from):
 
 
 def fitted_noise(fitted):
-    """(sigma, pairs): the seed noise (a relative standard deviation) of the fitted runs, from every setting fitted
-    at several seeds (mean |relative difference| / 1.128); (0, 0) when no setting was fitted at two seeds."""
-    groups = seed_groups([run for _, runs in fitted for run in runs])
-    if not groups:
-        return 0.0, 0
-    pairs = sum(len(g) * (len(g) - 1) // 2 for g in groups)
-    return float(np.mean([mean_abs_difference(g) for g in groups])) / MEAN_ABS_DIFF_PER_SIGMA, pairs
+    """(sigma, trunk pairs): the seed noise (a relative standard deviation) of the fitted runs, pooled_noise over
+    every setting fitted at several seeds, / 1.128; (0, 0) when no setting was fitted at two seeds."""
+    runs = [run for _, group in fitted for run in group]
+    noise, pairs = pooled_noise(seed_groups(runs), trunks(runs))
+    return noise / MEAN_ABS_DIFF_PER_SIGMA, pairs
 
 
 def fit_predictions(fitted, cfg, steps):
@@ -305,8 +328,8 @@ def band(predictions, fitted):
     """(point, low, high) from the fits' `predictions`: their mean, and its 90 % prediction interval from two
     independent errors, both estimated: the fits' (half their spread, the standard error of their mean; one degree
     of freedom with two fits) and the seed noise of the fitted runs (a measured run is one seed's draw; a degree of
-    freedom per seed pair). With estimated variances the interval is Student's t at the Welch-Satterthwaite degrees
-    of freedom: wide where two fits disagree, about +-2.1 sigma where the seed noise dominates."""
+    freedom per pair of trunks). With estimated variances the interval is Student's t at the Welch-Satterthwaite
+    degrees of freedom: wide where two fits disagree, about +-2.1 sigma where the seed noise dominates."""
     point = predictions.mean(axis=0)
     fit_var = ((predictions.max(axis=0) - predictions.min(axis=0)) / 2 / point) ** 2  # 0 for one fit
     noise, pairs = fitted_noise(fitted)

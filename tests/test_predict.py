@@ -67,6 +67,11 @@ def test_the_recommended_fit_is_four_committed_runs_per_seed_and_its_cache_is_th
     changed = [dict(r, losses=r["losses"] * 1.01) if r is fit_runs[3] else r for r in runs]
     assert predict.fingerprint(predict.recipe_runs(changed, predict.FIT_SEEDS), "floor", 300) != cache["fingerprint"]
     assert predict.fingerprint(fit_runs, "floor", 300) == cache["fingerprint"]
+    # the runs of both seeds trained by two train.py versions: still each setting at two seeds (the band's noise),
+    # three pairs of trunks (the two wsd runs at 3e-3 share 700 updates)
+    assert validation.fitted_noise(list(fits.values()))[1] == 3
+    for seeds in ((1337, 1339), (1338, 1339)):  # the validation's other fits: 1339's runs are of the newer train.py
+        assert validation.fitted_noise([(None, predict.recipe_runs(runs, seeds))])[1] == 3
 
 
 def test_a_prediction_ends_with_its_final_loss_and_band(capsys, monkeypatch):
@@ -82,8 +87,12 @@ def test_a_prediction_ends_with_its_final_loss_and_band(capsys, monkeypatch):
                  cooldown_steps=None, eval_interval=600)
     each = [laws.predict_losses(fit, asked, [600, 1200, 1800, 2400]) for fit, _ in fits.values()]
     assert final == pytest.approx(np.mean([p[-1] for p in each]), abs=5e-5)  # the mean of the seeds' fits
-    for i, (step, line) in enumerate(zip((600, 1200, 1800, 2400), lines[-5:-1])):
+    for i, (step, line) in enumerate(zip((600, 1200, 1800, 2400), lines[-6:-2])):
         assert line.startswith(f"  step {step}: {np.mean([p[i] for p in each]):.4f} (")
+    assert lines[-2] == ("note: 2400 steps is past the longest fitted run (1200): the band holds the seed noise of the "
+                         "fitted runs, and seeds drift further apart in longer runs (docs/predict.md)")
+    predict.main(["--schedule=wsd", "--max_steps=1200", "--eval_interval=600"])  # within the fitted lengths: no note
+    assert capsys.readouterr().out.strip().splitlines()[-2].startswith("  step 1200: ")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ import pytest
 
 from lab import scaling
 from lab.config import ConfigError
-from lab.runs import (best_per_method, cooldown_frac, cycle, data_fingerprint, final_ppl, finished_groups, method,
-                      on_shared_seeds, one_data, optimizer_label, paired_gap, seed, seed_groups, setting, shape_order,
-                      spread, verdict)
-from lab.settings import DEFAULTS
+from lab.runs import (ADDED_LATER, best_per_method, cooldown_frac, cycle, data_fingerprint, final_ppl, finished_groups,
+                      method, on_shared_seeds, one_data, optimizer_label, paired_gap, seed, seed_groups, setting,
+                      setting_of, shape_order, spread, verdict)
+from lab.settings import DEFAULTS, SETTINGS
 from synthetic_runs import write_run
 
 
@@ -68,6 +68,21 @@ def test_seeds_group_one_setting_and_nothing_else(tmp_path):
     # a tie (weight decay is not in the synthetic losses): the setting seen first stays the best
     tied = [logged("x", weight_decay=0.1), logged("y", weight_decay=0.0)]  # the same final loss
     assert [r["name"] for r in best_per_method(tied)["wsd/1-sqrt"]] == ["x"]
+
+
+def test_a_config_written_before_a_setting_existed_is_the_setting_at_the_value_it_trained_with():
+    new = dict(DEFAULTS, lr=1e-3, **ADDED_LATER)
+    old = {k: v for k, v in new.items() if k not in ADDED_LATER}  # a config.json of a train.py without the levers
+    assert set(ADDED_LATER) <= set(SETTINGS) and set(ADDED_LATER).isdisjoint(old)
+    assert setting_of(old) == setting_of(new)
+    for key, value in (("float8", True), ("fused_loss", "liger"), ("fused_optimizer", False)):
+        assert setting_of(old) != setting_of(dict(new, **{key: value}))  # a lever that was on is another setting
+    # where it ran, how it was launched and logged is not what it trains; the seeds are its samples
+    for key, value in (("dist_timeout_s", 600), ("wandb_log", True), ("peak_tflops", 1.0), ("out_dir", "x"),
+                       ("seed", 7), ("data_seed", 7)):
+        assert setting_of(dict(new, **{key: value})) == setting_of(new)
+    assert setting_of(dict(new, lr=2e-3)) != setting_of(new)
+    assert setting_of(dict(new, swa_window=100)) != setting_of(new)  # plot.py's SWA curves: another setting
 
 
 def test_spread_is_the_mean_and_sample_deviation():

@@ -10,6 +10,7 @@ from scipy.stats import t as student_t
 
 from lab import laws, validation
 from lab.config import ConfigError
+from lab.runs import ADDED_LATER
 from lab.settings import DEFAULTS
 
 BASE = dict(DEFAULTS, model="cpu_tiny", max_steps=400, lr=3e-3, warmup_steps=20, eval_interval=50, batch_size=16,
@@ -336,14 +337,54 @@ def test_an_unstable_setting_does_not_stop_the_others_from_being_pooled():
     assert unstable == {validation.setting(runs[0])}
 
 
-def test_the_fitted_seed_noise_counts_every_pair_of_every_setting_fitted_at_several_seeds():
+def test_seeds_of_one_setting_pair_up_across_train_py_versions_and_averages_settings():
+    new = run("new", 1.0, seed=2, swa_window=100, dist_timeout_s=600)
+    old = run("old", 1.05, seed=1)
+    old["cfg"] = {k: v for k, v in old["cfg"].items() if k not in ADDED_LATER}  # written before the GPU levers
+    assert validation.setting(old) == validation.setting(new)  # SWA's window changes val_loss_swa, not val_loss
+    noise, _ = validation.seed_noise([old, new, run("float8", 1.2, seed=3, float8=True)])
+    assert noise == {("constant", 400): (pytest.approx(0.05), 1)}  # the float8 run is another setting
+    assert validation.fitted_noise([(None, [old]), (None, [new])])[1] == 1
+    assert validation.setting(run("a", lr=1e-3)) != validation.setting(new)
+
+
+def test_the_fitted_seed_noise_counts_each_pair_of_trunks_once():
     assert validation.fitted_noise([(None, [run("a")])]) == (0.0, 0)
     three = [(None, [run(f"s{i}", final, seed=i)]) for i, final in ((1, 1.00), (2, 1.01), (3, 1.02))]
-    two = [(None, [run(f"w{i}", final, seed=i, schedule="wsd")]) for i, final in ((1, 1.0), (2, 1.1))]
-    sigma, pairs = validation.fitted_noise(three + two)
-    constant = (1 / 1.01 - 1 + 1 / 1.02 - 1 + 1.01 / 1.02 - 1) / -3
-    assert sigma == pytest.approx((constant + (1 - 1 / 1.1)) / 2 / (2 / math.sqrt(math.pi)), rel=1e-12)
-    assert pairs == 4 and type(pairs) is int  # 3 of the three seeds, 1 of the two
+    # wsd runs of seeds 1 and 2 share 320 of their 400 updates with the constant runs: their pair is the same pair
+    # of trunks (one sample of the seed noise, the mean of its two differences); cosines share no trunk with them
+    wsd = [(None, [run(f"w{i}", final, seed=i, schedule="wsd")]) for i, final in ((1, 1.0), (2, 1.1))]
+    cosine = [(None, [run(f"c{i}", final, seed=i, schedule="cosine")]) for i, final in ((1, 1.0), (2, 1.05))]
+    sigma, pairs = validation.fitted_noise(three + wsd + cosine)
+    trunk_pairs = [((1 - 1 / 1.01) + (1 - 1 / 1.1)) / 2, 1 - 1 / 1.02, 1 - 1.01 / 1.02, 1 - 1 / 1.05]
+    assert sigma == pytest.approx(np.mean(trunk_pairs) / (2 / math.sqrt(math.pi)), rel=1e-12)
+    assert pairs == 4 and type(pairs) is int
+    assert validation.trunks([r for _, (r,) in three + wsd + cosine]) == dict(
+        s1="s1", s2="s2", s3="s3", w1="s1", w2="s2", c1="c1", c2="c2")
+
+
+def test_runs_are_on_one_trunk_when_they_share_at_least_half_of_the_shorter_one_s_updates():
+    def parting_at(name, update, length=400):  # a run of the trunk's stream whose LR leaves the trunk's at `update`
+        other = run(name, max_steps=length)
+        return dict(other, lrs=np.concatenate([other["lrs"][:update], other["lrs"][update:] / 2]))
+    trunk, half, less = run("trunk"), parting_at("half", 200), parting_at("less", 199)
+    assert [validation.shared_updates(r, trunk) for r in (half, less)] == [200, 199]
+    assert validation.trunks([trunk, half, less]) == dict(trunk="trunk", half="trunk", less="less")
+    # half of the shorter run's updates: a 200-step run parting at 100 joins, at 99 not
+    assert validation.trunks([trunk, parting_at("short", 100, length=200)]) == dict(trunk="trunk", short="trunk")
+    assert validation.trunks([trunk, parting_at("short", 99, length=200)]) == dict(trunk="trunk", short="short")
+
+
+def test_branches_of_two_trunks_are_one_sample_of_a_cell_s_noise():
+    trunk = [run(f"t{i}", 1.50, seed=i) for i in (1, 2)]
+    branches = [run(f"b{i}{c}", final, seed=i, schedule="wsd", max_steps=400, cooldown_steps=c)
+                for c in (40, 80, 120) for i, final in ((1, 1.40), (2, 1.40 * (1 + c / 4000)))]
+    other = [run("o1", 1.40, seed=3, schedule="wsd"), run("o2", 1.47, seed=4, schedule="wsd")]  # 5 % apart
+    noise, _ = validation.seed_noise(trunk + branches + other)
+    # the three branch pairs (~1, 2, 3 %) are one pair of trunks (their mean), beside the other pair
+    branch_pair = np.mean([1 - 1 / (1 + c / 4000) for c in (40, 80, 120)])
+    assert noise[("wsd", 400)] == (pytest.approx((branch_pair + (1 - 1.40 / 1.47)) / 2, rel=1e-12), 2)
+    assert validation.shared_updates(branches[0], branches[2]) == 321  # up to the 80-step cooldown: one trunk
 
 
 FLOOR = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
