@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import brute, fmin
 
-from lab import laws, settings, validation
+from lab import laws, settings, streams, validation
 from lab.config import ConfigError, Setting, parse_args, read_json, write_atomically
 from schedules import SCHEDULE_KEYS, ScheduleError, resolve_cooldown_steps, validate_schedule
 
@@ -67,14 +67,14 @@ SETTINGS = dict(
 
 
 def recipe_runs(runs, seeds):
-    return [validation.matching(runs, entry, seed) for seed in seeds for entry in RECIPE]
+    return [streams.matching(runs, entry, seed) for seed in seeds for entry in RECIPE]
 
 
 def committed_runs():
     """The committed runs of the recipe's model, data and batch (ROOTS), copies dropped."""
-    runs = validation.load_runs([root for root in ROOTS if Path(root).is_dir()])
+    runs = streams.load_runs([root for root in ROOTS if Path(root).is_dir()])
     like = recipe_runs(runs, FIT_SEEDS[:1])[0]
-    return [run for run in runs if not validation.setup_difference(run, like)]
+    return [run for run in runs if not streams.setup_difference(run, like)]
 
 
 def fingerprint(runs, law, fit_from):
@@ -90,7 +90,7 @@ def recommended_fits(law, runs):
     fit_runs = recipe_runs(runs, FIT_SEEDS)
     cached = (read_json(CACHE) if CACHE.is_file() else {}).get(law, {})
     if cached.get("fingerprint") == fingerprint(fit_runs, law, FIT_FROM):
-        groups = validation.by_seed(fit_runs)
+        groups = streams.by_seed(fit_runs)
         return {k: (cached["fits"][str(k[0])], groups[k]) for k in groups}, "cached"
     fits, _ = validation.fit_each_seed(law, fit_runs, FIT_FROM)
     return fits, "fitted now: the cache is missing or was computed from other runs; --validate rewrites it"
@@ -109,11 +109,11 @@ def user_fits(args):
     """({seed: (fit, runs)}, warnings, every run): the --fit runs (one model, data and batch), each seed fitted
     alone."""
     notes = []
-    runs = validation.load_runs(args["fit"], notes=notes)
+    runs = streams.load_runs(args["fit"], notes=notes)
     if not runs:
         raise ConfigError(f"no usable finished run under --fit ({'; '.join(notes) or 'none found'})")
     for run in runs:
-        difference = validation.setup_difference(run, runs[0])
+        difference = streams.setup_difference(run, runs[0])
         if difference:
             what, mine, theirs = difference
             raise ConfigError(f"runs {runs[0]['name']} and {run['name']} differ in {what} ({theirs!r} vs {mine!r}): "
@@ -182,7 +182,7 @@ def train_command(cfg):
     validation set where they differ from train.py's defaults (another eval_tokens scores other text, so another
     loss), then the schedule."""
     schedule = ("schedule", "max_steps", "lr", "warmup_steps", "cooldown_steps", "cooldown_shape", "final_lr_frac")
-    setup = [k for k in (*validation.TRAJECTORY_KEYS, "eval_tokens", "eval_interval")
+    setup = [k for k in (*streams.TRAJECTORY_KEYS, "eval_tokens", "eval_interval")
              if k not in schedule and cfg.get(k) is not None and cfg[k] != settings.DEFAULTS[k]]
     return "python train.py " + " ".join(f"--{k}={cfg[k]}" for k in (*setup, *schedule) if cfg[k] is not None)
 
@@ -264,7 +264,7 @@ def run_validation(args, law):
     print("\n".join(lines) + f"\n({time.perf_counter() - started:.0f} s)")
     out.mkdir(parents=True, exist_ok=True)
     name = "validation" if law == SETTINGS["law"].default else f"validation_{law}"  # the other laws' beside it
-    document = dict(law=law, fit_from=fit_from, band_level=validation.BAND_LEVEL, unstable_above=validation.UNSTABLE,
+    document = dict(law=law, fit_from=fit_from, band_level=validation.BAND_LEVEL, unstable_above=streams.UNSTABLE,
                     fits={str(k[0]): dict(fit, runs=[r["name"] for r in group]) for k, (fit, group) in fits.items()},
                     cells=cells, rows=rows)
     write_atomically(out / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(document, indent=1) + "\n"))

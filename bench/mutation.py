@@ -81,6 +81,7 @@ TARGETS = {
     # the loss laws and their fit; the validation protocol (what runs share, seed noise, cells, the band);
     # predict.py's own logic: the recommended fit's runs and cache, the asked schedule, the best cooldown
     "laws": Target("lab/laws.py", ("*",), ("tests/lab/test_laws.py",)),
+    "streams": Target("lab/streams.py", ("*",), ("tests/lab/test_streams.py",)),
     "validation": Target("lab/validation.py", ("*",), ("tests/lab/test_validation.py",)),
     "predict": Target("predict.py", ("x_recipe_runs", "x_committed_runs", "x_fingerprint", "x_recommended_fits",
                                      "x_user_fits", "x_describe", "x_asked_schedule", "x_optimal_cooldown",
@@ -155,9 +156,9 @@ EQUIVALENT = {
     "lab.runs.x_verdict__mutmut_21": "|mean| <= half or < half: they differ only when the mean gap equals t * s / "
                                      "sqrt(n) to the last bit",
     "lab.validation.x_score__mutmut_78": "k[1] for k[0] where k[0] == k[1]: a stream whose data order is its seed",
-    **{f"lab.validation.x_seed_noise__mutmut_{n}": "a seed group's runs have one setting, hence one cell: group[1]'s "
+    **{f"lab.streams.x_seed_noise__mutmut_{n}": "a seed group's runs have one setting, hence one cell: group[1]'s "
        "are group[0]'s" for n in (7, 14)},
-    "lab.validation.x_seed_noise__mutmut_4": "> or >= UNSTABLE: they differ only when the mean |relative difference| "
+    "lab.streams.x_seed_noise__mutmut_4": "> or >= UNSTABLE: they differ only when the mean |relative difference| "
                                              "is 0.10 to the last bit",
     "lab.laws.x_fit_law__mutmut_1": "fit_from 0 or 1 by default: a run's val losses are at steps >= 1 (none at "
                                     "step 0, before any update)",
@@ -195,7 +196,7 @@ EQUIVALENT = {
     "lab.shards.x_scan__mutmut_5": "the read buffer's size: the digest and the largest token do not depend on how "
                                    "a file is cut into reads",
     "predict.x_recommended_fits__mutmut_29": "str(k[1]) for str(k[0]): the recipe's runs are on streams (seed, "
-                                             "seed) (validation.matching), so both name the seed",
+                                             "seed) (streams.matching), so both name the seed",
     **{f"predict.x_optimal_cooldown__mutmut_{n}": "the coarse grid's size (Ns 12): 13 or scipy's 20 points per axis "
        "find the same minimum once fmin polishes it (the test compares with an exhaustive search); only the time "
        "changes" for n in (59, 67)},

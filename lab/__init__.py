@@ -12,6 +12,7 @@ The library of the scripts at the repository's root: what they import rather tha
     checkpoint the checkpoint format (DCP folders), loading, pruning, conversion
     evaluation the validation loss;   tracking: Weights & Biases
     suites     the paper's experiments;   runs, summary, scaling: what the results say
+    laws       predict.py's loss laws;   streams: the runs they are fitted to, their seed noise;   validation: the band
 
 Modules here may import model.py and schedules.py, the paper's two definitions at the root (they import nothing of
 ours), and never an entry point (train.py, sweep.py, ...): tests/test_layout.py checks it.

@@ -1,11 +1,13 @@
 """Synthetic logs shaped like train.py's (config.json and metrics.jsonl), for the tests of plot.py, lab/runs.py and
-lab/summary.py: losses that follow a known law, so the figures and the numbers can be checked."""
+lab/summary.py: losses that follow a known law, so the figures and the numbers can be checked; and in-memory runs
+for the loss laws' tests (loaded_run)."""
 import itertools
 import json
 import math
 
 import numpy as np
 
+from lab import laws
 from lab.settings import DEFAULTS
 from model import GPTConfig, flops_per_token
 from schedules import lr_multiplier, schedule_args
@@ -128,3 +130,16 @@ def write_suites(results, suites=SUITES, seeds=(1337,)):
         branches("c9_merge", trunk, [200, 400], [40, 80], lr=1e-3, cooldown_shape=shape)
     for shape, losses in MERGED_LOSSES.items() if "c9_merge" in suites else ():
         write_merge(results, shape, losses)
+
+
+# In-memory runs as lab/streams.load_runs gives them, for the tests of lab/streams.py and lab/validation.py.
+LAW_BASE = dict(DEFAULTS, model="cpu_tiny", max_steps=400, lr=3e-3, warmup_steps=20, eval_interval=50, batch_size=16,
+                seq_len=64, schedule="constant")
+
+
+def loaded_run(name, final=1.5, **settings):
+    """An in-memory run: its config (LAW_BASE with `settings`), LRs and val losses every 50 steps, ending at `final`."""
+    cfg = dict(LAW_BASE, **settings)
+    steps = np.arange(50, cfg["max_steps"] + 1, 50)
+    return dict(name=name, cfg=cfg, steps=steps, losses=np.linspace(final + 1.0, final, len(steps)), data=None,
+                trained=True, lrs=laws.schedule_lrs(cfg, cfg["max_steps"]))

@@ -10,7 +10,7 @@ import pytest
 
 import predict
 from helpers import REPO
-from lab import laws, settings, validation
+from lab import laws, settings, streams, validation
 from lab.config import ConfigError, parse_args
 from schedules import learning_rate, resolve_cooldown_steps, validate_schedule
 
@@ -51,7 +51,7 @@ def write_recipe(root, seeds=(1, 2), **settings):
 def test_the_recommended_fit_is_four_committed_runs_per_seed_and_its_cache_is_theirs():
     runs = predict.committed_runs()
     fit_runs = predict.recipe_runs(runs, predict.FIT_SEEDS)
-    assert [validation.seeds(r) for r in fit_runs] == [(1337, 1337)] * 4 + [(1338, 1338)] * 4
+    assert [streams.seeds(r) for r in fit_runs] == [(1337, 1337)] * 4 + [(1338, 1338)] * 4
     assert {r["cfg"]["lr"] for r in fit_runs} == {1.5e-3, 3e-3}  # at most 3 peak LRs
     assert {r["cfg"]["max_steps"] for r in fit_runs} == {600, 1200}  # at most 3 lengths
     cooldowns = {resolve_cooldown_steps(r["cfg"]["max_steps"], r["cfg"]["cooldown_frac"], r["cfg"]["cooldown_steps"])
@@ -308,7 +308,7 @@ def test_the_command_line_s_schedule_and_what_it_prints():
 def test_the_recommended_fit_is_cached_with_what_it_was_fitted_to(tmp_path, monkeypatch):
     # a small recipe (three runs of 400 steps per seed) and its own cache file
     write_recipe(tmp_path / "runs", seeds=predict.FIT_SEEDS)
-    runs = validation.load_runs([tmp_path / "runs"])
+    runs = streams.load_runs([tmp_path / "runs"])
     monkeypatch.setattr(predict, "RECIPE", (dict(schedule="wsd", lr=3e-3), dict(schedule="cosine"), dict(lr=1e-3)))
     monkeypatch.setattr(predict, "FIT_FROM", 100)
     monkeypatch.setattr(predict, "CACHE", tmp_path / "predict" / "fit.json")
