@@ -121,8 +121,8 @@ def user_fits(args):
     fit_from = args["fit_from"] if args["fit_from"] is not None else 10 * runs[0]["cfg"]["warmup_steps"]
     fits, warnings = validation.fit_each_seed(args["law"], runs, fit_from)
     if len(fits) == 1:
-        warnings.append("warning: the fit runs are of one seed: the band holds no fit uncertainty; fit runs of two "
-                        "seeds for a band that does")
+        warnings.append("warning: the fit runs are of one seed: the band holds neither fit uncertainty nor seed noise "
+                        "(it is the prediction itself); fit runs of two seeds for a band")
     return fits, warnings, runs
 
 
@@ -187,24 +187,29 @@ def train_command(cfg):
     return "python train.py " + " ".join(f"--{k}={cfg[k]}" for k in (*setup, *schedule) if cfg[k] is not None)
 
 
-def beyond_the_fit(fits, cfg):
-    """A note where the asked run is longer than every fitted run, or None: the band's seed noise is the fitted
-    runs', and seeds drift apart in longer runs (at the cpu scale 0.8 % at 1,200 steps, 2.3 % at 2,400)."""
+def outside_the_fit(fits, cfg, steps):
+    """Notes where the asked run goes where the fitted runs did not: steps before fit_from (the law does not describe
+    the first steps), or a run longer than every fitted run (the band's seed noise is the fitted runs', and seeds
+    drift apart in longer runs: at the cpu scale 0.8 % at 1,200 steps, 2.3 % at 2,400)."""
+    fit_from = max(fit["fit_from"] for fit, _ in fits.values())
     longest = max(run["cfg"]["max_steps"] for _, runs in fits.values() for run in runs)
+    notes = []
+    if steps[0] < fit_from:
+        notes.append(f"note: the law was fitted to val losses from step {fit_from} on (fit_from): it does not describe "
+                     f"the steps before")
     if cfg["max_steps"] > longest:
-        return (f"note: {cfg['max_steps']} steps is past the longest fitted run ({longest}): the band holds the seed "
-                f"noise of the fitted runs, and seeds drift further apart in longer runs (docs/predict.md)")
-    return None
+        notes.append(f"note: {cfg['max_steps']} steps is past the longest fitted run ({longest}): the band holds the "
+                     f"seed noise of the fitted runs, and seeds drift further apart in longer runs (docs/predict.md)")
+    return notes
 
 
 def print_prediction(fits, cfg):
     n, interval = cfg["max_steps"], cfg["eval_interval"]
     steps = [s for s in sorted({*range(interval, n, interval), n}) if s >= max(cfg["warmup_steps"], 1)]
     point, low, high = validation.predict_with_band(list(fits.values()), cfg, steps)
+    lines = [f"  step {s}: {p:.4f} ({lo:.4f}-{hi:.4f})" for s, p, lo, hi in zip(steps, point, low, high)]
     print(f"predicted val_loss of {describe(cfg)}, lr {cfg['lr']:g}, warmup {cfg['warmup_steps']} (band):")
-    print("\n".join(f"  step {s}: {p:.4f} ({lo:.4f}-{hi:.4f})" for s, p, lo, hi in zip(steps, point, low, high)))
-    if beyond_the_fit(fits, cfg):
-        print(beyond_the_fit(fits, cfg))
+    print("\n".join(lines + outside_the_fit(fits, cfg, steps)))
     print(f"final val_loss: {point[-1]:.4f} (band: {low[-1]:.4f}-{high[-1]:.4f})")
 
 

@@ -85,7 +85,7 @@ TARGETS = {
     "validation": Target("lab/validation.py", ("*",), ("tests/lab/test_validation.py",)),
     "predict": Target("predict.py", ("x_recipe_runs", "x_committed_runs", "x_fingerprint", "x_recommended_fits",
                                      "x_user_fits", "x_describe", "x_asked_schedule", "x_optimal_cooldown",
-                                     "x_train_command", "x_split_repeated", "x_beyond_the_fit"),
+                                     "x_train_command", "x_split_repeated", "x_outside_the_fit"),
                       ("tests/test_predict.py",)),
     # the resume guards: what a resume or branch may change, its data, its checkpoint, its out_dir and config.json,
     # init_from=auto; not the tests that train runs (seconds each: the guards' own tests cover each guard)

@@ -93,6 +93,13 @@ def test_a_prediction_ends_with_its_final_loss_and_band(capsys, monkeypatch):
                          "fitted runs, and seeds drift further apart in longer runs (docs/predict.md)")
     predict.main(["--schedule=wsd", "--max_steps=1200", "--eval_interval=600"])  # within the fitted lengths: no note
     assert capsys.readouterr().out.strip().splitlines()[-2].startswith("  step 1200: ")
+    predict.main(["--schedule=wsd", "--max_steps=2400", "--eval_interval=250"])  # from step 250, before fit_from=300
+    assert capsys.readouterr().out.strip().splitlines()[-3:-1] == [
+        "note: the law was fitted to val losses from step 300 on (fit_from): it does not describe the steps before",
+        "note: 2400 steps is past the longest fitted run (1200): the band holds the seed noise of the fitted runs, and "
+        "seeds drift further apart in longer runs (docs/predict.md)"]
+    predict.main(["--schedule=wsd", "--max_steps=1200", "--eval_interval=300"])  # from step 300: no note
+    assert capsys.readouterr().out.strip().splitlines()[-2].startswith("  step 1200: ")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -111,12 +118,15 @@ def test_user_runs_are_fitted_per_seed_and_predict_with_a_band(tmp_path, capsys)
     assert high - low < 0.03  # 2 x t(0.95, 1.8 degrees of freedom) x 0.31 % (test_validation has the formula)
 
 
-def test_one_seed_is_fitted_with_a_warning_that_its_band_has_no_fit_uncertainty(tmp_path, capsys):
+def test_one_seed_is_fitted_with_a_warning_that_its_band_is_the_prediction_itself(tmp_path, capsys):
     write_recipe(tmp_path, seeds=(1,))
     predict.main([f"--fit={tmp_path}", "--max_steps=400"])
     out = capsys.readouterr().out
-    assert out.startswith("warning: the fit runs are of one seed: the band holds no fit uncertainty; fit runs of two "
-                          "seeds for a band that does\n")
+    assert out.startswith("warning: the fit runs are of one seed: the band holds neither fit uncertainty nor seed "
+                          "noise (it is the prediction itself); fit runs of two seeds for a band\n")
+    last = out.strip().splitlines()[-1]
+    final, low, high = re.fullmatch(r"final val_loss: (\S+) \(band: (\S+)-(\S+)\)", last).groups()
+    assert final == low == high
 
 
 def test_the_user_s_runs_are_fitted_from_ten_warmups_unless_fit_from_says_and_unusable_ones_named(tmp_path):
@@ -124,8 +134,9 @@ def test_the_user_s_runs_are_fitted_from_ten_warmups_unless_fit_from_says_and_un
     args = dict(parse_args([], predict.SETTINGS), fit=[str(tmp_path / "runs")])
     fits, warnings, runs = predict.user_fits(args)
     assert [fit["fit_from"] for fit, _ in fits.values()] == [200]  # 10 x warmup_steps=20
-    assert len(runs) == 3 and warnings == ["warning: the fit runs are of one seed: the band holds no fit uncertainty; "
-                                           "fit runs of two seeds for a band that does"]
+    assert len(runs) == 3 and warnings == ["warning: the fit runs are of one seed: the band holds neither fit "
+                                           "uncertainty nor seed noise (it is the prediction itself); fit runs of "
+                                           "two seeds for a band"]
     fits, _, _ = predict.user_fits(dict(args, fit_from=0))
     assert [fit["fit_from"] for fit, _ in fits.values()] == [0]
     stopped = write_run(tmp_path / "stopped" / "a", max_steps=400)
