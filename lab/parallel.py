@@ -69,7 +69,8 @@ def device_for(name, local_rank):
 def check_device(name, device, processes_per_node=1, gpus=None):
     """A ConfigError in one line when `device` (what setting `name` means for this process) is not there: CUDA
     asked for where there is none, more processes on this node than GPUs (each takes cuda:LOCAL_RANK), a cuda:N
-    past the last GPU, MPS where there is none. Every process of a node finds the same: each says it and stops."""
+    past the last GPU, MPS where there is none. Every process of a node finds the same: each says it and stops (unless
+    torchrun, which ends the others once one has failed, stops it first)."""
     if device.type == "cuda":
         gpus = torch.cuda.device_count() if gpus is None else gpus
         if gpus == 0:

@@ -297,7 +297,10 @@ def test_cuda_without_cuda_is_one_line_on_every_process_before_anything_is_built
         expected = expected.replace("this PyTorch is a CPU build", "no GPU is visible")
     assert alone.returncode == 1 and alone.stderr.strip() == expected
     result = torchrun(3, *common)
-    assert result.returncode != 0 and result.stderr.count(expected) == 3
+    # each process says it, unless torchrun stops it first: it ends the others once one has failed, and a process
+    # still importing torch then (a loaded machine) says nothing; each line said is the one line
+    said = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode != 0 and 1 <= len(said) <= 3 and set(said) == {expected}
     assert 'train.py", line' not in result.stderr  # torchrun's own report follows, but none of our processes' tracebacks
     assert not (tmp_path / "run").exists()
 
