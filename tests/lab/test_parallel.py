@@ -289,7 +289,7 @@ def test_a_device_that_is_not_there_is_one_line_naming_the_way_out():
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
-def test_cuda_without_cuda_is_one_line_on_every_process_before_anything_is_built(tmp_path, tiny_data):
+def test_cuda_without_cuda_is_one_line_on_each_process_that_gets_there_before_anything_is_built(tmp_path, tiny_data):
     common = [*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'run'}", "--batch_size=6", "--device=cuda"]
     alone = subprocess.run([sys.executable, str(REPO / "train.py"), *common], capture_output=True, text=True, env=ENV)
     expected = "error: device=cuda: CUDA is not available here (this PyTorch is a CPU build); pass --device=cpu"
