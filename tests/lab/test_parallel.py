@@ -151,15 +151,17 @@ def test_torchrun_restarts_after_killed_processes_and_the_run_ends_as_if_never_i
 def test_a_hung_process_is_given_up_within_the_timeout_and_the_restarted_job_continues(tmp_path, tiny_data,
                                                                                        uninterrupted):
     """Rank 1 stops (SIGSTOP) asking for the batch of step 6: ranks 0 and 2 give up after dist_timeout_s (10 s
-    here), each with one line naming the collective, the step's gradient all-reduce; torchrun kills the stopped
-    process (SIGKILL, after 30 s of SIGTERM that a stopped process cannot act on) and restarts the job, which resumes
-    step 4 and ends like an uninterrupted run."""
+    here), with one line naming the collective, the step's gradient all-reduce; torchrun kills the stopped process
+    (SIGKILL, after 30 s of SIGTERM that a stopped process cannot act on) and restarts the job, which resumes step 4
+    and ends like an uninterrupted run. The first of ranks 0 and 2 to give up always prints its line; the other's
+    wait may have begun a moment later, and torchrun, seeing the first leave, may end it before its own timeout:
+    one line or two (a CI run printed rank 2's alone), never rank 1's."""
     out = tmp_path / "run"
     result = torchrun(3, *RESTARTED, f"--data_dir={tiny_data}", f"--out_dir={out}", "--dist_timeout_s=10",
                       script=FAULT, restarts=1, env=dict(ENV, FAULT="stop:1:6:0"), timeout=400)
     assert result.returncode == 0, result.stderr[-3000:]
     errors = {int(line.split()[2][:-1]): line for line in result.stderr.splitlines() if line.startswith("error:")}
-    assert sorted(errors) == [0, 2], errors
+    assert set(errors) in ({0}, {2}, {0, 2}), errors
     for line in errors.values():
         assert COLLECTIVE_FAILED.fullmatch(line), line
         assert ": the backward pass's gradient collective (DDP's all-reduce, FSDP's reduce-scatter) in " \
