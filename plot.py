@@ -30,7 +30,7 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.ticker import LogFormatter, NullFormatter, PercentFormatter  # noqa: E402
 
 from lab import owned, scaling  # noqa: E402
-from lab.config import ConfigError, Setting, fail, parse_args, write_atomically  # noqa: E402
+from lab.config import ConfigError, Setting, fail, parse_args, write_atomically, write_figure  # noqa: E402
 from lab.runs import (best_per_method, cfg, cooldown_frac, cycle, final_ppl, finished_groups, method,  # noqa: E402
                       on_shared_seeds, one_data, optimizer_label, paired_gap, seed_groups, shape_order, spread)
 from lab.summary import (MERGE_STYLES, averaging_runs, markdown_table, matched_pairs, merge_points,  # noqa: E402
@@ -431,7 +431,7 @@ def main(argv):
             continue
         fig.tight_layout()
         for path in paths:  # under another name, then renamed: a figure file that exists is complete
-            write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=150, format=path.suffix[1:]))
+            write_figure(fig, path, dpi=150)
             written.add(path.name)
         plt.close(fig)
     rows = summarize(suites)

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import brute, fmin
 
 from lab import laws, settings, streams, validation
-from lab.config import ConfigError, Setting, parse_args, read_json, write_atomically
+from lab.config import ConfigError, Setting, parse_args, read_json, write_atomically, write_figure
 from schedules import SCHEDULE_KEYS, ScheduleError, resolve_cooldown_steps, validate_schedule
 
 ROOTS = ("results", "results_long")  # the committed cpu-scale runs (docs/results.md)
@@ -172,7 +172,7 @@ def optimal_cooldown(fits, cfg):
         exponent = float(np.clip(np.exp(x[1]), *SHAPE_EXPONENTS))
         return dict(cfg, schedule="wsd", cooldown_steps=cooldown, cooldown_shape=f"1-x^{exponent:.3g}")
 
-    final = lambda x: float(validation.predict_with_band(fits, candidate(x), [n])[0][0])  # noqa: E731
+    final = lambda x: float(validation.fit_predictions(fits, candidate(x), [n]).mean())  # noqa: E731  (no band)
     best = brute(final, ((1 / n, (n - warmup) / n), tuple(np.log(SHAPE_EXPONENTS))), Ns=12, finish=fmin)
     return candidate(best)
 
@@ -214,7 +214,7 @@ def print_prediction(fits, cfg):
 
 
 def optimize(fits, cfg):
-    asked = validation.predict_with_band(list(fits.values()), cfg, [cfg["max_steps"]])[0][0]
+    asked = validation.fit_predictions(list(fits.values()), cfg, [cfg["max_steps"]]).mean()
     best = optimal_cooldown(list(fits.values()), cfg)
     print(f"optimum for {best['max_steps']} steps: cooldown {best['cooldown_steps']} steps "
           f"({best['cooldown_steps'] / best['max_steps']:.0%}), shape {best['cooldown_shape']} (the asked "
@@ -312,7 +312,7 @@ def draw_validation(rows, cells, path):
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     for target in (path, path.with_suffix(".pdf")):
-        write_atomically(target, lambda tmp: fig.savefig(tmp, dpi=110, format=target.suffix[1:]))
+        write_figure(fig, target, dpi=110)
     plt.close(fig)
 
 

@@ -49,6 +49,14 @@ def write_atomically(path, write):
     return path
 
 
+def write_figure(fig, path, dpi):
+    """A matplotlib figure as `path` (its format from the suffix), atomically; a PDF without its creation date, so
+    that the same figure drawn again is the same file (a regenerated figure that did not change shows no change)."""
+    metadata = {"CreationDate": None} if Path(path).suffix == ".pdf" else None
+    return write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:],
+                                                          metadata=metadata))
+
+
 def read_json(path, lines=False):
     """The JSON document in `path` (or with lines=True, the list of one per line); ConfigError if unreadable."""
     try:

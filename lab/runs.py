@@ -100,10 +100,14 @@ def final_ppl(run, key="val_loss"):
     return None if loss is None else math.exp(loss)
 
 
+def seeds_of(config):
+    """(seed, data-order seed) of a run of train.py config `config`."""
+    return config["seed"], config["seed"] if config.get("data_seed") is None else config["data_seed"]
+
+
 def seed(run):
     """(seed, data-order seed) of a run."""
-    c = cfg(run)
-    return c["seed"], c["seed"] if c.get("data_seed") is None else c["data_seed"]
+    return seeds_of(cfg(run))
 
 
 def setting_of(config):

@@ -23,7 +23,7 @@ import numpy as np
 
 from lab import laws
 from lab.config import ConfigError, read_json
-from lab.runs import data_fingerprint, setting_of
+from lab.runs import data_fingerprint, seeds_of, setting_of
 from lab.shards import short
 from schedules import learning_rates, resolve_cooldown_steps
 
@@ -126,8 +126,7 @@ def drop_copies(runs):
 
 def seeds(run):
     """(seed, data-order seed)."""
-    cfg = run["cfg"]
-    return cfg["seed"], cfg["seed"] if cfg.get("data_seed") is None else cfg["data_seed"]
+    return seeds_of(run["cfg"])
 
 
 def stream(run):

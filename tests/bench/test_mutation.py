@@ -32,3 +32,20 @@ def test_a_module_s_score_counts_killed_mutants_of_the_non_equivalent_ones(monke
     assert mutation.score(statuses) == dict(
         killed=2, non_equivalent=4, equivalent=["m.x_f__mutmut_3"],
         survivors={"m.x_f__mutmut_4": "survived", "m.x_f__mutmut_5": "no tests"})
+
+
+def test_survivors_run_only_the_survivors_and_nothing_when_none_is_left(monkeypatch, tmp_path):
+    """--survivors passes mutmut the survivors that are not known equivalent; with none of them left it runs nothing
+    (`mutmut run` without names would run every mutant of the file, those outside the target's functions too)."""
+    monkeypatch.setattr(mutation, "OUT", tmp_path)
+    (tmp_path / "schedules").mkdir()
+    monkeypatch.setattr(mutation, "EQUIVALENT", {"m.x_f__mutmut_3": "the same value"})
+    statuses = {"m.x_f__mutmut_1": "killed", "m.x_f__mutmut_3": "survived", "m.x_f__mutmut_4": "no tests"}
+    monkeypatch.setattr(mutation, "statuses", lambda folder, target: statuses)
+    commands = []
+    monkeypatch.setattr(mutation.subprocess, "run", lambda command, **kwargs: commands.append(command))
+    assert mutation.run_module("schedules", mutation.TARGETS["schedules"], 2, survivors=True) == statuses
+    assert commands == [[mutation.MUTMUT, "run", "--max-children=2", "m.x_f__mutmut_4"]]
+    statuses["m.x_f__mutmut_4"] = "killed"
+    mutation.run_module("schedules", mutation.TARGETS["schedules"], 2, survivors=True)
+    assert len(commands) == 1

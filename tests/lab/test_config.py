@@ -2,6 +2,7 @@
 one-line errors, --help."""
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -180,3 +181,25 @@ def test_write_atomically_keeps_the_old_file_when_the_write_dies(tmp_path):
     assert write_atomically(target, lambda tmp: tmp.write_text("new")) == target
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.md"]  # the failed write's leftover was renamed over
+
+
+def test_a_figure_drawn_again_is_the_same_file(tmp_path):
+    """write_figure: PNG and PDF by the suffix, written atomically; a PDF holds no creation date, so a figure drawn
+    again (another second) is byte for byte the file it replaces."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from lab.config import write_figure
+
+    def draw_and_write(path):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [3, 1, 2])
+        write_figure(fig, path, dpi=50)
+        plt.close(fig)
+        return path.read_bytes()
+    first = {suffix: draw_and_write(tmp_path / f"a{suffix}") for suffix in (".pdf", ".png")}
+    time.sleep(1.1)  # a creation date would differ now
+    assert {suffix: draw_and_write(tmp_path / f"a{suffix}") for suffix in (".pdf", ".png")} == first
+    assert first[".pdf"].startswith(b"%PDF") and b"CreationDate" not in first[".pdf"]
+    assert first[".png"].startswith(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pdf", "a.png"]  # no temporary file left
