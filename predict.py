@@ -78,8 +78,9 @@ def committed_runs():
 
 
 def fingerprint(runs, law, fit_from):
-    """sha256 of what a fit depends on: the law, fit_from and every fitted run's config and val losses."""
-    digest = hashlib.sha256(f"{law} {fit_from}".encode())
+    """sha256 of what a fit depends on: the law and its code (lab/laws.py: an edited law is fitted again), fit_from
+    and every fitted run's config and val losses."""
+    digest = hashlib.sha256(f"{law} {fit_from}".encode() + Path(laws.__file__).read_bytes())
     for run in runs:
         digest.update(json.dumps(run["cfg"], sort_keys=True).encode() + run["losses"].tobytes())
     return digest.hexdigest()

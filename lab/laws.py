@@ -10,14 +10,16 @@ A run here is dict(cfg, steps, losses): train.py's resolved config and the val l
 the weights after updates 0 .. s-1. eta_p is the peak LR (cfg lr) and m_u = eta_u / eta_p the multiplier.
 
 floor (this project's law, the default; docs/predict.md says what measurements it rests on):
-    L(s)   = A tau(s)^-alpha + F (1 + (eta_p / eta_c)^2) r(s)
+    L(s)   = A tau(s)^-alpha + F (r_1(s) + (eta_p / eta_c)^2 r_3(s))
     tau(s) = sum_{u<s} m_u^q                                progress: each step weighted by its relative LR
-    r(s)   = 1 - sum_{u<s} (m_{u-1} - m_u) (1 - exp(-(R(s) - R(u)) / x0)),   R(s) = sum_{v<s} m_v
+    r_k(s) = 1 - sum_{u<s} (m_{u-1}^k - m_u^k) (1 - exp(-(R(s) - R(u)) / x0)),   R(s) = sum_{v<s} m_v
   A pure power law of progress (no irreducible L0: runs of a few thousand steps do not determine it, and fits that
-  free it extrapolate worse), where a step at a fraction m of the peak LR counts m^q steps (q 0.2-0.4: a cosine's long
-  tail at low LR makes less progress than a wsd run's plateau, whatever the peak LR); plus a noise floor F at
-  constant LR that grows above the peak LR eta_c and falls with the LR relative to its peak, relaxing over x0 steps
-  at the peak LR. (m_{W-1} := 1 at the end of the warmup W.)
+  free it extrapolate worse), where a step at a fraction m of the peak LR counts m^q steps (q 0.15-0.4: a cosine's
+  long tail at low LR makes less progress than a wsd run's plateau, whatever the peak LR); plus a noise floor, F at
+  a constant LR below eta_c, that relaxes over x0 steps at the peak LR towards its value at the current LR eta:
+  F m (1 + (eta / eta_c)^2), m = eta / eta_p. The growth above eta_c follows the current LR (r_3 relaxes towards m^3),
+  not the peak: a cosine ending at a tenth of a high peak keeps a thousandth of that growth, not a tenth.
+  (m_{W-1} := 1 at the end of the warmup W.)
 mpl (Luo et al. 2025, arXiv 2503.12811), with S1(s) = sum_{u<s} eta_u the area under the LR, warmup included:
     L(s) = L0 + A S1(s)^-alpha - B sum_{u>=W} (eta_{u-1} - eta_u) (1 - (C eta_u^-gamma S_u(s) + 1)^-beta),
     S_u(s) = sum_{v=u..s-1} eta_v,  eta_{W-1} := eta_p
@@ -62,13 +64,15 @@ def floor_features(lrs, warmup_steps, peak_lr, steps):
     relative = lrs / peak_lr  # m_u
     relaxed_before = np.concatenate([[0.0], np.cumsum(relative)])  # R(s) for every s
     return dict(relative=relative, steps=steps, peak=peak_lr, drops=(before - after) / peak_lr,
+                drops3=((before / peak_lr) ** 3 - (after / peak_lr) ** 3),
                 since=np.maximum(relaxed_before[steps][:, None] - relaxed_before[updates][None, :], 0.0))
 
 
 def floor_loss(p, f):
     progress = np.concatenate([[0.0], np.cumsum(f["relative"] ** p["q"])])[f["steps"]]
-    r = 1 - (1 - np.exp(-f["since"] / p["x0"])) @ f["drops"]
-    return p["A"] * progress ** -p["alpha"] + p["F"] * (1 + np.float64(f["peak"] / p["eta_c"]) ** 2) * r
+    relaxed = 1 - np.exp(-f["since"] / p["x0"])
+    r, r3 = 1 - relaxed @ f["drops"], 1 - relaxed @ f["drops3"]
+    return p["A"] * progress ** -p["alpha"] + p["F"] * (r + np.float64(f["peak"] / p["eta_c"]) ** 2 * r3)
 
 
 def mpl_features(lrs, warmup_steps, peak_lr, steps, decay=TISSUE_DECAY):

@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def write_recipe(root, seeds=(1, 2), **settings):
 # the recommended fit
 
 
-def test_the_recommended_fit_is_four_committed_runs_per_seed_and_its_cache_is_theirs():
+def test_the_recommended_fit_is_four_committed_runs_per_seed_and_its_cache_is_theirs(tmp_path, monkeypatch):
     runs = predict.committed_runs()
     fit_runs = predict.recipe_runs(runs, predict.FIT_SEEDS)
     assert [streams.seeds(r) for r in fit_runs] == [(1337, 1337)] * 4 + [(1338, 1338)] * 4
@@ -67,6 +68,11 @@ def test_the_recommended_fit_is_four_committed_runs_per_seed_and_its_cache_is_th
     changed = [dict(r, losses=r["losses"] * 1.01) if r is fit_runs[3] else r for r in runs]
     assert predict.fingerprint(predict.recipe_runs(changed, predict.FIT_SEEDS), "floor", 300) != cache["fingerprint"]
     assert predict.fingerprint(fit_runs, "floor", 300) == cache["fingerprint"]
+    edited = tmp_path / "laws.py"  # lab/laws.py with one more line: the cached fits are not its fits
+    edited.write_bytes(Path(laws.__file__).read_bytes() + b"# another law\n")
+    monkeypatch.setattr(laws, "__file__", str(edited))
+    assert predict.fingerprint(fit_runs, "floor", 300) != cache["fingerprint"]
+    monkeypatch.undo()
     # the runs of both seeds trained by two train.py versions: still each setting at two seeds (the band's noise),
     # three pairs of trunks (the two wsd runs at 3e-3 share 700 updates)
     assert validation.fitted_noise(list(fits.values()))[1] == 3
@@ -244,7 +250,9 @@ def test_optimize_finds_the_best_cooldown_of_an_exhaustive_search():
     # then every whole-step cooldown and 21 exponents around the coarse grid's best
     fine = {(c, a): final_loss(fits, cfg, c, a) for c in range(max(cooldown - 14, 1), min(cooldown + 15, 281))
             for a in np.geomspace(exponent / 1.5, exponent * 1.5, 21)}
-    assert found <= min(fine.values()) + 1e-7
+    # the landscape is flat near its minimum (neighbouring whole-step cooldowns 1e-6 apart): within 1e-5 of the
+    # exhaustive search's best, a thousandth of the seed noise; the coarse grid's best alone is 2e-4 off
+    assert found <= min(fine.values()) + 1e-5
     assert found < final_loss(fits, cfg, 60, 0.5) - 1e-4  # better than the default 20 % 1-sqrt
     argv = predict.train_command(best).split()[2:]  # the printed settings are a schedule train.py runs
     printed = parse_args(argv, settings.SETTINGS)

@@ -151,7 +151,7 @@ def test_every_nanogpt_name_is_understood(script, key, ours):
         return
     with pytest.raises(ConfigError) as error:
         parse_args([f"--{key}=1"], table)
-    expected = f"has no counterpart here (" if ours is None else f"is {ours} here ("
+    expected = "has no counterpart here (" if ours is None else f"is {ours} here ("
     assert str(error.value).startswith(f"unknown config key '{key}': nanoGPT's {key} {expected}")
 
 

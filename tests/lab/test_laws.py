@@ -44,15 +44,23 @@ def test_the_floor_law_by_hand():
     p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, q=0.5, x0=1.0)
     f = laws.floor_features(LRS, WARMUP, PEAK, STEPS)
     assert f["drops"] == pytest.approx([0.5, 0.25])  # of the multiplier m = eta / peak, after the warmup
+    assert f["drops3"] == pytest.approx([1 - 0.125, 0.125 - 0.015625])  # of m^3
     assert f["since"] == pytest.approx(np.array([[0.5, 0.0], [0.75, 0.25]]))  # R(s) - R(u), R the sum of m
-    # tau(3) = 0.5^0.5 + 1 + 0.5^0.5 = 2.414214, tau(4) = tau(3) + 0.25^0.5 = 2.914214; F (1 + (1/2)^2) = 0.125
-    # r(3) = 1 - 0.5 (1 - e^-0.5) = 0.803265;  r(4) = 1 - 0.5 (1 - e^-0.75) - 0.25 (1 - e^-0.25) = 0.680884
-    expected = [2 * 2.414214**-0.5 + 0.125 * 0.803265, 2 * 2.914214**-0.5 + 0.125 * 0.680884]  # 1.387597, 1.256683
+    # tau(3) = 0.5^0.5 + 1 + 0.5^0.5 = 2.414214, tau(4) = tau(3) + 0.25^0.5 = 2.914214
+    # r(3) = 1 - 0.5 (1 - e^-0.5) = 0.803265;  r(4) = 1 - 0.5 (1 - e^-0.75) - 0.25 (1 - e^-0.25) = 0.680883
+    # r3(3) = 1 - 0.875 (1 - e^-0.5) = 0.655714;  r3(4) = 1 - 0.875 (1 - e^-0.75) - 0.109375 (1 - e^-0.25) = 0.514127
+    # F (r + (peak / eta_c)^2 r3), (1/2)^2 = 0.25
+    expected = [2 * 2.414214**-0.5 + 0.1 * (0.803265 + 0.25 * 0.655714),  # 1.383908
+                2 * 2.914214**-0.5 + 0.1 * (0.680883 + 0.25 * 0.514127)]  # 1.252514
     assert laws.floor_loss(p, f) == pytest.approx(expected, abs=2e-6)
-    assert laws.floor_loss(p, f) == pytest.approx([1.387597, 1.256683], abs=2e-6)
+    assert laws.floor_loss(p, f) == pytest.approx([1.383908, 1.252514], abs=2e-6)
     # q = 0: every step counts one whatever its LR, tau(3) = 3 and tau(4) = 4
-    assert laws.floor_loss(dict(p, q=0.0), f) == pytest.approx([2 * 3**-0.5 + 0.125 * 0.803265,
-                                                                2 * 4**-0.5 + 0.125 * 0.680884], abs=2e-6)
+    assert laws.floor_loss(dict(p, q=0.0), f) == pytest.approx([2 * 3**-0.5 + 0.1 * (0.803265 + 0.25 * 0.655714),
+                                                                2 * 4**-0.5 + 0.1 * (0.680883 + 0.25 * 0.514127)],
+                                                               abs=2e-6)
+    # at a constant LR (no drop: r = r3 = 1) the floor is F (1 + (peak / eta_c)^2)
+    flat = laws.floor_features(np.ones(4), WARMUP, PEAK, STEPS)
+    assert laws.floor_loss(p, flat) == pytest.approx([2 * 3**-0.5 + 0.125, 2 * 4**-0.5 + 0.125], abs=1e-9)
 
 
 def test_the_first_step_after_the_warmup_drops_from_the_peak():
@@ -137,7 +145,7 @@ def test_before_any_update_the_power_law_of_progress_is_infinite():
     p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, q=0.5, x0=1.0)
     with np.errstate(divide="ignore"):
         losses = laws.floor_loss(p, laws.floor_features(LRS, WARMUP, PEAK, np.array([0, 3])))
-    assert np.isinf(losses[0]) and losses[1] == pytest.approx(1.387597, abs=2e-6)  # tau(0) = 0; step 3 as above
+    assert np.isinf(losses[0]) and losses[1] == pytest.approx(1.383908, abs=2e-6)  # tau(0) = 0; step 3 as above
 
 
 def test_the_fit_starts_from_the_grid_with_a_meeting_the_first_point():
