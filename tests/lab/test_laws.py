@@ -63,6 +63,18 @@ def test_the_floor_law_by_hand():
     assert laws.floor_loss(p, flat) == pytest.approx([2 * 3**-0.5 + 0.125, 2 * 4**-0.5 + 0.125], abs=1e-9)
 
 
+def test_the_floor_settles_at_its_value_for_the_lr_in_use():
+    """Long after the LR drops to a fraction m of the peak, the floor is F m (1 + (m peak / eta_c)^2): its growth
+    above eta_c follows the LR in use (m^3 of the peak's growth), its base the LR relative to the peak (m)."""
+    p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, q=0.5, x0=1.0)
+    lrs = np.concatenate([np.full(5, 1.0), np.full(200, 0.1)])  # peak 1 until update 4, then 0.1
+    f = laws.floor_features(lrs, 1, 1.0, np.array([5, 205]))
+    progress = np.array([5.0, 5.0 + 200 * 0.1**0.5])
+    floor = laws.floor_loss(p, f) - 2.0 * progress**-0.5
+    assert floor[0] == pytest.approx(0.1 * (1 + 0.25))  # at the peak: F (1 + (1/2)^2)
+    assert floor[1] == pytest.approx(0.1 * 0.1 * (1 + 0.05**2), abs=1e-8)  # relaxed (e^-20 left): 0.1 F (1 + (0.1/2)^2)
+
+
 def test_the_first_step_after_the_warmup_drops_from_the_peak():
     f = laws.mpl_features(np.array([0.5, 0.8]), 1, 1.0, np.array([2]), decay=0.5)
     assert f["drops"] == pytest.approx([0.2]) and f["since"] == pytest.approx(np.array([[0.8]]))
