@@ -66,8 +66,9 @@ SETTINGS = dict(
 # the fit: the recommended one (cached) or the user's runs
 
 
-def recipe_runs(runs, seeds):
-    return [streams.matching(runs, entry, seed) for seed in seeds for entry in RECIPE]
+def recipe_runs(runs, seeds, recipe=None):
+    """The runs of `recipe` (None: RECIPE, the recommended one) at each of `seeds`, seed by seed."""
+    return [streams.matching(runs, entry, seed) for seed in seeds for entry in recipe or RECIPE]
 
 
 def committed_runs():
@@ -243,10 +244,9 @@ def table_lines(cells):
 
 
 def summary_lines(rows, cells):
-    held = [c for c in cells if c["within_noise"] is not None]
-    scored = [r for r in rows if r["relation"] == "held out" and not r["unstable"]]
-    return [f"held-out cells within the seed noise (mean <= 1.5x, max <= 3x): {sum(c['within_noise'] for c in held)} "
-            f"of {len(held)}; runs inside their band: {np.mean([r['inside'] for r in scored]):.0%} of {len(scored)}"]
+    within, scored, inside, runs = validation.headline(rows, cells)
+    return [f"held-out cells within the seed noise (mean <= 1.5x, max <= 3x): {within} of {scored}; runs inside "
+            f"their band: {inside / runs:.0%} of {runs}"]
 
 
 def run_validation(args, law):

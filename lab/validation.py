@@ -181,3 +181,11 @@ def cells(rows, noise):
                           coverage=float(np.mean([r["inside"] for r in group])), within_noise=within,
                           stand_in=float(np.mean(stand_ins)) if stand_ins else None, stand_in_runs=len(stand_ins)))
     return table
+
+
+def headline(rows, cells):
+    """(cells within the noise, cells scored, runs inside their band, runs scored): the protocol's summary, over
+    the held-out runs of stable settings."""
+    scored = [c["within_noise"] for c in cells if c["within_noise"] is not None]
+    inside = [r["inside"] for r in rows if r["relation"] == "held out" and not r["unstable"]]
+    return sum(scored), len(scored), sum(inside), len(inside)

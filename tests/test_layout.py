@@ -93,7 +93,8 @@ def test_no_docstring_loses_a_line_continuation():
 # Each script with its settings table (None: no settings) and how it is run: --help prints its commands and every key.
 SCRIPTS = ["train.py", "sample.py", "prepare_data.py", "plot.py", "export.py", "checkpoint.py", "swa.py", "sweep.py",
            "branch.py", "gpu_check.py", "predict.py", "schedules.py", "model.py", "bench/speed.py", "bench/data.py",
-           "bench/nanogpt.py", "bench/gpu.py", "bench/checkpoint.py", "bench/restart.py", "bench/mutation.py"]
+           "bench/nanogpt.py", "bench/gpu.py", "bench/checkpoint.py", "bench/restart.py", "bench/mutation.py",
+           "bench/recipes.py"]
 
 
 def script_settings(name):

@@ -46,7 +46,7 @@ def row(cell, error, inside, relation="held out", unstable=False):
                 spread=0.01, curve=abs(error), curve_max=abs(error), curve_from_warmup=abs(error), stand_in=None)
 
 
-def test_cells_score_errors_against_the_noise_and_count_the_band_s_coverage():
+def test_cells_score_errors_against_the_noise_and_count_the_band_s_coverage_and_the_headline():
     noise = {("wsd", 600): (0.01, 5), ("cosine", 600): (0.01, 5)}
     rows = [row(("wsd", 600, 3e-3), 0.012, True), row(("wsd", 600, 3e-3), -0.014, True),  # mean 1.3 %, max 1.4 %
             row(("wsd", 600, 3e-3), 0.005, False),
@@ -66,6 +66,8 @@ def test_cells_score_errors_against_the_noise_and_count_the_band_s_coverage():
     assert cells[("held out", True, "cosine", 9e-3)]["within_noise"] is None
     assert cells[("held out", True, "cosine", 9e-3)]["coverage"] == 0.5
     assert [c["relation"] for c in validation.cells(rows, noise)][-1] == "shares a trunk"  # held out first
+    # the headline: 2 of the 3 scored cells within the noise; 6 of the 8 held-out stable runs inside their band
+    assert validation.headline(rows, validation.cells(rows, noise)) == (2, 3, 6, 8)
 
 
 def test_a_fit_set_that_cannot_determine_the_law_is_refused_or_warned():
