@@ -306,8 +306,15 @@ def decided_by_master(decide, procs):
         decision = (type(e), str(e))
     kind, value = from_master(decision)
     if kind != "ok":
-        raise kind(value)
+        raise agreed(kind(value))
     return value
+
+
+def agreed(error):
+    """`error`, marked as raised by every process alike (after a collective): leave() then waits for the others
+    to print it too before it exits, for torchrun ends the job's other processes as soon as one has exited."""
+    error.agreed = True
+    return error
 
 
 def gather(value):
@@ -412,12 +419,18 @@ def failed_collective(trace):
     return f"{what} in {where}"
 
 
-def leave(line):
+def leave(line, agreed=False):
     """config.fail, but a process still in a process group exits at once: tearing the group down at exit, with a
-    collective pending or a peer gone, can abort the process (SIGABRT) instead of exiting 1."""
+    collective pending or a peer gone, can abort the process (SIGABRT) instead of exiting 1. An `agreed` error
+    (every process raised it) is printed by every process before any exits: they meet at a barrier first."""
     if not dist.is_initialized():
         fail(line)
     print(f"error: {line}", file=sys.stderr, flush=True)
+    if agreed:
+        try:
+            dist.barrier()
+        except RuntimeError:  # a process died meanwhile: its own error says why, and this one has said its line
+            pass
     exit_at_once(1)
 
 

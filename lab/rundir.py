@@ -257,9 +257,9 @@ def starting_checkpoint(cfg, procs):
     seen = parallel.gather(checkpoint.is_finished(path))
     blind = [rank for rank, ok in enumerate(seen) if not ok]
     if blind and len(blind) < len(seen):
-        raise checkpoint.CheckpointError(
+        raise parallel.agreed(checkpoint.CheckpointError(
             f"process(es) of rank {', '.join(map(str, blind))} cannot see {path}, which rank 0 can: out_dir and "
-            f"init_from must be on a filesystem that every node shares")
+            f"init_from must be on a filesystem that every node shares"))
     return Path(path), hint
 
 

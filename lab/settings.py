@@ -196,7 +196,7 @@ def run_script(main, argv, errors=USER_ERRORS):
     try:
         main(argv)
     except errors as e:
-        parallel.leave(str(e))
+        parallel.leave(str(e), getattr(e, "agreed", False))
     except RuntimeError as e:
         line = parallel.collective_failure(e, procs)
         if line is None:

@@ -7,8 +7,9 @@ separated by commas.
 kinds, each when that rank asks for the batch of that step (or, for blind, when it looks for the checkpoint):
 sigterm (the process sends itself SIGTERM), error (a DataError), hang (it sleeps for an hour), kill (SIGKILL: gone
 without a word), stop (SIGSTOP: hung, its connections open), blind (it cannot see checkpoint files, as a node without
-the shared filesystem); and kill_saving: rank 0 killed while it writes the checkpoint of that step, every shard
-written, the folder not yet published. round: the fault strikes only in that round of torchrun's restarts
+the shared filesystem); kill_saving: rank 0 killed while it writes the checkpoint of that step, every shard
+written, the folder not yet published; and slow_line (any step): the process prints its error line 2 s late, as one
+descheduled at that moment (torchrun would end it before it printed, once another process has exited). round: the fault strikes only in that round of torchrun's restarts
 (TORCHELASTIC_RESTART_COUNT), in every round without it.
 """
 import os
@@ -20,7 +21,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import train  # noqa: E402
-from lab import checkpoint, data, settings  # noqa: E402
+from lab import checkpoint, data, parallel, settings  # noqa: E402
 
 
 def faults_here():
@@ -52,11 +53,14 @@ if "blind" in faults.values():
     is_file = pathlib.Path.is_file
     # neither an old single file nor a folder's state.pt: this process sees no checkpoint
     pathlib.Path.is_file = lambda path: "ckpt_" not in str(path) and is_file(path)
+if "slow_line" in faults.values():
+    leave = parallel.leave
+    parallel.leave = lambda *args: (time.sleep(2), leave(*args))
 batch, save_file = data.Dataset.train_batch, checkpoint.save_file
 
 
 def faulty_batch(self, step, *args, **kwargs):
-    if faults.get(step) not in (None, "blind", "kill_saving"):
+    if faults.get(step) not in (None, "blind", "kill_saving", "slow_line"):
         strike(faults[step], step)
     return batch(self, step, *args, **kwargs)
 

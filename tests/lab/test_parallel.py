@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -192,11 +191,12 @@ def test_a_failed_collective_is_named_with_the_code_that_ran_it(tmp_path):
 
 def test_a_process_that_cannot_see_the_checkpoint_says_so_on_every_process(tmp_path, tiny_data):
     """Multi-node resume: rank 0 picks the checkpoint, every process loads that file; one that cannot see it
-    (out_dir not on a shared filesystem) stops every process with one line that says why."""
+    (out_dir not on a shared filesystem) stops every process with one line that says why: every process, even one
+    that prints it 2 s after the others (they wait for it before exiting: torchrun would end it)."""
     common = [*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'run'}", "--batch_size=6",
               "--schedule=constant", "--log_interval=1"]
     train.main([*common, "--max_steps=4"])
-    result = torchrun(3, *common, "--max_steps=8", "--init_from=resume", script=FAULT, env=dict(ENV, FAULT="blind:1:0"))
+    result = torchrun(3, *common, "--max_steps=8", "--init_from=resume", script=FAULT, env=dict(ENV, FAULT="blind:1:0,slow_line:2:0"))
     assert result.returncode != 0
     assert 'train.py", line' not in result.stderr  # torchrun's own report follows, but none of our processes' tracebacks
     expected = (f"error: process(es) of rank 1 cannot see {tmp_path / 'run' / 'ckpt_0000004'}, which rank 0 can: "
@@ -305,6 +305,15 @@ def test_cuda_without_cuda_is_one_line_on_each_process_that_gets_there_before_an
     assert result.returncode != 0 and 1 <= len(said) <= 3 and set(said) == {expected}
     assert 'train.py", line' not in result.stderr  # torchrun's own report follows, but none of our processes' tracebacks
     assert not (tmp_path / "run").exists()
+
+
+def test_an_error_rank_0_decides_is_raised_marked_as_every_process_s():
+    def refuse():
+        raise ConfigError("out/run already holds a run")
+    with pytest.raises(ConfigError, match=r"^out/run already holds a run$") as raised:
+        parallel.decided_by_master(refuse, parallel.Processes())
+    assert raised.value.agreed is True  # leave() waits for the others to print it
+    assert parallel.decided_by_master(lambda: ("resume", 4), parallel.Processes()) == ("resume", 4)
 
 
 def test_stop_agreement_alone_is_immediate():
