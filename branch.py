@@ -21,7 +21,6 @@ checkpoint starts again: re-running the command after a crash completes the set.
 """
 
 import sys
-from pathlib import Path
 
 import train
 from lab import checkpoint, parallel, settings
