@@ -10,9 +10,9 @@ floor law (this project's), the multi-power law (Luo et al. 2025) or Tissue et a
 
 Without --fit, the law is the recommended fit (RECIPE: four runs, two peak LRs, two run lengths) of the cpu
 scale's committed runs at seeds 1337 and 1338, each seed fitted alone; a prediction is the mean of the seeds'
-predictions and its band a 90 % prediction interval from the fits' spread and the fitted runs' seed noise. The
-fitted parameters are cached in results/predict/recommended_fit.json (rewritten by --validate, used while the fitted
-runs are unchanged). --fit=DIR (a run folder or a folder of them, repeatable) fits any runs of one model, data and
+predictions and its band a 90 % prediction interval from the fits' spread, the fitted runs' seed noise and the law's
+misfit of their final losses. The fitted parameters are cached in results/predict/recommended_fit.json (rewritten
+by --validate, used while the fitted runs are unchanged). --fit=DIR (a run folder or a folder of them, repeatable) fits any runs of one model, data and
 batch instead, per seed. Schedule keys not given are train.py's defaults, except lr, warmup_steps and eval_interval:
 the first fitted run's. --validate writes results/predict/validation.{json,md} and figures/predict_validation.png
 (with --fit: under --out). docs/predict.md has the law, the protocol and its numbers.
@@ -79,9 +79,10 @@ def committed_runs():
 
 
 def fingerprint(runs, law, fit_from):
-    """sha256 of what a fit depends on: the law and its code (lab/laws.py: an edited law is fitted again), fit_from
-    and every fitted run's config and val losses."""
-    digest = hashlib.sha256(f"{law} {fit_from}".encode() + Path(laws.__file__).read_bytes())
+    """sha256 of what a fit depends on: the law and its code (lab/laws.py, and lab/validation.py, which fits each
+    seed: an edited law is fitted again), fit_from and every fitted run's config and val losses."""
+    digest = hashlib.sha256(f"{law} {fit_from}".encode() + Path(laws.__file__).read_bytes()
+                            + Path(validation.__file__).read_bytes())
     for run in runs:
         digest.update(json.dumps(run["cfg"], sort_keys=True).encode() + run["losses"].tobytes())
     return digest.hexdigest()
@@ -124,14 +125,15 @@ def user_fits(args):
     fits, warnings = validation.fit_each_seed(args["law"], runs, fit_from)
     if len(fits) == 1:
         warnings.append("warning: the fit runs are of one seed: the band holds neither fit uncertainty nor seed noise "
-                        "(it is the prediction itself); fit runs of two seeds for a band")
+                        "(only the law's misfit of the fitted runs' final losses); fit runs of two seeds for a band")
     return fits, warnings, runs
 
 
 def describe_fits(fits, how):
     lines = [f"{how}: " + "; ".join(f"seed {k[0]}: {len(runs)} runs" for k, (_, runs) in fits.items())]
     for k, (fit, _) in fits.items():
-        lines.append(f"  seed {k[0]} {fit['law']}: " + " ".join(f"{n}={v:.4g}" for n, v in fit["params"].items()))
+        lines.append(f"  seed {k[0]} {fit['law']}: " + " ".join(f"{n}={v:.4g}" for n, v in fit["params"].items())
+                     + f" (misfit of its runs' final losses: {fit['misfit']:.2%})")
     return lines
 
 

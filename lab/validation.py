@@ -9,8 +9,8 @@ run predicted by fits of other seeds, per cell. lab/streams.py says what runs sh
     rows, cells = validation.validate(runs, fits, preferred=list(fits)[:2], fit_from=300)
 
 The protocol (`validate`): the recommended fit set is fitted once per seed; every run is predicted by the mean of
-two fits of *other* seeds, with a band from their spread and the seed noise of the fitted runs (the band every
-prediction of predict.py prints). Per cell (schedule family x run length x peak LR) it reports the final loss's
+two fits of *other* seeds, with a band from their spread, the seed noise of the fitted runs and the law's misfit of
+their final losses (the band every prediction of predict.py prints). Per cell (schedule family x run length x peak LR) it reports the final loss's
 error, the curve's error, the cell's seed noise, the spread between the two fits and the share of runs inside
 their band. A setting whose seeds disagree by more than streams.UNSTABLE is reported as unstable, not scored.
 """
@@ -62,11 +62,20 @@ def fit_each_seed(law, runs, fit_from):
             raise ConfigError(f"the runs of seed {key[0]} have {points} val losses at steps >= fit_from={fit_from}, "
                               f"fewer than the {law} law's parameters")
         fit = laws.fit_law(law, group, fit_from, fixed)
+        fit["misfit"] = final_misfit(fit, group)
         if not fit["converged"]:  # never a fit that silently returns where it started, or where it gave up
             warnings.append(f"warning: the {law} fit of seed {key[0]} did not converge ({fit['message']}): its "
                             f"parameters may be far from the best")
         fits[key] = (fit, group)
     return fits, warnings
+
+
+def final_misfit(fit, runs):
+    """The law's own error where it was fitted: the root mean square of its relative errors on the fitted runs' final
+    losses (what a prediction is asked for). A seed's fit to its own runs holds no seed noise: this is the part of
+    a run's loss that the law cannot draw, however its parameters are set."""
+    errors = [laws.predict_losses(fit, run["cfg"], run["steps"][-1:])[0] / run["losses"][-1] - 1 for run in runs]
+    return float(np.sqrt(np.mean(np.square(errors))))
 
 
 def fitted_noise(fitted):
@@ -88,16 +97,19 @@ def predict_with_band(fitted, cfg, steps):
 
 
 def band(predictions, fitted):
-    """(point, low, high) from the fits' `predictions`: their mean, and its 90 % prediction interval from two
-    independent errors, both estimated: the fits' (half their spread, the standard error of their mean; one degree
-    of freedom with two fits) and the seed noise of the fitted runs (a measured run is one seed's draw; a degree of
-    freedom per pair of trunks). With estimated variances the interval is Student's t at the Welch-Satterthwaite
-    degrees of freedom: wide where two fits disagree, about +-2.1 sigma where the seed noise dominates."""
+    """(point, low, high) from the fits' `predictions`: their mean, and its 90 % prediction interval from three
+    errors, each estimated: the fits' (half their spread, the standard error of their mean; one degree of freedom
+    with two fits), the seed noise of the fitted runs (a measured run is one seed's draw; a degree of freedom per
+    pair of trunks) and the law's own (final_misfit, its mean square over the fits; a degree of freedom per fitted
+    run). With estimated variances the interval is Student's t at the Welch-Satterthwaite degrees of freedom: wide
+    where two fits disagree, about +-2.1 sigma where the other two dominate."""
     point = predictions.mean(axis=0)
     fit_var = ((predictions.max(axis=0) - predictions.min(axis=0)) / 2 / point) ** 2  # 0 for one fit
     noise, pairs = fitted_noise(fitted)
-    total = fit_var + noise**2
-    dof = total**2 / np.maximum(fit_var**2 / max(len(fitted) - 1, 1) + noise**4 / max(pairs, 1), 1e-300)
+    law_var, residuals = np.mean([fit["misfit"] ** 2 for fit, _ in fitted]), sum(len(runs) for _, runs in fitted)
+    total = fit_var + noise**2 + law_var
+    dof = total**2 / np.maximum(fit_var**2 / max(len(fitted) - 1, 1) + noise**4 / max(pairs, 1)
+                                + law_var**2 / max(residuals, 1), 1e-300)
     half = student_t.ppf(BAND_LEVEL, np.maximum(dof, 1.0)) * np.sqrt(total) * point
     return point, point - half, point + half
 

@@ -129,7 +129,7 @@ def test_one_seed_is_fitted_with_a_warning_that_its_band_is_the_prediction_itsel
     predict.main([f"--fit={tmp_path}", "--max_steps=400"])
     out = capsys.readouterr().out
     assert out.startswith("warning: the fit runs are of one seed: the band holds neither fit uncertainty nor seed "
-                          "noise (it is the prediction itself); fit runs of two seeds for a band\n")
+                          "noise (only the law's misfit of the fitted runs' final losses); fit runs of two seeds for a band\n")
     last = out.strip().splitlines()[-1]
     final, low, high = re.fullmatch(r"final val_loss: (\S+) \(band: (\S+)-(\S+)\)", last).groups()
     assert final == low == high
@@ -141,8 +141,8 @@ def test_the_user_s_runs_are_fitted_from_ten_warmups_unless_fit_from_says_and_un
     fits, warnings, runs = predict.user_fits(args)
     assert [fit["fit_from"] for fit, _ in fits.values()] == [200]  # 10 x warmup_steps=20
     assert len(runs) == 3 and warnings == ["warning: the fit runs are of one seed: the band holds neither fit "
-                                           "uncertainty nor seed noise (it is the prediction itself); fit runs of "
-                                           "two seeds for a band"]
+                                           "uncertainty nor seed noise (only the law's misfit of the fitted runs' "
+                                           "final losses); fit runs of two seeds for a band"]
     fits, _, _ = predict.user_fits(dict(args, fit_from=0))
     assert [fit["fit_from"] for fit, _ in fits.values()] == [0]
     stopped = write_run(tmp_path / "stopped" / "a", max_steps=400)
@@ -239,7 +239,7 @@ def final_loss(fits, cfg, cooldown, exponent):
 
 def test_optimize_finds_the_best_cooldown_of_an_exhaustive_search():
     # two fits: the mean of their predictions is minimised (the band's edges would have other minima)
-    fits = [(dict(law="floor", params=FLOOR), []), (dict(law="floor", params=dict(FLOOR, F=0.1, x0=6.0)), [])]
+    fits = [(dict(law="floor", params=FLOOR, misfit=0.0), []), (dict(law="floor", params=dict(FLOOR, F=0.1, x0=6.0), misfit=0.0), [])]
     cfg = dict(BASE, max_steps=300, schedule="cosine")
     best = predict.optimal_cooldown(fits, cfg)
     assert best == dict(cfg, schedule="wsd", cooldown_steps=best["cooldown_steps"],
@@ -262,11 +262,11 @@ def test_optimize_finds_the_best_cooldown_of_an_exhaustive_search():
 
 def test_the_best_cooldown_stays_inside_the_run_and_its_shapes():
     # no floor: lowering the LR only slows progress, so the shortest and gentlest cooldown searched is best
-    no_floor = [(dict(law="floor", params=dict(FLOOR, F=0.0)), [])]
+    no_floor = [(dict(law="floor", params=dict(FLOOR, F=0.0), misfit=0.0), [])]
     best = predict.optimal_cooldown(no_floor, dict(BASE, max_steps=300))
     assert (best["cooldown_steps"], best["cooldown_shape"]) == (1, "1-x^0.1")
     # a floor that relaxes over 300 steps at the peak LR: the longest cooldown, from the end of the warmup
-    slow = [(dict(law="floor", params=dict(FLOOR, F=3.0, x0=300.0)), [])]
+    slow = [(dict(law="floor", params=dict(FLOOR, F=3.0, x0=300.0), misfit=0.0), [])]
     assert predict.optimal_cooldown(slow, dict(BASE, max_steps=300))["cooldown_steps"] == 280
     assert predict.optimal_cooldown(no_floor, dict(BASE, max_steps=21))["cooldown_steps"] == 1  # one step left
     with pytest.raises(ConfigError) as info:
@@ -285,7 +285,7 @@ def test_the_search_spans_one_step_to_the_whole_run_and_its_proposal_is_clipped_
         searched.update(ranges=ranges, final=final(np.array(x)))
         return np.array(x)
     monkeypatch.setattr(predict, "brute", search)
-    fits = [(dict(law="floor", params=FLOOR), [])]
+    fits = [(dict(law="floor", params=FLOOR, misfit=0.0), [])]
     best = predict.optimal_cooldown(fits, dict(BASE, max_steps=300))  # warmup 20: at most 280 steps of cooldown
     assert (best["cooldown_steps"], best["cooldown_shape"]) == (cooldown, shape)
     assert searched["ranges"] == ((1 / 300, 280 / 300), (np.log(0.1), np.log(10.0)))

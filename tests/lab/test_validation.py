@@ -28,17 +28,20 @@ def test_each_run_is_predicted_by_fits_of_other_seeds_only():
 def test_the_band_by_hand(monkeypatch):
     monkeypatch.setattr(laws, "predict_losses", lambda fit, cfg, steps: np.array([fit["value"]]))
     pair = [run("p1", 1.00, seed=1), run("p2", 1.01, seed=2)]  # one setting at two seeds: the fitted seed noise
-    fitted = [(dict(value=1.20), [pair[0]]), (dict(value=1.26), [pair[1]])]
+    fitted = [(dict(value=1.20, misfit=0.01), [pair[0]]), (dict(value=1.26, misfit=0.02), [pair[1]])]
     point, low, high = validation.predict_with_band(fitted, BASE, [400])
     noise = (1 - 1.00 / 1.01) / (2 / math.sqrt(math.pi))  # mean |difference| / 1.128: a standard deviation
     fit = 0.03 / 1.23  # half the fits' spread, relative: the standard error of their mean
-    total = fit**2 + noise**2
-    dof = total**2 / (fit**4 / 1 + noise**4 / 1)  # Welch-Satterthwaite: one degree of freedom each
+    law = (0.01**2 + 0.02**2) / 2  # the fits' mean square misfit: a variance, over 2 fitted runs
+    total = fit**2 + noise**2 + law
+    dof = total**2 / (fit**4 / 1 + noise**4 / 1 + law**2 / 2)  # Welch-Satterthwaite: 1, 1 and 2 degrees of freedom
     half = student_t.ppf(0.95, dof) * math.sqrt(total) * 1.23
     assert point[0] == pytest.approx(1.23) and low[0] == pytest.approx(1.23 - half) and high[0] == pytest.approx(
         1.23 + half)
-    alone = validation.predict_with_band(fitted[:1], BASE, [400])  # one fit, no seed pair: no band at all
-    assert alone[1][0] == alone[2][0] == pytest.approx(1.20)
+    alone = validation.predict_with_band([(dict(value=1.20, misfit=0.0), [pair[0]])], BASE, [400])
+    assert alone[1][0] == alone[2][0] == pytest.approx(1.20)  # one fit, no seed pair, no misfit: no band at all
+    one_misfit = validation.predict_with_band(fitted[:1], BASE, [400])  # the misfit alone: +-t(1 dof) 1 %
+    assert one_misfit[2][0] - 1.20 == pytest.approx(student_t.ppf(0.95, 1) * 0.01 * 1.20)
 
 
 def row(cell, error, inside, relation="held out", unstable=False):
@@ -128,7 +131,7 @@ FLOOR = dict(A=5.0, alpha=0.2, F=0.08, eta_c=4e-3, q=0.3, x0=8.0)
 def test_the_band_of_three_fits_at_several_steps_by_hand():
     """The law's own predictions (not a stand-in): the mean, the fits' spread per step and the noise of a setting
     fitted at three seeds (three pairs), with two degrees of freedom for three fits."""
-    fits = [dict(law="floor", params=dict(FLOOR, A=a)) for a in (5.0, 5.1, 5.3)]
+    fits = [dict(law="floor", params=dict(FLOOR, A=a), misfit=0.0) for a in (5.0, 5.1, 5.3)]  # no law term
     fitted = [(fit, [run(f"s{i}", final, seed=i)]) for i, (fit, final) in enumerate(zip(fits, (1.00, 1.01, 1.03)))]
     cfg, steps = dict(BASE, schedule="wsd"), [200, 400]
     each = np.array([laws.predict_losses(fit, cfg, steps) for fit in fits])
@@ -228,6 +231,16 @@ def test_each_seed_is_fitted_alone_and_a_warning_said_once():
         assert (fit["law"], fit["fit_from"], fit["fixed"], fit["points"]) == ("floor", 100, ["eta_c"], 14)
         assert fit["params"]["F"] == pytest.approx(0.08, rel=0.05) and fit["params"]["eta_c"] == 1e6
         assert fit["params"]["alpha"] == pytest.approx(0.2, rel=0.05)
+        assert fit["misfit"] < 1e-3  # the law's own curves: drawn (all but) exactly
+
+
+def test_the_law_s_misfit_is_the_rms_of_its_relative_errors_on_the_runs_final_losses():
+    fit = dict(law="floor", params=FLOOR)
+    above, below = law_run("above", schedule="wsd"), law_run("below", schedule="cosine")
+    above["losses"], below["losses"] = above["losses"] * 1.02, below["losses"] * 0.99  # the law 1.02x, 0.99x off
+    above["losses"][:-1] = below["losses"][:-1] = 9.0  # only the final loss counts
+    expected = math.sqrt(((1 / 1.02 - 1) ** 2 + (1 / 0.99 - 1) ** 2) / 2)
+    assert validation.final_misfit(fit, [above, below]) == pytest.approx(expected, rel=1e-9)
 
 
 def test_a_seed_needs_as_many_val_losses_as_the_law_has_free_parameters():
@@ -243,9 +256,9 @@ def test_a_seed_needs_as_many_val_losses_as_the_law_has_free_parameters():
 
 def two_fits():
     """Fits of seeds 1 and 2 (A = 5.0 and 5.2), each fitted to one run of its seed: no seed pair, no noise."""
-    return {(1, 1): (dict(law="floor", params=FLOOR), [law_run("fit 1", seed=1, schedule="wsd")]),
-            (2, 7): (dict(law="floor", params=dict(FLOOR, A=5.2)), [law_run("fit 2", seed=2, data_seed=7,
-                                                                            schedule="wsd")])}
+    return {(1, 1): (dict(law="floor", params=FLOOR, misfit=0.0), [law_run("fit 1", seed=1, schedule="wsd")]),
+            (2, 7): (dict(law="floor", params=dict(FLOOR, A=5.2), misfit=0.0),
+                     [law_run("fit 2", seed=2, data_seed=7, schedule="wsd")])}
 
 
 def test_a_run_s_row_its_final_loss_predicted_with_the_band_and_its_curve_s_errors():
@@ -280,7 +293,8 @@ def test_a_run_s_row_its_final_loss_predicted_with_the_band_and_its_curve_s_erro
 
 def test_a_validation_predicts_every_run_by_fits_of_other_seeds_and_tables_its_cells():
     fitted = two_fits()
-    fitted[(3, 3)] = (dict(law="floor", params=dict(FLOOR, A=5.1)), [law_run("fit 3", seed=3, schedule="wsd")])
+    fitted[(3, 3)] = (dict(law="floor", params=dict(FLOOR, A=5.1), misfit=0.0), [law_run("fit 3", seed=3,
+                                                                                          schedule="wsd")])
     fit_runs = [runs[0] for _, runs in fitted.values()]
     other_lr = law_run("lr 1e-3", seed=9, schedule="wsd", lr=1e-3)
     shaky = [law_run(f"shaky {s}", seed=s, schedule="cosine", params=dict(FLOOR, A=a)) for s, a in ((4, 5.0), (5, 7.0))]
