@@ -4,7 +4,7 @@ the recommended one, every committed run predicted by fits of other seeds as `py
 Per recipe: the held-out cells within the seed noise, the runs inside their band and the three seeds' fitted q and
 x0 (for the floor law), the table of docs/predict.md's "The recommended fit".
 
-    python -m bench.recipes                 # the floor law, ~40 s on 2 cores
+    python -m bench.recipes                 # the floor law, ~15 s on 2 cores
     python -m bench.recipes --law=mpl       # another law of lab/laws.py (its parameters' ranges instead)
 """
 
