@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_model_state_dict, set_model_state_dict
 
-from lab import checkpoint, parallel, rundir
+from lab import checkpoint, parallel, rundir, settings
 from lab.config import ConfigError, Setting, parse_args
 from model import GPT, PRESETS, GPTConfig, padded_vocab_size
 
@@ -134,8 +134,5 @@ def main(argv):
     parallel.shutdown(True)
 
 
-if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except (ConfigError, checkpoint.CheckpointError) as e:
-        parallel.leave(str(e))
+if __name__ == "__main__":  # one line for bad input; under torchrun each process exits at once when done (FSDP2)
+    settings.run_script(main, sys.argv[1:], (ConfigError, checkpoint.CheckpointError))

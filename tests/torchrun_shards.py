@@ -38,3 +38,4 @@ total = sum(f.stat().st_size for f in Path(path).glob("*.distcp"))
 report = dict(rank=procs.rank, read=checkpoint.SafeReader.bytes_read, total=total, same=same)
 (Path(sys.argv[1]) / f"report_{procs.rank}.json").write_text(json.dumps(report))  # not stdout: lines interleave
 parallel.shutdown(True)
+parallel.exit_at_once(0)  # as train.py's processes do: an FSDP2 group's threads can abort the interpreter's teardown

@@ -38,8 +38,10 @@ def test_the_bench_kills_a_process_of_a_real_job_and_reports_its_restart(tiny_da
     seconds = {name: float(value) for name, value in re.findall(r"^  (\w[\w ()]+?) +(\d+\.\d+) s", report, re.M)}
     assert list(seconds) == ["the others gave up", "torchrun started them again", "training again (restarted)",
                              "first step done", "back where it was killed"], report
-    # each comes after the one before: torchrun restarts the job once its processes have ended
-    assert list(seconds.values()) == sorted(seconds.values()) and seconds["the others gave up"] > 0, report
+    # each comes after the one before: torchrun restarts the job once its processes have ended; the others give up
+    # after the kill (a negative or missing time would not match above), 0.00 s when they see the closed connection
+    # within 5 ms
+    assert list(seconds.values()) == sorted(seconds.values()) and seconds["the others gave up"] >= 0, report
     assert re.search(r"^cpu_tiny on 3 processes \(cpu, float32\), 3 x 64 tokens a step; checkpoint \d+\.\d\d GB$",
                      report, re.M), report
     assert re.search(r"^step \d+\.\d\d s, checkpoint write -?\d+\.\d\d s; the first start trained \d+\.\d\d s after "
