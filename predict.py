@@ -12,10 +12,11 @@ Without --fit, the law is the recommended fit (RECIPE: four runs, two peak LRs, 
 scale's committed runs at seeds 1337 and 1338, each seed fitted alone; a prediction is the mean of the seeds'
 predictions and its band a 90 % prediction interval from the fits' spread, the fitted runs' seed noise and the law's
 misfit of their final losses. The fitted parameters are cached in results/predict/recommended_fit.json (rewritten
-by --validate, used while the fitted runs are unchanged). --fit=DIR (a run folder or a folder of them, repeatable) fits any runs of one model, data and
-batch instead, per seed. Schedule keys not given are train.py's defaults, except lr, warmup_steps and eval_interval:
-the first fitted run's. --validate writes results/predict/validation.{json,md} and figures/predict_validation.png
-(with --fit: under --out). docs/predict.md has the law, the protocol and its numbers.
+by --validate, used while the fitted runs are unchanged). --fit=DIR (a run folder or a folder of them, repeatable)
+fits any runs of one model, data and batch instead, per seed. Schedule keys not given are train.py's defaults,
+except lr, warmup_steps and eval_interval: the first fitted run's. --validate writes
+results/predict/validation.{json,md} and figures/predict_validation.png (with --fit: under --out). docs/predict.md
+has the law, the protocol and its numbers.
 """
 
 import hashlib

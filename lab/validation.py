@@ -10,9 +10,10 @@ run predicted by fits of other seeds, per cell. lab/streams.py says what runs sh
 
 The protocol (`validate`): the recommended fit set is fitted once per seed; every run is predicted by the mean of
 two fits of *other* seeds, with a band from their spread, the seed noise of the fitted runs and the law's misfit of
-their final losses (the band every prediction of predict.py prints). Per cell (schedule family x run length x peak LR) it reports the final loss's
-error, the curve's error, the cell's seed noise, the spread between the two fits and the share of runs inside
-their band. A setting whose seeds disagree by more than streams.UNSTABLE is reported as unstable, not scored.
+their final losses (the band every prediction of predict.py prints). Per cell (schedule family x run length x peak
+LR) it reports the final loss's error, the curve's error, the cell's seed noise, the spread between the two fits and
+the share of runs inside their band. A setting whose seeds disagree by more than streams.UNSTABLE is reported as
+unstable, not scored.
 """
 
 import math
@@ -102,7 +103,7 @@ def band(predictions, fitted):
     with two fits), the seed noise of the fitted runs (a measured run is one seed's draw; a degree of freedom per
     pair of trunks) and the law's own (final_misfit, its mean square over the fits; a degree of freedom per fitted
     run). With estimated variances the interval is Student's t at the Welch-Satterthwaite degrees of freedom: wide
-    where two fits disagree, about +-2.1 sigma where the other two dominate."""
+    where two fits disagree, about +-1.8-2.1 sigma where the other two dominate."""
     point = predictions.mean(axis=0)
     fit_var = ((predictions.max(axis=0) - predictions.min(axis=0)) / 2 / point) ** 2  # 0 for one fit
     noise, pairs = fitted_noise(fitted)

@@ -129,7 +129,8 @@ def test_one_seed_is_fitted_with_a_warning_that_its_band_is_the_prediction_itsel
     predict.main([f"--fit={tmp_path}", "--max_steps=400"])
     out = capsys.readouterr().out
     assert out.startswith("warning: the fit runs are of one seed: the band holds neither fit uncertainty nor seed "
-                          "noise (only the law's misfit of the fitted runs' final losses); fit runs of two seeds for a band\n")
+                          "noise (only the law's misfit of the fitted runs' final losses); fit runs of two seeds for a "
+                          "band\n")
     last = out.strip().splitlines()[-1]
     final, low, high = re.fullmatch(r"final val_loss: (\S+) \(band: (\S+)-(\S+)\)", last).groups()
     assert final == low == high
@@ -239,7 +240,8 @@ def final_loss(fits, cfg, cooldown, exponent):
 
 def test_optimize_finds_the_best_cooldown_of_an_exhaustive_search():
     # two fits: the mean of their predictions is minimised (the band's edges would have other minima)
-    fits = [(dict(law="floor", params=FLOOR, misfit=0.0), []), (dict(law="floor", params=dict(FLOOR, F=0.1, x0=6.0), misfit=0.0), [])]
+    fits = [(dict(law="floor", params=FLOOR, misfit=0.0), []),
+            (dict(law="floor", params=dict(FLOOR, F=0.1, x0=6.0), misfit=0.0), [])]
     cfg = dict(BASE, max_steps=300, schedule="cosine")
     best = predict.optimal_cooldown(fits, cfg)
     assert best == dict(cfg, schedule="wsd", cooldown_steps=best["cooldown_steps"],

@@ -9,8 +9,8 @@ sigterm (the process sends itself SIGTERM), error (a DataError), hang (it sleeps
 without a word), stop (SIGSTOP: hung, its connections open), blind (it cannot see checkpoint files, as a node without
 the shared filesystem); kill_saving: rank 0 killed while it writes the checkpoint of that step, every shard
 written, the folder not yet published; and slow_line (any step): the process prints its error line 2 s late, as one
-descheduled at that moment (torchrun would end it before it printed, once another process has exited). round: the fault strikes only in that round of torchrun's restarts
-(TORCHELASTIC_RESTART_COUNT), in every round without it.
+descheduled at that moment (torchrun would end it before it printed, once another process has exited). round: the
+fault strikes only in that round of torchrun's restarts (TORCHELASTIC_RESTART_COUNT), in every round without it.
 """
 import os
 import pathlib

@@ -196,7 +196,8 @@ def test_a_process_that_cannot_see_the_checkpoint_says_so_on_every_process(tmp_p
     common = [*TINY_MODEL, f"--data_dir={tiny_data}", f"--out_dir={tmp_path / 'run'}", "--batch_size=6",
               "--schedule=constant", "--log_interval=1"]
     train.main([*common, "--max_steps=4"])
-    result = torchrun(3, *common, "--max_steps=8", "--init_from=resume", script=FAULT, env=dict(ENV, FAULT="blind:1:0,slow_line:2:0"))
+    result = torchrun(3, *common, "--max_steps=8", "--init_from=resume", script=FAULT,
+                      env=dict(ENV, FAULT="blind:1:0,slow_line:2:0"))
     assert result.returncode != 0
     assert 'train.py", line' not in result.stderr  # torchrun's own report follows, but none of our processes' tracebacks
     expected = (f"error: process(es) of rank 1 cannot see {tmp_path / 'run' / 'ckpt_0000004'}, which rank 0 can: "
