@@ -3,7 +3,7 @@ The val-loss curve of any LR schedule, with a band, predicted from a few runs by
 floor law (this project's), the multi-power law (Luo et al. 2025) or Tissue et al. 2024's.
 
     python predict.py --schedule=wsd --max_steps=2400 --cooldown_shape=linear    # the recommended fit (cached)
-    python predict.py --schedule=cosine --lr=1.5e-3 --max_steps=600              # last line: final val_loss: X (band: LO-HI)
+    python predict.py --schedule=cosine --lr=1.5e-3 --max_steps=600    # last line: final val_loss: X (band: LO-HI)
     python predict.py --max_steps=1200 --optimize                                # the best wsd cooldown (length, 1-x^A)
     python predict.py --validate          # the protocol: every run predicted by fits of other seeds, per cell
     python predict.py --fit=out/my_runs --schedule=wsd --max_steps=5000 --lr=1e-3  # your own runs (2+ seeds: a band)
@@ -252,19 +252,24 @@ def summary_lines(rows, cells):
             f"their band: {inside / runs:.0%} of {runs}"]
 
 
+def committed_protocol(law, runs, recipe=None):
+    """(fits, warnings, rows, cells): the protocol over the committed `runs`, `recipe` (None: RECIPE) fitted at
+    every validation seed, each run predicted by two fits it is held out from (the recommended fit's seeds first)."""
+    fits, warnings = validation.fit_each_seed(law, recipe_runs(runs, VALIDATION_SEEDS, recipe), FIT_FROM)
+    rows, cells = validation.validate(runs, fits, [(s, s) for s in FIT_SEEDS], FIT_FROM)
+    return fits, warnings, rows, cells
+
+
 def run_validation(args, law):
     started = time.perf_counter()
     if args["fit"]:
         fits, warnings, runs = user_fits(args)
+        rows, cells = validation.validate(runs, fits, list(fits)[:2], next(iter(fits.values()))[0]["fit_from"])
         out = Path(args["out"] or "out/predict_validation")
-        preferred = list(fits)[:2]
     else:
-        runs = committed_runs()
-        fits, warnings = validation.fit_each_seed(law, recipe_runs(runs, VALIDATION_SEEDS), FIT_FROM)
+        fits, warnings, rows, cells = committed_protocol(law, committed_runs())
         out = Path(args["out"] or CACHE.parent)
-        preferred = [(s, s) for s in FIT_SEEDS]
     fit_from = next(iter(fits.values()))[0]["fit_from"]
-    rows, cells = validation.validate(runs, fits, preferred, fit_from)
     lines = [*warnings, *describe_fits(fits, f"{law} law fitted per seed"), *table_lines(cells),
              *summary_lines(rows, cells)]
     errors = [c[k] for c in cells for k in ("final_mean", "curve_mean", "curve_from_warmup") if c[k] is not None]

@@ -7,4 +7,5 @@ arithmetic holds). Run them from the repository's root, as modules:
     torchrun --standalone --nproc_per_node=3 -m bench.checkpoint   # checkpoint save/resume: DCP folders vs one file
     python -m bench.nanogpt --nanogpt=PATH # our train.py against karpathy/nanoGPT's at the same shape
     python -m bench.recipes                # predict.py's validation protocol under each fit recipe compared
+    python -m bench.law_limit              # the protocol's cells beside the law fitted in sample: the law's own limit
 """

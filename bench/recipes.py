@@ -57,9 +57,7 @@ def shown(law):
 def score(law, runs, entries):
     """The protocol with the recipe `entries`: validation.headline's counts, and {fitted parameter: (lowest,
     highest) over the seeds}."""
-    fits, _ = validation.fit_each_seed(law, predict.recipe_runs(runs, predict.VALIDATION_SEEDS, entries),
-                                       predict.FIT_FROM)
-    rows, cells = validation.validate(runs, fits, [(s, s) for s in predict.FIT_SEEDS], predict.FIT_FROM)
+    fits, _, rows, cells = predict.committed_protocol(law, runs, entries)
     params = [fit["params"] for fit, _ in fits.values()]
     return validation.headline(rows, cells), {n: (min(p[n] for p in params), max(p[n] for p in params))
                                               for n in shown(law)}

@@ -94,7 +94,7 @@ def test_no_docstring_loses_a_line_continuation():
 SCRIPTS = ["train.py", "sample.py", "prepare_data.py", "plot.py", "export.py", "checkpoint.py", "swa.py", "sweep.py",
            "branch.py", "gpu_check.py", "predict.py", "schedules.py", "model.py", "bench/speed.py", "bench/data.py",
            "bench/nanogpt.py", "bench/gpu.py", "bench/checkpoint.py", "bench/restart.py", "bench/mutation.py",
-           "bench/recipes.py"]
+           "bench/recipes.py", "bench/law_limit.py"]
 
 
 def script_settings(name):
