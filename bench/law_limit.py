@@ -1,12 +1,12 @@
 """
 What the law's form allows, apart from the recipe: each validation seed's law fitted to *every* stable committed run
 of that seed (in sample: no held-out run), per cell of predict.py's protocol beside the protocol's error on the same
-runs and the cell's bar (1.5x / 3x its seed noise). A cell the in-sample fit misses is out of the law's reach
-whatever runs a recipe holds; one it draws and the protocol misses is the recipe's or the seeds' (docs/predict.md,
-"How far a perfect law could go").
+runs and the cell's bar (1.5x / 3x its seed noise). A cell the in-sample fit misses is one the law cannot draw
+together with the rest of its seed's runs, whatever runs a recipe holds; one it draws and the protocol misses is the
+recipe's or the seeds' (docs/predict.md, "What the law's form allows").
 
-    python -m bench.law_limit               # the floor law, ~25 s on 2 cores
-    python -m bench.law_limit --law=mpl     # another law of lab/laws.py
+    python -m bench.law_limit               # the floor law, 16-20 s on 2 cores
+    python -m bench.law_limit --law=mpl     # another law of lab/laws.py (mpl: ~6 min)
 """
 
 import sys

@@ -88,7 +88,10 @@ def mpl_features(lrs, warmup_steps, peak_lr, steps, decay=TISSUE_DECAY):
 
 
 def mpl_loss(p, f):
-    x = np.exp(-p["gamma"] * f["log_lr"]) * f["since"]
+    # a drop no LR area has followed (u >= s, or a drop to an LR of 0) counts nothing: eta_u^-gamma may overflow
+    # (an LR near 0, gamma large), and inf * 0 would make the loss nan
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = np.where(f["since"] > 0, np.exp(-p["gamma"] * f["log_lr"]) * f["since"], 0.0)
     loss_drop = p["B"] * ((1 - (p["C"] * x + 1) ** -p["beta"]) @ f["drops"])
     return p["L0"] + p["A"] * f["area"] ** -p["alpha"] - loss_drop
 

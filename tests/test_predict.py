@@ -357,3 +357,27 @@ def test_the_recommended_fit_is_cached_with_what_it_was_fitted_to(tmp_path, monk
         (document["floor"]["fits"][str(seed)], names[seed]) for seed in predict.FIT_SEEDS]
     predict.CACHE.unlink()
     assert predict.recommended_fits("floor", runs)[1].startswith("fitted now")
+
+
+def test_the_registered_predictions_state_the_committed_runs_final_losses():
+    """results/predict/preregistered.md: every measured loss it states is the final val loss of the registered run
+    its row names, at seed 1341 or 1342; every such run is stated; a row that says its runs are in band has them
+    inside the band it gives, and one that says no has one outside."""
+    text = (REPO / "results" / "predict" / "preregistered.md").read_text()
+    registered = re.findall(r"^\| ([\w.-]+) \| `--schedule", text, re.M)
+    assert len(registered) == 8 == len(set(registered))
+    finals = {(name, seed): round(float(streams.load_run(
+        REPO / "results" / "predict" / f"prereg_{name}_seed{seed}")["losses"][-1]), 4)
+        for name in registered for seed in (1341, 1342)}
+    stated = set()
+    for name, rest in re.findall(r"^\| ([\w.-]+) \| (\d\.\d{4} \(.*)$", text, re.M):
+        low, high = map(float, re.match(r"\d\.\d{4} \((\d\.\d{4})-(\d\.\d{4})\)", rest).groups())
+        measured = [float(x) for x in re.findall(r"\| (\d\.\d{4})(?= \|)", rest)]
+        assert measured, name
+        for value in measured:
+            seeds = [seed for seed in (1341, 1342) if finals.get((name, seed)) == value]
+            assert seeds, (name, value)
+            stated.add((name, seeds[0]))
+        inside = [low <= value <= high for value in measured]
+        assert ("| yes |" in rest and all(inside)) or ("| no |" in rest and not all(inside)), name
+    assert stated == set(finals)

@@ -40,6 +40,19 @@ def test_the_multi_power_law_by_hand_with_distinct_parameters():
     assert laws.tissue_loss(tissue, f2) == pytest.approx([0.5 + 2 * 2**-0.5 - 0.3 * 0.5, 0.5 + 2 / 1.5 - 0.3 * 1.0])
 
 
+def test_a_drop_no_lr_area_has_followed_counts_nothing_and_never_makes_the_loss_nan():
+    # u = 3 drops to an LR of 0 (log eta floored at 1e-30): with gamma 60 eta_u^-gamma overflows, but no area has
+    # passed since u at s = 3 (u >= s) nor at s = 4 (the LR after it is 0): its term is 0, not inf * 0 = nan
+    lrs = np.array([0.5, 1.0, 0.5, 0.0])
+    p = dict(L0=0.5, A=2.0, alpha=0.5, B=0.4, C=2.0, beta=0.5, gamma=60.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and silently
+        loss = laws.mpl_loss(p, laws.mpl_features(lrs, WARMUP, PEAK, STEPS))
+    x = 0.5**-60 * 0.5  # the drop at u = 2, at s = 3 and 4 (S_2 = 0.5 both): 1 - (C x + 1)^-beta, all but 1
+    assert loss == pytest.approx([0.5 + 2.0 * 2.0**-0.5 - 0.4 * 0.5 * (1 - (2 * x + 1) ** -0.5)] * 2, abs=1e-12)
+    assert loss[1] == pytest.approx(0.5 + 2.0 * 2.0**-0.5 - 0.4 * 0.5, abs=1e-8)  # the drop at u = 2 all but whole
+
+
 def test_the_floor_law_by_hand():
     p = dict(A=2.0, alpha=0.5, F=0.1, eta_c=2.0, q=0.5, x0=1.0)
     f = laws.floor_features(LRS, WARMUP, PEAK, STEPS)
