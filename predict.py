@@ -264,12 +264,12 @@ def run_validation(args, law):
     started = time.perf_counter()
     if args["fit"]:
         fits, warnings, runs = user_fits(args)
-        rows, cells = validation.validate(runs, fits, list(fits)[:2], next(iter(fits.values()))[0]["fit_from"])
+        fit_from = next(iter(fits.values()))[0]["fit_from"]
+        rows, cells = validation.validate(runs, fits, list(fits)[:2], fit_from)
         out = Path(args["out"] or "out/predict_validation")
     else:
         fits, warnings, rows, cells = committed_protocol(law, committed_runs())
-        out = Path(args["out"] or CACHE.parent)
-    fit_from = next(iter(fits.values()))[0]["fit_from"]
+        fit_from, out = FIT_FROM, Path(args["out"] or CACHE.parent)
     lines = [*warnings, *describe_fits(fits, f"{law} law fitted per seed"), *table_lines(cells),
              *summary_lines(rows, cells)]
     errors = [c[k] for c in cells for k in ("final_mean", "curve_mean", "curve_from_warmup") if c[k] is not None]
@@ -311,10 +311,10 @@ def draw_validation(rows, cells, path):
     left.legend(fontsize=8)
     scored = [c for c in cells if c["relation"] == "held out" and not c["unstable"]]
     for x, c in enumerate(scored):
-        errors = [abs(r["error"]) for r in held if tuple(r["cell"]) == (c["family"], c["length"], c["lr"])]
+        errors = [abs(r["error"]) for r in validation.cell_rows(rows, c)]
         right.plot([x] * len(errors), errors, "o", ms=3, color="C0" if c["within_noise"] is not False else "C3")
         if c["noise"]:
-            right.bar(x, 1.5 * c["noise"], width=0.7, color="0.85", zorder=0)
+            right.bar(x, validation.MEAN_BAR * c["noise"], width=0.7, color="0.85", zorder=0)
     right.set_xticks(range(len(scored)), [f"{c['family']} {c['length']}\nlr {c['lr']:g}" for c in scored],
                      rotation=90, fontsize=7)
     right.set(ylabel="|final error|", title="per cell: errors (red: not within noise), grey: 1.5x seed noise")

@@ -28,11 +28,8 @@ def in_sample_errors(law, runs):
     own = [run for run in runs if streams.seeds(run) in {(s, s) for s in predict.VALIDATION_SEEDS}
            and streams.setting(run) not in unstable]
     fits, warnings = validation.fit_each_seed(law, own, predict.FIT_FROM)
-    errors = {}
-    for fit, group in fits.values():
-        for run in group:
-            final = laws.predict_losses(fit, run["cfg"], run["steps"][-1:])[0]
-            errors[run["name"]] = float(final / run["losses"][-1] - 1)
+    errors = {run["name"]: error for fit, group in fits.values()
+              for run, error in zip(group, validation.final_errors(fit, group))}
     return errors, warnings
 
 
@@ -43,8 +40,7 @@ def compare(rows, cells, errors):
     for c in cells:
         if c["within_noise"] is None:
             continue
-        mine = [r for r in rows if r["relation"] == c["relation"] and not r["unstable"]
-                and tuple(r["cell"]) == (c["family"], c["length"], c["lr"]) and r["run"] in errors]
+        mine = [r for r in validation.cell_rows(rows, c) if r["run"] in errors]
         table.append((c, [abs(r["error"]) for r in mine], [abs(errors[r["run"]]) for r in mine]))
     return table
 
@@ -53,18 +49,18 @@ def verdict(c, in_sample):
     """Which limit a cell meets: the law's form, or (the in-sample fit within the bar) the recipe and the seeds."""
     if not in_sample:
         return "no run of a validation seed"
-    within = np.mean(in_sample) <= 1.5 * c["noise"] and max(in_sample) <= 3 * c["noise"]
     if c["within_noise"]:
         return "within the noise"
-    return "the recipe or the seeds" if within else "the law's form"
+    return "the recipe or the seeds" if validation.within_noise(in_sample, c["noise"]) else "the law's form"
 
 
 def table_line(c, protocol, in_sample):
     def errors(values):
         return f"{np.mean(values):.2%} / {max(values):.2%}" if values else "-"
     lr = f"{c['lr']:g}" + ("" if c["lr_fitted"] else " (held out)")
+    bars = f"{validation.MEAN_BAR * c['noise']:.2%} / {validation.MAX_BAR * c['noise']:.2%}"
     return (f"| {c['family']} | {c['length']} | {lr} | {len(protocol)} | {errors(protocol)} | {errors(in_sample)} | "
-            f"{1.5 * c['noise']:.2%} / {3 * c['noise']:.2%} | {verdict(c, in_sample)} |")
+            f"{bars} | {verdict(c, in_sample)} |")
 
 
 def main(argv):

@@ -27,6 +27,7 @@ from lab.streams import by_seed, cell, pooled_noise, relation, seed_groups, seed
 
 BAND_LEVEL = 0.95  # the band is a two-sided 90 % prediction interval: Student's t at 0.95
 MEAN_ABS_DIFF_PER_SIGMA = 2 / math.sqrt(math.pi)  # E|X - Y| = 1.128 sigma for two Gaussian draws
+MEAN_BAR, MAX_BAR = 1.5, 3  # a cell is within the seed noise: mean |error| <= 1.5x the noise, max <= 3x
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -71,12 +72,16 @@ def fit_each_seed(law, runs, fit_from):
     return fits, warnings
 
 
+def final_errors(fit, runs):
+    """The fit's relative error on each run's final loss: predicted / measured - 1."""
+    return [float(laws.predict_losses(fit, run["cfg"], run["steps"][-1:])[0] / run["losses"][-1] - 1) for run in runs]
+
+
 def final_misfit(fit, runs):
     """The law's own error where it was fitted: the root mean square of its relative errors on the fitted runs' final
     losses (what a prediction is asked for). A seed's fit to its own runs holds no seed noise: this is the part of
     a run's loss that the law cannot draw, however its parameters are set."""
-    errors = [laws.predict_losses(fit, run["cfg"], run["steps"][-1:])[0] / run["losses"][-1] - 1 for run in runs]
-    return float(np.sqrt(np.mean(np.square(errors))))
+    return float(np.sqrt(np.mean(np.square(final_errors(fit, runs)))))
 
 
 def fitted_noise(fitted):
@@ -182,7 +187,7 @@ def cells(rows, noise):
         cell_noise, pairs = noise.get((fam, length), (None, 0))
         within = None
         if kind == "held out" and not unstable and len(group) >= 2 and cell_noise:
-            within = bool(errors.mean() <= 1.5 * cell_noise and errors.max() <= 3 * cell_noise)
+            within = within_noise(errors, cell_noise)
         curves = [r["curve"] for r in group if r["curve"] is not None]
         stand_ins = [abs(r["stand_in"]) for r in group if r["stand_in"] is not None]
         table.append(dict(relation=kind, unstable=unstable, family=fam, length=length, lr=lr,
@@ -194,6 +199,17 @@ def cells(rows, noise):
                           coverage=float(np.mean([r["inside"] for r in group])), within_noise=within,
                           stand_in=float(np.mean(stand_ins)) if stand_ins else None, stand_in_runs=len(stand_ins)))
     return table
+
+
+def within_noise(errors, noise):
+    """Whether the |errors| are within the seed noise `noise`: their mean <= MEAN_BAR x, their max <= MAX_BAR x."""
+    return bool(np.mean(errors) <= MEAN_BAR * noise and np.max(errors) <= MAX_BAR * noise)
+
+
+def cell_rows(rows, cell):
+    """The rows of a cell of the table: its relation, stability and (family, run length, peak LR)."""
+    return [r for r in rows if (r["relation"], r["unstable"], tuple(r["cell"]))
+            == (cell["relation"], cell["unstable"], (cell["family"], cell["length"], cell["lr"]))]
 
 
 def headline(rows, cells):

@@ -21,7 +21,7 @@ def test_in_sample_errors_of_the_recipe_runs_are_the_committed_fits_misfits():
 
 
 def cell(within, noise=0.01, lr=3e-3, fitted=True):
-    return dict(relation="held out", family="wsd", length=600, lr=lr, lr_fitted=fitted, noise=noise,
+    return dict(relation="held out", unstable=False, family="wsd", length=600, lr=lr, lr_fitted=fitted, noise=noise,
                 within_noise=within)
 
 
@@ -49,4 +49,5 @@ def test_a_table_line():
     line = law_limit.table_line(cell(False, lr=1.5e-3, fitted=False), [0.02, 0.01], [0.001, 0.004])
     assert line == "| wsd | 600 | 0.0015 (held out) | 2 | 1.50% / 2.00% | 0.25% / 0.40% | 1.50% / 3.00% | " \
                    "the recipe or the seeds |"
-    assert law_limit.table_line(cell(True), [], []).endswith("| 0 | - | - | 1.50% / 3.00% | no run of a validation seed |")
+    assert law_limit.table_line(cell(True), [], []).endswith(
+        "| 0 | - | - | 1.50% / 3.00% | no run of a validation seed |")

@@ -182,6 +182,18 @@ def test_a_cell_is_within_the_noise_at_exactly_1_5_times_its_mean_and_3_times_it
     assert within(0.0) is None  # one run
 
 
+def test_a_cell_s_rows_are_those_of_its_relation_stability_family_length_and_peak_lr():
+    def row(name, relation="held out", unstable=False, where=("wsd", 600, 3e-3)):
+        return dict(run=name, relation=relation, unstable=unstable, cell=list(where))
+    rows = [row("a"), row("fitted", relation="fitted"), row("unstable", unstable=True),
+            row("long", where=("wsd", 1200, 3e-3)), row("cosine", where=("cosine", 600, 3e-3)),
+            row("low", where=("wsd", 600, 1.5e-3)), row("b")]
+    cell = dict(relation="held out", unstable=False, family="wsd", length=600, lr=3e-3)
+    assert [r["run"] for r in validation.cell_rows(rows, cell)] == ["a", "b"]
+    assert [r["run"] for r in validation.cell_rows(rows, dict(cell, unstable=True))] == ["unstable"]
+    assert [r["run"] for r in validation.cell_rows(rows, dict(cell, relation="fitted"))] == ["fitted"]
+
+
 def test_a_cell_s_numbers_and_the_order_of_cells_held_out_stable_by_lr_family_and_length():
     noise = {("wsd", 600): (0.01, 5), ("cosine", 600): (0.02, 2)}
     rows = [cell_row(("wsd", 600, 3e-3), 0.012, curve=0.01, stand_in=-0.004),
@@ -241,6 +253,7 @@ def test_the_law_s_misfit_is_the_rms_of_its_relative_errors_on_the_runs_final_lo
     above["losses"][:-1] = below["losses"][:-1] = 9.0  # only the final loss counts
     expected = math.sqrt(((1 / 1.02 - 1) ** 2 + (1 / 0.99 - 1) ** 2) / 2)
     assert validation.final_misfit(fit, [above, below]) == pytest.approx(expected, rel=1e-9)
+    assert validation.final_errors(fit, [above, below]) == pytest.approx([1 / 1.02 - 1, 1 / 0.99 - 1], rel=1e-9)
 
 
 def test_a_seed_needs_as_many_val_losses_as_the_law_has_free_parameters():
